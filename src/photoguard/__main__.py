@@ -1,0 +1,5 @@
+import sys
+
+from photoguard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,280 @@
+"""One validated configuration tree, loaded from ``ROOT/photoguard.toml``.
+
+Every section rejects unknown keys, every field has bounds and a description, and an invalid file
+stops every command (no degraded start). ``check_config`` reports the dotted key path of each error.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from photoguard.dnsfilter.config import DnsConfig
+
+CONFIG_NAME = "photoguard.toml"
+ROOT_ENV = "PHOTOGUARD_ROOT"
+
+#: The publication consents a channel can be tied to (DESIGN.md, consent table).
+CONSENT_KEYS: tuple[str, ...] = (
+    "newsletter",
+    "parro",
+    "guide",
+    "website",
+    "social",
+    "classlist_phone",
+    "face_matching",
+)
+PUBLICATION_KEYS: tuple[str, ...] = ("newsletter", "parro", "guide", "website", "social")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NearMatchPolicy(StrEnum):
+    """What to do with a face that nearly matches a consenting pupil."""
+
+    HOLD = "hold"  # hold the photo for review in that channel (fail-closed default)
+    REDACT = "redact"  # redact the face and publish
+
+
+class RedactMethod(StrEnum):
+    SOLID = "solid"
+    PIXELATE = "pixelate"
+
+
+class OriginalAction(StrEnum):
+    DELETE = "delete"
+    VAULT = "vault"
+
+
+class PathsConfig(Strict):
+    inbox: str = Field("inbox", description="Teacher drop folders, relative to the root")
+    outbox: str = Field("outbox", description="Approved files, one sub-folder per channel")
+    quarantine: str = Field("quarantine", description="Held and rejected photos with a reason")
+    vault: str = Field("vault", description="Encrypted originals kept for re-rendering")
+    state: str = Field("state", description="SQLite database and key files")
+
+
+class ChannelConfig(Strict):
+    name: str = Field(description="Folder name under outbox/, e.g. 'website'", pattern=r"^[a-z0-9_-]{1,32}$")
+    consent: str = Field(description="Consent key this channel requires (newsletter, parro, ...)")
+    public: bool = Field(description="Public channel: no pupil names at all in names and captions")
+    max_side: int = Field(2000, ge=64, le=20000, description="Longest output side in pixels")
+    format: Literal["jpeg", "png", "auto"] = Field(
+        "jpeg", description="Output format; 'auto' keeps PNG only where the source has alpha"
+    )
+
+    @field_validator("consent")
+    @classmethod
+    def _known_consent(cls, v: str) -> str:
+        if v not in PUBLICATION_KEYS:
+            raise ValueError(f"unknown consent key {v!r}; expected one of {', '.join(PUBLICATION_KEYS)}")
+        return v
+
+
+def _default_channels() -> list[ChannelConfig]:
+    return [
+        ChannelConfig(name="newsletter", consent="newsletter", public=False, max_side=2000),
+        ChannelConfig(name="parro", consent="parro", public=False, max_side=2000),
+        ChannelConfig(name="guide", consent="guide", public=False, max_side=3000),
+        ChannelConfig(name="website", consent="website", public=True, max_side=1600),
+        ChannelConfig(name="social", consent="social", public=True, max_side=1080),
+    ]
+
+
+class CenterFaceConfig(Strict):
+    type: Literal["centerface"] = "centerface"
+    score: float = Field(0.3, gt=0, lt=1, description="Minimum detection score")
+    long_sides: list[int] = Field(
+        default_factory=lambda: [1920, 0],
+        description="Long sides (px) to run at; 0 means the photo's own size",
+    )
+
+
+class YuNetConfig(Strict):
+    type: Literal["yunet"] = "yunet"
+    score: float = Field(0.5, gt=0, lt=1, description="Minimum detection score")
+    long_sides: list[int] = Field(default_factory=lambda: [1920], description="Long sides (px); 0 = own size")
+
+
+class EnsembleConfig(Strict):
+    type: Literal["ensemble"] = "ensemble"
+    members: list[Annotated[CenterFaceConfig | YuNetConfig, Field(discriminator="type")]] = Field(
+        default_factory=lambda: [CenterFaceConfig(), YuNetConfig()],
+        description="Detectors whose boxes are united (recall first)",
+    )
+    nms_iou: float = Field(0.4, gt=0, lt=1, description="Boxes overlapping more than this are merged")
+
+
+DetectorConfig = Annotated[CenterFaceConfig | YuNetConfig | EnsembleConfig, Field(discriminator="type")]
+
+
+class IdentifyConfig(Strict):
+    match_distance: float = Field(
+        0.45, gt=0, lt=1, description="Max dlib distance for a confident match (0.6 leaks strangers)"
+    )
+    review_distance: float = Field(
+        0.55, gt=0, lt=1.5, description="Up to this distance a face 'nearly matches' (hold/redact)"
+    )
+    margin: float = Field(0.06, ge=0, lt=1, description="Required gap to the runner-up pupil")
+    min_face_px: int = Field(40, ge=20, le=1000, description="Smaller faces are never matched")
+    near_match: NearMatchPolicy = Field(NearMatchPolicy.HOLD, description="hold or redact")
+
+    @model_validator(mode="after")
+    def _order(self) -> IdentifyConfig:
+        if self.review_distance < self.match_distance:
+            raise ValueError("review_distance must be >= match_distance")
+        return self
+
+
+class RedactConfig(Strict):
+    method: RedactMethod = Field(RedactMethod.SOLID, description="solid fill or coarse noisy mosaic")
+    grow: float = Field(1.4, ge=1.0, le=3.0, description="Ellipse size relative to the face box")
+    self_check: bool = Field(True, description="Detect again after redaction; fill what is found")
+
+
+class MediaConfig(Strict):
+    max_pixels: int = Field(
+        80_000_000, ge=1_000_000, le=1_000_000_000, description="Decompression-bomb limit (pixels)"
+    )
+    max_bytes: int = Field(200_000_000, ge=1_000_000, description="Largest accepted upload in bytes")
+    jpeg_quality: int = Field(92, ge=60, le=100, description="JPEG quality when the source's is unknown")
+
+
+class OriginalsConfig(Strict):
+    action: OriginalAction = Field(
+        OriginalAction.DELETE, description="After publishing: delete the original, or keep it encrypted"
+    )
+    vault_days: int = Field(30, ge=1, le=3650, description="Days an encrypted original is kept")
+
+
+class RetentionConfig(Strict):
+    quarantine_days: int = Field(30, ge=1, le=3650, description="Days held/rejected items are kept")
+    audit_days: int = Field(365, ge=30, le=36500, description="Days audit events are kept (deletion log kept)")
+    leaver_channels: list[str] = Field(
+        default_factory=lambda: ["parro"],
+        description="Channels whose outputs showing a pupil who has left are removed at the sweep",
+    )
+    temp_minutes: int = Field(60, ge=1, description="Stale temp files older than this are removed")
+
+
+class InboxFolder(Strict):
+    folder: str = Field(description="Sub-folder of inbox/ (one per teacher or group)")
+    group: str = Field(description="Group the photos belong to, e.g. '7' or '5b'", max_length=16)
+
+
+class ServiceConfig(Strict):
+    workers: int = Field(0, ge=0, le=64, description="Worker processes; 0 = number of CPU cores")
+    queue_max: int = Field(256, ge=1, le=100_000, description="Bound on queued photos (back-pressure)")
+    polling: bool = Field(False, description="Use a polling observer (network shares)")
+    poll_seconds: float = Field(2.0, gt=0, le=600, description="Polling interval")
+    settle_seconds: float = Field(1.0, ge=0, le=600, description="Size/mtime must be stable this long")
+    sweep_at: str = Field("02:30", pattern=r"^\d{2}:\d{2}$", description="Daily retention sweep (HH:MM)")
+    folders: list[InboxFolder] = Field(default_factory=list, description="Inbox folder -> group map")
+
+
+class Settings(Strict):
+    """The whole configuration. Relative paths resolve against the root folder."""
+
+    school: str = Field("school", description="Short school name (not published)", max_length=64)
+    paths: PathsConfig = PathsConfig()
+    channels: list[ChannelConfig] = Field(default_factory=_default_channels)
+    detect: DetectorConfig = Field(default_factory=EnsembleConfig)
+    identify: IdentifyConfig = IdentifyConfig()
+    redact: RedactConfig = RedactConfig()
+    media: MediaConfig = MediaConfig()
+    originals: OriginalsConfig = OriginalsConfig()
+    retention: RetentionConfig = RetentionConfig()
+    service: ServiceConfig = ServiceConfig()
+    dns: DnsConfig = DnsConfig()
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(cls, v: list[ChannelConfig]) -> list[ChannelConfig]:
+        names = [c.name for c in v]
+        if len(set(names)) != len(names):
+            raise ValueError("channel names must be unique")
+        if not v:
+            raise ValueError("at least one channel is required")
+        return v
+
+    def channel(self, name: str) -> ChannelConfig:
+        for c in self.channels:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def group_for_folder(self, folder: str) -> str | None:
+        for f in self.service.folders:
+            if f.folder == folder:
+                return f.group
+        return None
+
+
+class ConfigError(Exception):
+    """An invalid or unreadable config; ``errors`` holds '<key.path>: message' lines."""
+
+    def __init__(self, path: Path, errors: list[str]) -> None:
+        self.path = path
+        self.errors = errors
+        super().__init__(f"{path}: " + "; ".join(errors))
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        elif p in ("centerface", "yunet", "ensemble", "function-after"):
+            continue  # discriminator tags add noise to the key path
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts) or "(top level)"
+
+
+def parse_settings(data: dict[str, Any], path: Path = Path("<memory>")) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        errors = [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(path, errors) from None
+
+
+def load_settings(root: Path) -> Settings:
+    path = root / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(path, [f"no {CONFIG_NAME} here; run 'photoguard init {root}' first"])
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(path, [f"cannot read: {exc}"]) from None
+    return parse_settings(data, path)
+
+
+def resolve_root(cli_root: str | None) -> Path:
+    raw = cli_root or os.environ.get(ROOT_ENV) or "."
+    return Path(raw).expanduser().resolve()
+
+
+class Layout:
+    """Absolute folders for one root."""
+
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self.root = root
+        p = settings.paths
+        self.inbox = root / p.inbox
+        self.outbox = root / p.outbox
+        self.quarantine = root / p.quarantine
+        self.vault = root / p.vault
+        self.state = root / p.state
+        self.db = self.state / "photoguard.sqlite3"
+        self.key = self.state / "photoguard.key"
+
+    def channel_dir(self, channel: str) -> Path:
+        return self.outbox / channel

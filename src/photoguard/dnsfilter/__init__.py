@@ -1,0 +1,1 @@
+"""The school network's DNS filter (``photoguard dns ...``)."""

@@ -1,0 +1,55 @@
+"""Encryption at rest: a master key file (mode 0600, outside the database) and per-pupil keys.
+
+Templates of a pupil are encrypted with that pupil's own data key; the data key is stored in the
+database wrapped (encrypted) by the master key. Destroying a pupil's biometric data deletes the
+wrapped key and the ciphertexts with SQLite's ``secure_delete`` on, so even a copy of the master
+key can no longer decrypt anything of that pupil (crypto-shredding).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+
+class KeyError_(Exception):
+    """The key file is missing, unreadable or too open."""
+
+
+def create_key_file(path: Path) -> None:
+    """Create a new master key with mode 0600 (refuses to overwrite)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, Fernet.generate_key())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_master(path: Path, *, create: bool = False) -> Fernet:
+    if not path.exists():
+        if not create:
+            raise KeyError_(f"key file {path} is missing")
+        create_key_file(path)
+    st = path.stat()
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        raise KeyError_(f"key file {path} is readable by others; run: chmod 600 {path}")
+    try:
+        return Fernet(path.read_bytes().strip())
+    except (ValueError, OSError) as exc:
+        raise KeyError_(f"key file {path} is not a valid key: {exc}") from None
+
+
+def new_wrapped_key(master: Fernet) -> bytes:
+    return master.encrypt(Fernet.generate_key())
+
+
+def unwrap(master: Fernet, wrapped: bytes) -> Fernet:
+    try:
+        return Fernet(master.decrypt(wrapped))
+    except InvalidToken:
+        raise KeyError_("a stored key does not decrypt with this key file") from None

@@ -1,0 +1,583 @@
+"""The only module that chains the stages: ingest -> decode -> detect -> identify -> decide ->
+redact -> encode -> name -> publish -> original -> audit.
+
+Fail closed: any exception after ingest holds the photo in ``quarantine/`` with a reason file and
+publishes nothing of it; the original leaves the inbox only after its outputs (or its quarantine
+copy) are committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from photoguard import fsutil, keys
+from photoguard.biometrics import TemplateVault
+from photoguard.config import ChannelConfig, Layout, OriginalAction, Settings
+from photoguard.consent import Registry
+from photoguard.decide import Verdict, decide_all, held_channels, visible_pupils
+from photoguard.detect import Detector, build_detector
+from photoguard.identify import TemplateModel, match_faces, matchable
+from photoguard.media import DecodedImage, MediaError, decode_bytes
+from photoguard.metadata import encode_clean, verify_clean
+from photoguard.naming import PersonName, output_name, scrub_text
+from photoguard.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus, Pupil
+from photoguard.redact import redact, solid_fill
+from photoguard.store import AuditEvent, Store, iso
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FaceReport:
+    box: Box
+    score: float
+    match: Match
+    verdicts: dict[str, Verdict]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "box": self.box.to_list(),
+            "score": round(self.score, 3),
+            "match": self.match.kind.value,
+            "pupil_id": self.match.pupil_id if self.match.kind is MatchKind.MATCH else None,
+            "distance": None if self.match.distance is None else round(self.match.distance, 4),
+            "decision": {ch: v.action.value for ch, v in self.verdicts.items()},
+            "reason": {ch: v.reason for ch, v in self.verdicts.items()},
+        }
+
+
+@dataclass
+class ProcessResult:
+    source: str
+    sha256: str | None
+    status: PhotoStatus
+    reason: str = ""
+    faces: list[FaceReport] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    held_channels: list[str] = field(default_factory=list)
+    quarantine_id: str | None = None
+    duplicate: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "sha256": self.sha256,
+            "status": self.status.value,
+            "reason": self.reason,
+            "faces": [f.to_json() for f in self.faces],
+            "outputs": self.outputs,
+            "held_channels": self.held_channels,
+            "quarantine_id": self.quarantine_id,
+            "duplicate": self.duplicate,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+class Held(Exception):
+    """Stop processing and hold the photo with ``reason``."""
+
+
+@dataclass
+class Rendered:
+    channel: ChannelConfig
+    data: bytes
+    ext: str
+    visible: list[str]
+
+
+class Pipeline:
+    """Processes photos for one photoguard root. Thread-safe for concurrent ``process_path`` calls
+    on different files (models and the store serialise internally)."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        detector: Detector | None = None,
+        templates: TemplateModel | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self.settings = settings
+        self.layout = Layout(root, settings)
+        self.store = store or Store(self.layout.db)
+        self.detector = detector or build_detector(settings.detect)
+        self.templates = templates or TemplateModel()
+        self.today = today
+        self._master = keys.load_master(self.layout.key, create=True)
+
+    # -- public ------------------------------------------------------------------------------
+    def process_path(
+        self,
+        path: Path,
+        *,
+        group: str | None = None,
+        uploader: str = "",
+        remove_original: bool = True,
+    ) -> ProcessResult:
+        """Process one file. ``group`` is the pupils' group for naming (default: from the folder)."""
+        t0 = time.perf_counter()
+        source = str(path)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return ProcessResult(source, None, PhotoStatus.REJECTED, "file disappeared before it was read")
+        import stat as _stat
+
+        if _stat.S_ISLNK(st.st_mode):
+            self.store.audit(AuditEvent("ingest.rejected", detail={"reason": "symbolic link"}))
+            return ProcessResult(source, None, PhotoStatus.REJECTED, "symbolic links are not followed")
+        if not _stat.S_ISREG(st.st_mode):
+            return ProcessResult(source, None, PhotoStatus.REJECTED, "not a regular file")
+        try:
+            data = fsutil.read_regular_file(path, self.settings.media.max_bytes)
+        except FileNotFoundError:
+            return ProcessResult(source, None, PhotoStatus.REJECTED, "file disappeared while it was read")
+        except PermissionError:
+            return ProcessResult(source, None, PhotoStatus.REJECTED, "permission denied reading the file")
+        except (OSError, ValueError) as exc:
+            reason = f"unreadable file: {exc}"
+            sha = fsutil.sha256_bytes(b"")
+            return ProcessResult(source, sha, PhotoStatus.REJECTED, reason)
+        sidecar = _read_sidecar(path)
+        result = self.process_bytes(
+            data,
+            source=source,
+            stem=path.stem,
+            suffix=path.suffix,
+            group=group if group is not None else self._group_for(path),
+            uploader=uploader,
+            sidecar_text=sidecar,
+        )
+        result.timings["ingest"] = result.timings.get("ingest", 0.0)
+        if remove_original and (result.status is not PhotoStatus.REJECTED or result.quarantine_id):
+            self._remove_original(path, result)
+        result.timings["total"] = time.perf_counter() - t0
+        return result
+
+    def process_bytes(
+        self,
+        data: bytes,
+        *,
+        source: str,
+        stem: str,
+        suffix: str = ".jpg",
+        group: str = "",
+        uploader: str = "",
+        sidecar_text: str | None = None,
+        approved_channels: Collection[str] = (),
+        from_quarantine: str | None = None,
+    ) -> ProcessResult:
+        sha = fsutil.sha256_bytes(data)
+        timings: dict[str, float] = {}
+        dup = self._duplicate(sha, source) if not approved_channels else None
+        if dup is not None:
+            return dup
+        self.store.audit(AuditEvent("ingest", photo_sha256=sha, detail={"bytes": len(data)}))
+        if not data:
+            return self._hold(sha, source, data, suffix, "empty file (0 bytes)", PhotoStatus.REJECTED, stem, group)
+        # decode
+        t = time.perf_counter()
+        try:
+            img = decode_bytes(data, self.settings.media, sidecar_text=sidecar_text)
+        except MediaError as exc:
+            return self._hold(sha, source, data, suffix, exc.reason, PhotoStatus.REJECTED, stem, group)
+        timings["decode"] = time.perf_counter() - t
+        try:
+            return self._process_image(
+                img, sha, source, data, suffix, stem, group, uploader, timings, approved_channels, from_quarantine
+            )
+        except Held as exc:
+            return self._hold(sha, source, data, suffix, str(exc), PhotoStatus.HELD, stem, group)
+        except Exception as exc:  # fail closed: anything unexpected holds the photo
+            log.exception("photo %s held after an internal error", sha[:12])
+            reason = f"internal error ({type(exc).__name__}); the photo was held, nothing published"
+            return self._hold(sha, source, data, suffix, reason, PhotoStatus.HELD, stem, group)
+
+    def analyse(self, rgb: np.ndarray) -> tuple[list[Detection], list[Match]]:
+        """Detect and identify on an upright RGB image (no side effects)."""
+        dets = self.detector.detect(rgb)
+        return dets, self._identify(rgb, dets)
+
+    def render(self, rgb: np.ndarray, redact_boxes: Sequence[Box], keep_boxes: Sequence[Box]) -> np.ndarray:
+        """Redact ``redact_boxes`` and run the self-check; faces found afterwards that are not one
+        of ``keep_boxes`` (the visible, consented faces) get a solid fill."""
+        out = redact(rgb, redact_boxes, self.settings.redact, seed=len(redact_boxes))
+        if not self.settings.redact.self_check:
+            return out
+        # fail closed: every face the detector still finds that is not a consented, visible face
+        # (a face inside a redacted area, or one the first pass missed) gets a solid fill
+        extra = [
+            d.box
+            for d in self.detector.detect(out)
+            if not any(d.box.iou(k) > 0.3 or _covers(k, d.box) for k in keep_boxes)
+        ]
+        if extra:
+            log.info("self-check filled %s more face region(s)", len(extra))
+            out = solid_fill(out, extra, self.settings.redact.grow)
+        return out
+
+    # -- stages ------------------------------------------------------------------------------
+    def _process_image(
+        self,
+        img: DecodedImage,
+        sha: str,
+        source: str,
+        data: bytes,
+        suffix: str,
+        stem: str,
+        group: str,
+        uploader: str,
+        timings: dict[str, float],
+        approved: Collection[str],
+        from_quarantine: str | None,
+    ) -> ProcessResult:
+        rgb = img.pixels
+        t = time.perf_counter()
+        dets = self.detector.detect(rgb)
+        timings["detect"] = time.perf_counter() - t
+        t = time.perf_counter()
+        matches = self._identify(rgb, dets)
+        timings["identify"] = time.perf_counter() - t
+        pupils = Registry(self.store).pupils()
+        today = self.today()
+        channels = self.settings.channels
+        verdicts = decide_all(matches, channels, pupils, today, self.settings.identify.near_match, approved)
+        faces = [FaceReport(d.box, d.score, m, v) for d, m, v in zip(dets, matches, verdicts, strict=True)]
+        held = held_channels(verdicts, channels)
+        # render, redact and encode per channel; channels with the same visible set share pixels
+        t = time.perf_counter()
+        renders: dict[tuple[str, ...], np.ndarray] = {}
+        rendered: list[Rendered] = []
+        for ch in channels:
+            if ch.name in held:
+                continue
+            vis_idx = tuple(
+                str(i) for i, v in enumerate(verdicts) if v[ch.name].action is FaceAction.VISIBLE
+            )
+            if vis_idx not in renders:
+                keep = [dets[int(i)].box for i in vis_idx]
+                red = [d.box for i, d in enumerate(dets) if str(i) not in vis_idx]
+                renders[vis_idx] = self.render(rgb, red, keep)
+            rendered.append(Rendered(ch, b"", "", visible_pupils(verdicts, matches, ch.name)))
+        timings["redact"] = time.perf_counter() - t
+        t = time.perf_counter()
+        quality = img.jpeg_quality or self.settings.media.jpeg_quality
+        for r in rendered:
+            vis_idx = tuple(
+                str(i) for i, v in enumerate(verdicts) if v[r.channel.name].action is FaceAction.VISIBLE
+            )
+            alpha = img.alpha if r.channel.format != "jpeg" else None
+            r.data, r.ext = encode_clean(
+                renders[vis_idx], alpha, fmt=r.channel.format, quality=quality, max_side=r.channel.max_side
+            )
+            problems = verify_clean(r.data)
+            if problems:
+                raise Held(f"output for {r.channel.name} failed the metadata check: {problems[0]}")
+        timings["encode"] = time.perf_counter() - t
+        t = time.perf_counter()
+        everyone = [PersonName(p.first_name, p.surname_prefix, p.surname) for p in pupils.values()]
+        taken = img.taken_at.date() if img.taken_at else today
+        outputs = self._publish(sha, rendered, taken, group, stem, everyone, pupils, img.captions)
+        timings["publish"] = time.perf_counter() - t
+        status = PhotoStatus.HELD if held else PhotoStatus.PUBLISHED
+        result = ProcessResult(source, sha, status, faces=faces, outputs=outputs, held_channels=held, timings=timings)
+        if held:
+            result.reason = "uncertain match to a consenting pupil; review needed for: " + ", ".join(held)
+            self._hold(sha, source, data, suffix, result.reason, PhotoStatus.HELD, stem, group, held, result)
+        else:
+            self._record_photo(sha, PhotoStatus.PUBLISHED, "", group, stem, uploader, taken)
+        if from_quarantine and not held:
+            self._resolve_quarantine(from_quarantine, "approved")
+        self.store.audit(
+            AuditEvent(
+                "photo." + status.value,
+                photo_sha256=sha,
+                detail={"faces": len(faces), "channels": sorted(outputs), "held": held},
+            )
+        )
+        return result
+
+    def _identify(self, rgb: np.ndarray, dets: Sequence[Detection]) -> list[Match]:
+        cfg = self.settings.identify
+        big = [i for i, d in enumerate(dets) if matchable(d.box, cfg)]
+        gallery = TemplateVault(self.store, self._master).gallery(self.today())
+        if not big or len(gallery.pupil_ids) == 0:
+            return [
+                Match(MatchKind.NONE) if i in big else Match(MatchKind.TOO_SMALL) for i in range(len(dets))
+            ]
+        vecs = self.templates.templates(rgb, [dets[i].box for i in big])
+        by_face: list[np.ndarray | None] = [None] * len(dets)
+        for i, v in zip(big, vecs, strict=True):
+            by_face[i] = v
+        return match_faces(by_face, gallery, cfg)
+
+    def _publish(
+        self,
+        sha: str,
+        rendered: Sequence[Rendered],
+        taken: date,
+        group: str,
+        stem: str,
+        everyone: Sequence[PersonName],
+        pupils: dict[str, Pupil],
+        captions: Sequence[str],
+    ) -> dict[str, str]:
+        if not rendered:
+            return {}
+        temps: list[tuple[Rendered, Path]] = []
+        try:
+            for r in rendered:
+                temps.append((r, fsutil.write_temp(self.layout.channel_dir(r.channel.name), r.data)))
+            outputs: dict[str, str] = {}
+            with self.store.transaction() as conn:
+                version = int(_meta_value(conn, "consent_version"))
+                for r, tmp in temps:
+                    folder = self.layout.channel_dir(r.channel.name)
+                    name = self._free_name(conn, folder, taken, group, stem, everyone, r)
+                    final = folder / name
+                    fsutil.commit_temp(tmp, final)
+                    rel = str(final.relative_to(self.layout.root))
+                    cur = conn.execute(
+                        "INSERT INTO outputs(source_sha256, channel, path, sha256, visible_pupils, "
+                        "consent_version, created_at) VALUES(?,?,?,?,?,?,?)",
+                        (sha, r.channel.name, rel, fsutil.sha256_bytes(r.data), json.dumps(r.visible), version, iso()),
+                    )
+                    oid = cur.lastrowid
+                    conn.executemany(
+                        "INSERT INTO output_pupils(output_id, pupil_id) VALUES(?,?)", [(oid, p) for p in r.visible]
+                    )
+                    Store.audit_in(
+                        conn,
+                        AuditEvent(
+                            "publish",
+                            photo_sha256=sha,
+                            channel=r.channel.name,
+                            detail={"output_sha256": fsutil.sha256_bytes(r.data), "visible": r.visible},
+                        ),
+                    )
+                    outputs[r.channel.name] = rel
+                    if captions:
+                        self._write_caption(final, captions, everyone, r, pupils)
+            return outputs
+        finally:
+            for _r, tmp in temps:
+                fsutil.remove_quietly(tmp)
+
+    def _free_name(
+        self,
+        conn: Any,
+        folder: Path,
+        taken: date,
+        group: str,
+        stem: str,
+        everyone: Sequence[PersonName],
+        r: Rendered,
+    ) -> str:
+        group_label = f"groep-{group}" if group else ""
+        n = 1
+        while True:
+            name = output_name(taken, group_label, stem, everyone, public=r.channel.public, n=n, ext=r.ext)
+            rel = str((folder / name).relative_to(self.layout.root))
+            live = conn.execute(
+                "SELECT 1 FROM outputs WHERE path=? AND withdrawn_at IS NULL", (rel,)
+            ).fetchone()
+            if live is None:
+                return name
+            n += 1
+
+    def _write_caption(
+        self,
+        final: Path,
+        captions: Sequence[str],
+        everyone: Sequence[PersonName],
+        r: Rendered,
+        pupils: dict[str, Pupil],
+    ) -> None:
+        text = "\n".join(scrub_text(c, everyone, public=r.channel.public) for c in captions if c.strip())
+        if text.strip():
+            fsutil.atomic_write(final.with_suffix(final.suffix + ".txt"), (text.strip() + "\n").encode())
+
+    # -- holding, records, originals ---------------------------------------------------------
+    def _hold(
+        self,
+        sha: str,
+        source: str,
+        data: bytes,
+        suffix: str,
+        reason: str,
+        status: PhotoStatus,
+        stem: str,
+        group: str,
+        held: Sequence[str] = (),
+        result: ProcessResult | None = None,
+    ) -> ProcessResult:
+        qid = sha[:16]
+        qdir = self.layout.quarantine / qid
+        ext = suffix.lower() if suffix and len(suffix) <= 6 and suffix[1:].isalnum() else ".bin"
+        original = qdir / f"original{ext}"
+        if not original.exists():
+            fsutil.atomic_write(original, data)
+        info = {
+            "id": qid,
+            "sha256": sha,
+            "status": status.value,
+            "reason": reason,
+            "held_channels": list(held),
+            "created_at": iso(),
+            "faces": [f.to_json() for f in result.faces] if result else [],
+            "group": group,
+        }
+        fsutil.atomic_write(qdir / "reason.json", json.dumps(info, indent=2).encode())
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO quarantine(id, sha256, status, reason, held_channels, created_at) "
+                "VALUES(?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, "
+                "reason=excluded.reason, held_channels=excluded.held_channels, resolved_at=NULL",
+                (qid, sha, status.value, reason, json.dumps(list(held)), iso()),
+            )
+            _upsert_photo(conn, sha, status.value, reason, group, stem, "", None, qid)
+            Store.audit_in(
+                conn, AuditEvent("photo.quarantined", photo_sha256=sha, detail={"id": qid, "status": status.value})
+            )
+        log.info("photo %s %s: %s", sha[:12], status.value, reason)
+        if result is not None:
+            result.quarantine_id = qid
+            return result
+        return ProcessResult(source, sha, status, reason, quarantine_id=qid, held_channels=list(held))
+
+    def _record_photo(
+        self, sha: str, status: PhotoStatus, reason: str, group: str, stem: str, uploader: str, taken: date
+    ) -> None:
+        with self.store.transaction() as conn:
+            _upsert_photo(conn, sha, status.value, reason, group, stem, uploader, taken.isoformat(), None)
+
+    def _resolve_quarantine(self, qid: str, how: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE quarantine SET status=?, resolved_at=? WHERE id=?", (how, iso(), qid))
+
+    def _duplicate(self, sha: str, source: str) -> ProcessResult | None:
+        row = self.store.one("SELECT status, reason, quarantine_id FROM photos WHERE sha256=?", (sha,))
+        if row is None:
+            return None
+        outputs = {
+            r["channel"]: r["path"]
+            for r in self.store.query(
+                "SELECT channel, path FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL", (sha,)
+            )
+        }
+        if row["status"] == PhotoStatus.PUBLISHED.value:
+            return ProcessResult(source, sha, PhotoStatus.PUBLISHED, "already published", outputs=outputs, duplicate=True)
+        qid = row["quarantine_id"]
+        if qid and (self.layout.quarantine / qid).is_dir():
+            q = self.store.one("SELECT status, reason, held_channels FROM quarantine WHERE id=?", (qid,))
+            if q is not None and q["status"] in ("held", "rejected"):
+                return ProcessResult(
+                    source,
+                    sha,
+                    PhotoStatus(q["status"]),
+                    f"already in quarantine ({q['reason']})",
+                    outputs=outputs,
+                    held_channels=json.loads(q["held_channels"]),
+                    quarantine_id=qid,
+                    duplicate=True,
+                )
+        return None
+
+    def _remove_original(self, path: Path, result: ProcessResult) -> None:
+        """The original leaves the inbox only once its outputs or its quarantine copy exist."""
+        if result.sha256 is None:
+            return
+        if result.status is PhotoStatus.PUBLISHED and not result.duplicate:
+            if self.settings.originals.action is OriginalAction.VAULT:
+                self._vault(path, result.sha256)
+        try:
+            fsutil.remove_quietly(path)
+        except OSError as exc:
+            log.warning("could not remove original of %s: %s", result.sha256[:12], exc.strerror)
+            return
+        self.store.audit(AuditEvent("original.removed", photo_sha256=result.sha256))
+
+    def _vault(self, path: Path, sha: str) -> None:
+        target = self.layout.vault / f"{sha}.enc"
+        if target.exists():
+            return
+        data = fsutil.read_regular_file(path, self.settings.media.max_bytes)
+        fsutil.atomic_write(target, self._master.encrypt(data))
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE photos SET vault_path=? WHERE sha256=?", (str(target.relative_to(self.layout.root)), sha))
+            Store.audit_in(conn, AuditEvent("original.vaulted", photo_sha256=sha))
+
+    def vault_bytes(self, sha: str) -> bytes | None:
+        target = self.layout.vault / f"{sha}.enc"
+        if not target.is_file():
+            return None
+        return self._master.decrypt(target.read_bytes())
+
+    def _group_for(self, path: Path) -> str:
+        try:
+            rel = path.resolve().relative_to(self.layout.inbox.resolve())
+        except ValueError:
+            return ""
+        if len(rel.parts) < 2:
+            return ""
+        folder = rel.parts[0]
+        return self.settings.group_for_folder(folder) or ""
+
+
+def _meta_value(conn: Any, key: str) -> str:
+    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return str(row["value"]) if row else "0"
+
+
+def _upsert_photo(
+    conn: Any,
+    sha: str,
+    status: str,
+    reason: str,
+    group: str,
+    stem: str,
+    uploader: str,
+    taken: str | None,
+    qid: str | None,
+) -> None:
+    now = iso()
+    conn.execute(
+        "INSERT INTO photos(sha256, status, reason, grp, stem, taken_on, uploader, quarantine_id, first_seen, "
+        "updated_at) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(sha256) DO UPDATE SET status=excluded.status, "
+        "reason=excluded.reason, grp=excluded.grp, stem=excluded.stem, "
+        "taken_on=COALESCE(excluded.taken_on, photos.taken_on), "
+        "quarantine_id=COALESCE(excluded.quarantine_id, photos.quarantine_id), updated_at=excluded.updated_at",
+        (sha, status, reason, group, stem, uploader, taken, qid, now, now),
+    )
+
+
+def _covers(outer: Box, inner: Box) -> bool:
+    return inner.area > 0 and outer.intersection(inner) / inner.area > 0.6
+
+
+def _read_sidecar(path: Path) -> str | None:
+    side = path.with_suffix(".txt")
+    try:
+        if side.is_file() and not side.is_symlink() and side.stat().st_size < 64_000:
+            return side.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return None
+
+
+def open_pipeline(root: Path, settings: Settings, **kw: Any) -> Pipeline:
+    return Pipeline(root, settings, **kw)
+

@@ -1,0 +1,252 @@
+"""The SQLite database: consent registry, encrypted templates, ledger, audit and deletion log.
+
+One file under ``state/``. WAL mode so the watch service and a CLI command can work side by side;
+``secure_delete`` so deleted rows (templates, keys) are overwritten on disk, not merely unlinked.
+Every table here holds ids and hashes; names live only in ``pupils`` (needed to scrub surnames).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pupils (
+    pupil_id TEXT PRIMARY KEY,
+    first_name TEXT NOT NULL,
+    surname_prefix TEXT NOT NULL DEFAULT '',
+    surname TEXT NOT NULL,
+    grp TEXT NOT NULL DEFAULT '',
+    left_on TEXT,
+    phone TEXT NOT NULL DEFAULT '',
+    confirmed_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consent (
+    pupil_id TEXT NOT NULL REFERENCES pupils(pupil_id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value INTEGER NOT NULL CHECK (value IN (0, 1)),
+    PRIMARY KEY (pupil_id, key)
+);
+CREATE TABLE IF NOT EXISTS consent_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    pupil_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    old_value INTEGER,
+    new_value INTEGER,
+    source TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consent_history_pupil ON consent_history(pupil_id);
+CREATE TABLE IF NOT EXISTS pupil_keys (
+    pupil_id TEXT PRIMARY KEY,
+    wrapped_key BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS templates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pupil_id TEXT NOT NULL,
+    photo_sha256 TEXT NOT NULL,
+    blob BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS templates_pupil ON templates(pupil_id);
+CREATE TABLE IF NOT EXISTS photos (
+    sha256 TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    grp TEXT NOT NULL DEFAULT '',
+    stem TEXT NOT NULL DEFAULT '',
+    taken_on TEXT,
+    uploader TEXT NOT NULL DEFAULT '',
+    vault_path TEXT,
+    quarantine_id TEXT,
+    first_seen TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_sha256 TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    visible_pupils TEXT NOT NULL,
+    consent_version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    withdrawn_at TEXT,
+    withdrawn_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS outputs_source ON outputs(source_sha256, channel);
+CREATE UNIQUE INDEX IF NOT EXISTS outputs_live_path ON outputs(path) WHERE withdrawn_at IS NULL;
+CREATE TABLE IF NOT EXISTS output_pupils (
+    output_id INTEGER NOT NULL REFERENCES outputs(id) ON DELETE CASCADE,
+    pupil_id TEXT NOT NULL,
+    PRIMARY KEY (output_id, pupil_id)
+);
+CREATE INDEX IF NOT EXISTS output_pupils_pupil ON output_pupils(pupil_id);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    held_channels TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL,
+    resolved_at TEXT
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    photo_sha256 TEXT,
+    pupil_id TEXT,
+    channel TEXT,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+CREATE TABLE IF NOT EXISTS deletion_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    sha256 TEXT,
+    channel TEXT,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS takedowns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    output_path TEXT NOT NULL,
+    output_sha256 TEXT NOT NULL,
+    pupil_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    replacement_path TEXT
+);
+CREATE INDEX IF NOT EXISTS takedowns_channel ON takedowns(channel, at);
+"""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime | None = None) -> str:
+    return (dt or utcnow()).astimezone(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One audit row: an event name, a UTC time, and ids/hashes only (never names or templates)."""
+
+    event: str
+    photo_sha256: str | None = None
+    pupil_id: str | None = None
+    channel: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+class Store:
+    """A thread-safe handle on the SQLite database (one connection, serialised by a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA secure_delete=ON")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; rolls back on any exception."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._conn.execute(sql, params))
+
+    def one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> None:
+        with self.transaction() as c:
+            c.execute(sql, params)
+
+    # -- meta ------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str = "") -> str:
+        row = self.one("SELECT value FROM meta WHERE key=?", (key,))
+        return str(row["value"]) if row else default
+
+    @staticmethod
+    def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def consent_version(self) -> int:
+        return int(self.get_meta("consent_version", "0"))
+
+    # -- audit -----------------------------------------------------------------------------
+    @staticmethod
+    def audit_in(conn: sqlite3.Connection, ev: AuditEvent) -> None:
+        conn.execute(
+            "INSERT INTO audit(at, event, photo_sha256, pupil_id, channel, detail) VALUES(?,?,?,?,?,?)",
+            (iso(), ev.event, ev.photo_sha256, ev.pupil_id, ev.channel, json.dumps(ev.detail or {})),
+        )
+
+    def audit(self, ev: AuditEvent) -> None:
+        with self.transaction() as c:
+            self.audit_in(c, ev)
+
+    @staticmethod
+    def log_deletion(
+        conn: sqlite3.Connection,
+        kind: str,
+        ref: str,
+        reason: str,
+        *,
+        sha256: str | None = None,
+        channel: str | None = None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO deletion_log(at, kind, ref, sha256, channel, reason) VALUES(?,?,?,?,?,?)",
+            (iso(), kind, ref, sha256, channel, reason),
+        )
