@@ -130,6 +130,7 @@ class TemplateVault:
     def destroy(self, pupil_id: str, reason: str) -> int:
         with self.store.transaction() as conn:
             n = self.destroy_in(conn, pupil_id, reason)
+        self.store.checkpoint()
         if n:
             log.info("destroyed %s template(s) of pupil %s (%s)", n, pupil_id, reason)
         return n

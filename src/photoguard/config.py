@@ -184,8 +184,12 @@ class Settings(Strict):
 
     school: str = Field("school", description="Short school name (not published)", max_length=64)
     paths: PathsConfig = PathsConfig()
-    channels: list[ChannelConfig] = Field(default_factory=_default_channels)
-    detect: DetectorConfig = Field(default_factory=EnsembleConfig)
+    channels: list[ChannelConfig] = Field(
+        default_factory=_default_channels, description="Publication channels, one outbox folder each"
+    )
+    detect: DetectorConfig = Field(
+        default_factory=EnsembleConfig, description="Face detector: centerface, yunet or ensemble"
+    )
     identify: IdentifyConfig = IdentifyConfig()
     redact: RedactConfig = RedactConfig()
     media: MediaConfig = MediaConfig()

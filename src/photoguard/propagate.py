@@ -24,6 +24,7 @@ def after_changes(ctx: Any, changes: Sequence[Change]) -> list[str]:
     for pid in gone:
         with store.transaction() as conn:
             n = TemplateVault.destroy_in(conn, pid, "face_matching withdrawn or pupil left")
+        store.checkpoint()
         if n:
             lines.append(f"destroyed {n} face template(s) of pupil {pid}")
     return lines

@@ -93,3 +93,9 @@ def init_root(root: Path) -> list[Path]:
         Store(layout.db).close()
         created.append(layout.db)
     return created
+
+
+if __name__ == "__main__":  # regenerate config/photoguard.example.toml
+    import sys
+
+    sys.stdout.write(example_toml())

@@ -209,6 +209,11 @@ class Store:
         with self.transaction() as c:
             c.execute(sql, params)
 
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file and truncate it (so shredded pages leave the WAL)."""
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     # -- meta ------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str = "") -> str:
         row = self.one("SELECT value FROM meta WHERE key=?", (key,))

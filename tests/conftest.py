@@ -1,0 +1,24 @@
+"""Shared fixtures. Face and metadata data are read from ../shared beside the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PHOTOGUARD_SHARED", REPO.parent / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared; fails (not skips) with a clear message when the data is missing."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.fail(f"test data {p} is missing: clone the repository with ../shared beside it")
+    return p
+
+
+@pytest.fixture
+def shared() -> Path:
+    return shared_path()
