@@ -213,6 +213,12 @@ def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK if counts["rejected"] == 0 and counts["held"] == 0 else EXIT_FAIL
 
 
+def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
+    from photoguard.demo import run_demo
+
+    return run_demo(Path(args.path))
+
+
 # -- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -257,10 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="leave the originals where they are")
     p.set_defaults(func=cmd_process)
 
-    from photoguard import ops_cli
+    p = sub.add_parser("demo", help="set up ROOT with sample photos and run the main job on them")
+    p.add_argument("path", help="a new folder for the demo root")
+    p.set_defaults(func=cmd_demo, needs_config=False)
+
+    from photoguard import ops_cli, retention_cli
     from photoguard.dnsfilter import cli as dns_cli
 
     ops_cli.register(sub)
+    retention_cli.register(sub, csub)
     dns_cli.register(sub)
     return parser
 

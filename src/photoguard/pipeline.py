@@ -88,6 +88,14 @@ class Held(Exception):
     """Stop processing and hold the photo with ``reason``."""
 
 
+class ConsentChanged(Exception):
+    """Consent changed between deciding and publishing: decide again."""
+
+
+#: how often a photo is re-decided when consent keeps changing under it before it is held
+MAX_CONSENT_RETRIES = 3
+
+
 @dataclass
 class Rendered:
     channel: ChannelConfig
@@ -196,9 +204,15 @@ class Pipeline:
             return self._hold(sha, source, data, suffix, exc.reason, PhotoStatus.REJECTED, stem, group)
         timings["decode"] = time.perf_counter() - t
         try:
-            return self._process_image(
-                img, sha, source, data, suffix, stem, group, uploader, timings, approved_channels, from_quarantine
-            )
+            for _attempt in range(MAX_CONSENT_RETRIES):
+                try:
+                    return self._process_image(
+                        img, sha, source, data, suffix, stem, group, uploader, timings, approved_channels,
+                        from_quarantine,
+                    )
+                except ConsentChanged:
+                    log.info("consent changed while photo %s was processed; deciding again", sha[:12])
+            raise Held("consent kept changing while the photo was processed")
         except Held as exc:
             return self._hold(sha, source, data, suffix, str(exc), PhotoStatus.HELD, stem, group)
         except Exception as exc:  # fail closed: anything unexpected holds the photo
@@ -251,6 +265,7 @@ class Pipeline:
         t = time.perf_counter()
         matches = self._identify(rgb, dets)
         timings["identify"] = time.perf_counter() - t
+        version = self.store.consent_version()
         pupils = Registry(self.store).pupils()
         today = self.today()
         channels = self.settings.channels
@@ -290,7 +305,7 @@ class Pipeline:
         t = time.perf_counter()
         everyone = [PersonName(p.first_name, p.surname_prefix, p.surname) for p in pupils.values()]
         taken = img.taken_at.date() if img.taken_at else today
-        outputs = self._publish(sha, rendered, taken, group, stem, everyone, pupils, img.captions)
+        outputs = self._publish(sha, rendered, taken, group, stem, everyone, pupils, img.captions, version)
         timings["publish"] = time.perf_counter() - t
         status = PhotoStatus.HELD if held else PhotoStatus.PUBLISHED
         result = ProcessResult(source, sha, status, faces=faces, outputs=outputs, held_channels=held, timings=timings)
@@ -334,6 +349,7 @@ class Pipeline:
         everyone: Sequence[PersonName],
         pupils: dict[str, Pupil],
         captions: Sequence[str],
+        decided_version: int,
     ) -> dict[str, str]:
         if not rendered:
             return {}
@@ -344,6 +360,9 @@ class Pipeline:
             outputs: dict[str, str] = {}
             with self.store.transaction() as conn:
                 version = int(_meta_value(conn, "consent_version"))
+                if version != decided_version:
+                    # the write lock is held: no consent change can slip in after this check
+                    raise ConsentChanged()
                 for r, tmp in temps:
                     folder = self.layout.channel_dir(r.channel.name)
                     name = self._free_name(conn, folder, taken, group, stem, everyone, r)
@@ -560,7 +579,7 @@ def _upsert_photo(
         "reason=excluded.reason, grp=excluded.grp, stem=excluded.stem, "
         "taken_on=COALESCE(excluded.taken_on, photos.taken_on), "
         "quarantine_id=COALESCE(excluded.quarantine_id, photos.quarantine_id), updated_at=excluded.updated_at",
-        (sha, status, reason, group, stem, uploader, taken, qid, now, now),
+        (sha, status, reason, group, stem, taken, uploader, qid, now, now),
     )
 
 

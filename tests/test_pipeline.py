@@ -1,0 +1,267 @@
+"""Pipeline integration tests on real folders and a real SQLite database, with an injected fake
+detector and template model (geometry is the point here; real models are in test_pipeline_real)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photoguard.config import Settings, load_settings
+from photoguard.consent import import_csv
+from photoguard.pipeline import Pipeline
+from photoguard.records import Box, Detection, PhotoStatus
+from photoguard.setup import init_root
+
+CSV = (
+    "leerling_id;voornaam;tussenvoegsel;achternaam;groep;datum_uitschrijving;nieuwsbrief;parro;"
+    "schoolgids;website;social_media;telefoon_klassenlijst;gezichtsherkenning\n"
+    "1001;Emma;de;Vries;7;;ja;ja;ja;nee;nee;ja;ja\n"
+    "1002;Daan;van der;Berg;7;;ja;ja;ja;ja;ja;nee;nee\n"
+)
+FACE_A = Box(40, 40, 120, 130)  # "Emma", enrolled with consent for newsletter/parro/guide
+FACE_B = Box(200, 50, 280, 140)  # a stranger
+
+
+def _vec(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=128).astype(np.float32)
+    return v / np.linalg.norm(v) * 0.5
+
+
+class FakeDetector:
+    """Finds a face wherever a painted face patch (high-variance texture) is still present."""
+
+    name = "fake"
+
+    def __init__(self, boxes: Sequence[Box]) -> None:
+        self.boxes = list(boxes)
+        self.calls = 0
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        self.calls += 1
+        out = []
+        for b in self.boxes:
+            x1, y1, x2, y2 = b.as_ints()
+            patch = rgb[y1:y2, x1:x2].astype(np.float32)
+            if patch.size and patch.std() > 40:  # texture survives only when not redacted
+                out.append(Detection(b, 0.9, "fake"))
+        return out
+
+
+class FakeTemplates:
+    def __init__(self, by_box: dict[Box, np.ndarray]) -> None:
+        self.by_box = by_box
+
+    def templates(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
+        return [self.by_box.get(b, _vec(999)) for b in boxes]
+
+
+def _photo(path: Path, boxes: Sequence[Box] = (FACE_A, FACE_B)) -> Path:
+    rng = np.random.default_rng(1)
+    img = np.full((200, 320, 3), 120, dtype=np.uint8)
+    for b in boxes:
+        x1, y1, x2, y2 = b.as_ints()
+        img[y1:y2, x1:x2] = rng.integers(0, 255, size=(y2 - y1, x2 - x1, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path, quality=95)
+    return path
+
+
+@pytest.fixture
+def school(tmp_path: Path) -> tuple[Path, Pipeline]:
+    root = tmp_path / "school"
+    init_root(root)
+    settings = load_settings(root)
+    detector = FakeDetector([FACE_A, FACE_B])
+    templates = FakeTemplates({FACE_A: _vec(1), FACE_B: _vec(2)})
+    pipe = Pipeline(root, settings, detector=detector, templates=templates, today=lambda: date(2026, 11, 21))
+    (root / "c.csv").write_text(CSV, encoding="utf-8")
+    import_csv(pipe.store, root / "c.csv")
+    from photoguard.biometrics import TemplateVault
+
+    TemplateVault(pipe.store, pipe._master).add("1001", _vec(1), "enrol-photo-sha")
+    return root, pipe
+
+
+def _face_changed(out: Path, box: Box, original: np.ndarray) -> bool:
+    img = np.asarray(Image.open(out).convert("RGB"))
+    x1, y1, x2, y2 = box.as_ints()
+    return float(np.abs(img[y1:y2, x1:x2].astype(int) - original[y1:y2, x1:x2].astype(int)).mean()) > 30
+
+
+def test_consented_face_visible_only_where_allowed(school: tuple[Path, Pipeline]) -> None:
+    root, pipe = school
+    src = _photo(root / "inbox" / "juf-anne" / "schoolreis_Emma_de_Vries.jpg")
+    original = np.asarray(Image.open(src).convert("RGB"))
+    res = pipe.process_path(src, group="7")
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+    assert set(res.outputs) == {"newsletter", "parro", "guide", "website", "social"}
+    assert not src.exists(), "original must be removed once outputs are committed"
+    for ch, rel in res.outputs.items():
+        out = root / rel
+        assert out.is_file()
+        assert "vries" not in out.name.lower() and "emma" not in out.name.lower() or ch in ("newsletter", "parro", "guide")
+        assert "vries" not in out.name.lower()
+        emma_hidden = _face_changed(out, FACE_A, original)
+        assert emma_hidden is (ch in ("website", "social")), ch
+        assert _face_changed(out, FACE_B, original), f"stranger visible in {ch}"
+    rows = pipe.store.query("SELECT channel, visible_pupils, sha256, path FROM outputs")
+    vis = {r["channel"]: json.loads(r["visible_pupils"]) for r in rows}
+    assert vis == {"newsletter": ["1001"], "parro": ["1001"], "guide": ["1001"], "website": [], "social": []}
+    import hashlib
+
+    for r in rows:
+        assert hashlib.sha256((root / r["path"]).read_bytes()).hexdigest() == r["sha256"]
+    # audit rows carry ids and hashes, never names
+    audit = json.dumps([dict(r) for r in pipe.store.query("SELECT * FROM audit")])
+    assert "Vries" not in audit and "Emma" not in audit
+
+
+def test_same_photo_twice_is_not_published_twice(school: tuple[Path, Pipeline]) -> None:
+    root, pipe = school
+    a = _photo(root / "inbox" / "a" / "IMG_1.jpg")
+    first = pipe.process_path(a)
+    b = _photo(root / "inbox" / "b" / "IMG_1_copy.jpg")
+    second = pipe.process_path(b)
+    assert second.duplicate and second.outputs == first.outputs
+    assert not b.exists()
+    n = pipe.store.one("SELECT COUNT(*) AS n FROM outputs")["n"]  # type: ignore[index]
+    assert n == len(first.outputs)
+    assert sum(1 for _ in (root / "outbox" / "website").iterdir()) == 1
+
+
+def test_near_match_holds_the_channel_for_review(school: tuple[Path, Pipeline]) -> None:
+    root, pipe = school
+    near = _vec(1) + _vec(7)  # |_vec| = 0.5: between the strict and the review distance of pupil 1001
+    d = float(np.linalg.norm(near - _vec(1)))
+    assert pipe.settings.identify.match_distance < d <= pipe.settings.identify.review_distance, d
+    pipe.templates = FakeTemplates({FACE_A: near, FACE_B: _vec(2)})  # type: ignore[assignment]
+    src = _photo(root / "inbox" / "x" / "IMG_2.jpg")
+    res = pipe.process_path(src)
+    assert res.status is PhotoStatus.HELD
+    assert set(res.held_channels) == {"newsletter", "parro", "guide"}
+    assert set(res.outputs) == {"website", "social"}  # no consent there: redacted and published
+    q = root / "quarantine" / str(res.quarantine_id)
+    assert (q / "reason.json").is_file() and json.loads((q / "reason.json").read_text())["held_channels"]
+    assert any(p.name.startswith("original") for p in q.iterdir())
+    assert not src.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason_part"),
+    [
+        ("empty.jpg", b"", "empty"),
+        ("notes.jpg", b"this is not a photo at all\n", ""),
+        ("trunc.jpg", None, ""),
+    ],
+)
+def test_bad_input_is_rejected_and_kept(
+    school: tuple[Path, Pipeline], name: str, content: bytes | None, reason_part: str
+) -> None:
+    root, pipe = school
+    path = root / "inbox" / "x" / name
+    if content is None:
+        good = _photo(root / "tmp" / "good.jpg").read_bytes()
+        content = good[: len(good) // 2]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    res = pipe.process_path(path)
+    assert res.status is PhotoStatus.REJECTED
+    assert res.reason and reason_part in res.reason
+    assert res.outputs == {}
+    kept = root / "quarantine" / str(res.quarantine_id)
+    assert any(p.read_bytes() == content for p in kept.iterdir() if p.name.startswith("original"))
+    assert not any((root / "outbox").rglob("*.jpg"))
+
+
+def test_huge_png_refused_without_decoding(school: tuple[Path, Pipeline]) -> None:
+    root, pipe = school
+    path = root / "inbox" / "x" / "huge.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_png_header_only(20000, 20000))
+    res = pipe.process_path(path)
+    assert res.status is PhotoStatus.REJECTED and res.outputs == {}
+
+
+def test_symlink_is_not_followed(school: tuple[Path, Pipeline], tmp_path: Path) -> None:
+    root, pipe = school
+    secret = _photo(tmp_path / "outside" / "secret.jpg")
+    link = root / "inbox" / "x" / "link.jpg"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(secret)
+    res = pipe.process_path(link)
+    assert res.status is PhotoStatus.REJECTED and "link" in res.reason
+    assert secret.exists()
+
+
+def test_metadata_failure_holds_everything(school: tuple[Path, Pipeline], monkeypatch: pytest.MonkeyPatch) -> None:
+    root, pipe = school
+    import photoguard.pipeline as pl
+
+    monkeypatch.setattr(pl, "verify_clean", lambda data: ["EXIF found"])
+    src = _photo(root / "inbox" / "x" / "IMG_3.jpg")
+    res = pipe.process_path(src)
+    assert res.status is PhotoStatus.HELD and "metadata" in res.reason
+    assert not any((root / "outbox").rglob("*.jpg"))
+    assert pipe.store.one("SELECT COUNT(*) AS n FROM outputs")["n"] == 0  # type: ignore[index]
+
+
+def test_self_check_fills_a_face_the_redaction_missed(school: tuple[Path, Pipeline]) -> None:
+    root, pipe = school
+    hidden = Box(150, 150, 190, 190)  # only found by the self-check pass
+    det: FakeDetector = pipe.detector  # type: ignore[assignment]
+    first_pass = [FACE_A, FACE_B]
+
+    class Late(FakeDetector):
+        def detect(self, rgb: np.ndarray) -> list[Detection]:
+            self.calls += 1
+            boxes = first_pass if self.calls == 1 else [*first_pass, hidden]
+            return [d for d in FakeDetector(boxes).detect(rgb)]
+
+    pipe.detector = Late([])
+    src = _photo(root / "inbox" / "x" / "IMG_4.jpg", boxes=(FACE_A, FACE_B, hidden))
+    original = np.asarray(Image.open(src).convert("RGB"))
+    res = pipe.process_path(src)
+    assert res.status is PhotoStatus.PUBLISHED
+    for rel in res.outputs.values():
+        assert _face_changed(root / rel, hidden, original)
+    assert det is not None
+
+
+def test_internal_error_holds_and_keeps_original(school: tuple[Path, Pipeline]) -> None:
+    root, pipe = school
+
+    class Broken:
+        name = "broken"
+
+        def detect(self, rgb: np.ndarray) -> list[Detection]:
+            raise RuntimeError("model exploded")
+
+    pipe.detector = Broken()  # type: ignore[assignment]
+    src = _photo(root / "inbox" / "x" / "IMG_5.jpg")
+    data = src.read_bytes()
+    res = pipe.process_path(src)
+    assert res.status is PhotoStatus.HELD and "internal error" in res.reason
+    q = root / "quarantine" / str(res.quarantine_id)
+    assert [p.read_bytes() for p in q.iterdir() if p.name.startswith("original")] == [data]
+    assert not any((root / "outbox").rglob("*.jpg"))
+
+
+def test_settings_are_used_for_channels(tmp_path: Path) -> None:
+    s = Settings()
+    assert [c.max_side for c in s.channels if c.name == "website"] == [1600]
+
+
+def _png_header_only(w: int, h: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    ihdr = w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    idat = zlib.compress(b"\x00" * (w * 3 + 1) * 4)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
