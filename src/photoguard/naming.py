@@ -1,0 +1,467 @@
+"""Public file names and captions without pupils' surnames (pure functions, no I/O).
+
+Matching works on a *folded* copy of the text: every character is lower-cased and stripped of
+accents one-to-one (so positions map back to the original), apostrophe and dash variants are
+unified, and an invisible boundary mark is inserted at camelCase and letter/digit transitions.
+One regex (built as a character trie over all names of the registry) then finds name mentions
+that start and end on word boundaries, with any separators (space, ``_``, ``-``, ``.``,
+apostrophes, nothing at all) between the words of a name::
+
+    [first name] [tussenvoegsel] surname [possessive]
+
+Surnames that are also ordinary Dutch words (Bakker, de Boer, Smit, Visser, ...) are removed from
+free text only in a *name position*: directly after a pupil's first name, or capitalised. In file
+names (``slugify``) every surname is removed wherever it stands as a whole word: losing a word
+from a file name costs nothing, a surname in a published file name breaks the protocol.
+
+On public channels every first name goes too (the same rule for first names that are ordinary
+words, e.g. Roos, Fleur, Storm), as do phone numbers, e-mail addresses, street addresses and
+postcodes.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+__all__ = ["PersonName", "output_name", "scrub_text", "slugify"]
+
+
+@dataclass(frozen=True)
+class PersonName:
+    first_name: str
+    surname_prefix: str
+    surname: str
+
+
+#: Invisible boundary inserted into the folded text at camelCase / letter-digit transitions.
+_MARK = "\u2063"
+#: What may stand between the words of a name (including nothing, for glued names).
+_SEP = r"[\s_\-.,'\u2063]*"
+_SEP1 = r"[\s_\-.'\u2063]"
+_POSS = r"(?:'s|'|s)?"
+_WORD_START = r"(?<![^\W_])"
+_WORD_END = r"(?![^\W_])"
+
+#: Tussenvoegsels (Dutch and Flemish), folded.
+TUSSENVOEGSELS: tuple[str, ...] = (
+    "van", "de", "der", "den", "het", "te", "ten", "ter", "'t", "t", "van de", "van der",
+    "van den", "van het", "van 't", "van t", "in 't", "in t", "in de", "in den", "in het",
+    "op de", "op den", "op het", "op 't", "op ten", "uit de", "uit den", "uit het", "aan de",
+    "aan den", "aan het", "bij de", "onder de", "over de", "voor de", "van ter", "van ten",
+    "vander", "vanden", "la", "le", "du", "d'", "di", "da", "del", "della", "dos", "von",
+    "von der", "zu", "zum", "el", "al", "ben", "bin", "mac", "o'", "vd", "v d", "v/d", "vdr",
+)  # fmt: skip
+
+#: Surnames that are also everyday Dutch words (folded, without tussenvoegsel).
+COMMON_WORD_SURNAMES: frozenset[str] = frozenset(
+    """
+    boer bakker smit smid visser groot kok mulder jong jonge koster wit bruin zwart brouwer
+    graaf koning vos haan hoek berg bergen dekker timmerman schipper post kuiper molenaar bos veld
+    wolf dijk lange klein groen kort beek brink leeuw meer boom steen kamp haas beer valk zwaan
+    hart roos bloem kramer schilder maas rijn heer jager herder ruiter wagenaar snijder koopman
+    burger bode knecht prins keizer hertog ridder baron blom hof huis kerk school toren water wind
+    storm zon regen sneeuw winter zomer lente pauw kraai mus vink uil kat hond paard geit bok ram
+    lam vis snoek baars mol muis das bever hert ree oude nieuw zee strand duin heuvel dal weide
+    akker hooi koren eik beuk linde wilg riet gras stok tak blad wortel peer appel kers boon kool
+    peper zout honing melk kaas boter brood koek bier wijn goud zilver ijzer koper lood tin glas
+    staal kalk klei zand vries dam poort brug sluis molen schuur stal tuin wal gracht haven
+    markt plein straat weg laan pad baan berg voet hand kop kaal lang lange rood blauw geel grijs
+    wijs goed kwaad stil snel traag rijk arm vrij vroom blij jonker schaap stier kalf kuiken
+    haring paling karper zalm kreeft mossel oester schelvis mees spreeuw merel lijster raaf ekster
+    havik arend reiger kraan ooievaar koekoek specht kievit
+    """.split()  # noqa: SIM905 (a word list reads better than a literal)
+)
+
+#: First names that are also everyday words: removed on public channels only in a name position.
+_FIRST_WORDS = """
+    ben roos fleur storm lente zomer mees vos lot bas jet max sterre maan zon bo do kim
+    hoop vera iris lelie jade noa mare luna sky rosa bloem merel lijster roosje
+"""
+COMMON_WORD_FIRST_NAMES: frozenset[str] = frozenset(_FIRST_WORDS.split())
+
+_COMMON_FIRST_SAFE_LOWER = COMMON_WORD_FIRST_NAMES
+
+
+# --------------------------------------------------------------------------------------------
+# Folding
+
+
+def _fold_char(ch: str) -> str:
+    if ch in "\u2019\u2018`\u00b4\u02bc":
+        return "'"
+    if ch in "\u2010\u2011\u2012\u2013\u2014\u2212":
+        return "-"
+    if ch.isascii():
+        return ch.lower()
+    base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+    low = base.casefold() if base else ch
+    return low[0] if low else ch
+
+
+@functools.lru_cache(maxsize=4096)
+def fold(text: str) -> str:
+    """Lower-case, accent-free, one character for one character."""
+    return "".join(_fold_char(c) for c in text)
+
+
+def _fold_with_marks(text: str) -> tuple[str, list[int]]:
+    """Folded text with boundary marks, and for each folded char its index in ``text``
+    (-1 for inserted marks)."""
+    out: list[str] = []
+    index: list[int] = []
+    prev = ""
+    for i, ch in enumerate(text):
+        if prev and (
+            (prev.islower() and ch.isupper())
+            or (prev.isalpha() and ch.isdigit())
+            or (prev.isdigit() and ch.isalpha())
+        ):
+            out.append(_MARK)
+            index.append(-1)
+        out.append(_fold_char(ch))
+        index.append(i)
+        prev = ch
+    return "".join(out), index
+
+
+def _name_words(raw: str) -> list[str]:
+    """Words of a name part, folded; apostrophes kept only inside ('t -> t)."""
+    words = re.split(r"[\s_\-.,]+", fold(raw).strip())
+    out = []
+    for w in words:
+        w = w.strip("'")
+        if w:
+            out.append(w)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Trie regex
+
+
+def _trie_regex(phrases: Iterable[tuple[str, ...]]) -> str:
+    """A regex matching any phrase (tuple of words, separators allowed between words),
+    preferring the longest."""
+    trie: dict[str, dict] = {}
+    end = ""  # key marking the end of a phrase
+    for words in phrases:
+        if not words:
+            continue
+        node = trie
+        for k, word in enumerate(words):
+            if k:
+                node = node.setdefault(" ", {})
+            for ch in word:
+                node = node.setdefault(ch, {})
+        node[end] = {}
+
+    def build(node: dict[str, dict]) -> str:
+        alts = []
+        optional = end in node
+        for key in sorted(k for k in node if k != end):
+            sub = build(node[key])
+            atom = _SEP if key == " " else re.escape(key)
+            alts.append(atom + sub)
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if optional else body
+
+    return build(trie)
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    surname_rx: re.Pattern[str] | None
+    first_rx: re.Pattern[str] | None
+    common_surnames: frozenset[str]
+    common_first: frozenset[str]
+    #: surname key -> the tussenvoegsels (keys) that belong to it in the registry
+    prefixes_of: dict[str, frozenset[str]]
+
+
+def _key(words: Sequence[str]) -> str:
+    return "".join(words).replace("'", "")
+
+
+@functools.lru_cache(maxsize=32)
+def _matcher(people: tuple[PersonName, ...]) -> _Matcher:
+    firsts: set[tuple[str, ...]] = set()
+    surnames: set[tuple[str, ...]] = set()
+    prefixes: set[tuple[str, ...]] = {tuple(_name_words(t)) for t in TUSSENVOEGSELS}
+    common: set[str] = set()
+    common_first: set[str] = set()
+    prefixes_of: dict[str, set[str]] = {}
+    for p in people:
+        fw = _name_words(p.first_name)
+        if fw:
+            firsts.add(tuple(fw))
+            if len(fw) > 1:  # 'Anne-Sophie' is also called 'Anne' or 'Sophie'
+                firsts.update((w,) for w in fw if len(w) >= 2)
+        pw = _name_words(p.surname_prefix)
+        if pw:
+            prefixes.add(tuple(pw))
+        sw = _name_words(p.surname)
+        # "de Vries" typed entirely into the surname field
+        while len(sw) > 1 and sw[0] in {"van", "de", "der", "den", "ter", "ten", "te", "t", "in"}:
+            prefixes.add((sw[0],))
+            sw = sw[1:]
+        if not sw:
+            continue
+        forms = {tuple(sw)}
+        if len(sw) > 1:  # double surname: each part is a surname too
+            forms.update((w,) for w in sw if len(w) >= 2)
+        surnames.update(forms)
+        for form in forms:
+            keys = prefixes_of.setdefault(_key(form), set())
+            if pw:
+                keys.add(_key(pw))
+    for s in surnames:
+        k = _key(s)
+        if k in COMMON_WORD_SURNAMES or len(k) <= 2:
+            common.add(k)
+    for f in firsts:
+        k = _key(f)
+        if k in COMMON_WORD_FIRST_NAMES or len(k) <= 1:
+            common_first.add(k)
+    prefixes.discard(())
+    first_alt = _trie_regex(firsts)
+    sur_alt = _trie_regex(surnames)
+    pre_alt = _trie_regex(prefixes)
+    surname_rx = None
+    if sur_alt:
+        first_part = f"(?:(?P<first>{first_alt}){_POSS}{_SEP})?" if first_alt else ""
+        pre_part = f"(?:(?P<prefix>{pre_alt}){_SEP})?" if pre_alt else ""
+        surname_rx = re.compile(
+            _WORD_START
+            + first_part
+            + "(?P<sur>'?"
+            + pre_part
+            + f"(?P<core>{sur_alt}){_POSS})"
+            + _WORD_END
+        )
+    first_rx = None
+    if first_alt:
+        first_rx = re.compile(_WORD_START + f"(?P<first>{first_alt}){_POSS}" + _WORD_END)
+    return _Matcher(
+        surname_rx,
+        first_rx,
+        frozenset(common),
+        frozenset(common_first),
+        {k: frozenset(v) for k, v in prefixes_of.items()},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Contact details (public channels)
+
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+", re.UNICODE)
+_PHONE = re.compile(
+    r"(?<![\w+])(?:(?:\+|00)31[\s\-.]*(?:\(0\)[\s\-.]*)?[1-9]|\(?0[1-9])"
+    r"(?:[\s\-.()]{0,2}\d){7,8}(?!\d)"
+)
+_POSTCODE = re.compile(r"(?<![\w])[1-9]\d{3}[ \t]?(?!SA|SD|SS)[A-Z]{2}(?![\w])")
+_STREET_SUFFIX = (
+    r"straat|laan|weg|plein|gracht|kade|dijk|singel|hof|dreef|pad|steeg|plantsoen|park|markt|"
+    r"erf|ring|baan|wal|veld|straatweg|dijkje|kampen|hoven|akker|weide|oord|haven|burg|bosch"
+)
+_STREET = re.compile(
+    r"(?<![\w])(?:[A-Z][\w'\-]*[ \t]+){0,3}[\w'\-]*(?:" + _STREET_SUFFIX + r")"
+    r"[ \t_\-]*\d{1,5}(?:[ \t\-]?[a-zA-Z](?![a-zA-Z]))?(?:[ \t]*[\-/][ \t]*\d{1,4})?(?!\d)",
+    re.IGNORECASE,
+)
+
+
+def _contact_spans(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for rx in (_EMAIL, _PHONE, _POSTCODE):
+        spans += [(m.start(), m.end()) for m in rx.finditer(text)]
+    for m in _STREET.finditer(text):
+        # the street word must end in a street suffix and be more than the suffix itself,
+        # so 'de weg 12' or 'pad 3' in a caption stays
+        spans.append((m.start(), m.end()))
+    return spans
+
+
+# --------------------------------------------------------------------------------------------
+# Scrubbing
+
+
+def _span(index: list[int], start: int, end: int) -> tuple[int, int] | None:
+    real = [index[k] for k in range(start, end) if index[k] >= 0]
+    if not real:
+        return None
+    return real[0], real[-1] + 1
+
+
+def _is_capitalised(text: str, pos: int) -> bool:
+    return 0 <= pos < len(text) and text[pos].isupper()
+
+
+def _name_spans(
+    text: str, people: tuple[PersonName, ...], *, public: bool, strict: bool
+) -> list[tuple[int, int]]:
+    m = _matcher(people)
+    folded, index = _fold_with_marks(text)
+    spans: list[tuple[int, int]] = []
+    if m.surname_rx is not None:
+        for hit in m.surname_rx.finditer(folded):
+            core_key = re.sub(r"[\s_\-.,'\u2063]", "", hit.group("core"))
+            has_first = hit.group("first") is not None
+            if not strict and core_key in m.common_surnames and not has_first:
+                core_orig = _span(index, hit.start("core"), hit.end("core"))
+                if core_orig is None or not _is_capitalised(text, core_orig[0]):
+                    continue
+            start = hit.start() if public and has_first else hit.start("sur")
+            prefix = hit.group("prefix")
+            if prefix is not None and not (public and has_first):
+                pkey = re.sub(r"[\s_\-.,'\u2063]", "", prefix)
+                if pkey not in m.prefixes_of.get(core_key, frozenset()):
+                    # 'de tas van Jansen': the 'van' is a preposition, not part of the name
+                    start = hit.start("core")
+            sp = _span(index, start, hit.end())
+            if sp:
+                spans.append(sp)
+    if public and m.first_rx is not None:
+        for hit in m.first_rx.finditer(folded):
+            key = re.sub(r"[\s_\-.,'\u2063]", "", hit.group("first"))
+            sp = _span(index, hit.start(), hit.end())
+            if sp is None:
+                continue
+            if not strict and key in m.common_first and not _is_capitalised(text, sp[0]):
+                continue
+            spans.append(sp)
+    return spans
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+_SEP_CHARS = " \t_-.'\u2019"
+_SEP_RIGHT = " \t_-'\u2019"
+
+
+def _remove(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    out = ""
+    pos = 0
+    for s, e in _merge(spans):
+        out += text[pos:s]
+        pos = e
+        rest = text[pos:]
+        stripped_right = rest.lstrip(_SEP_RIGHT)
+        at_line_start = out == "" or out.endswith("\n")
+        if at_line_start or out[-1:] in _SEP_CHARS:
+            pos += len(rest) - len(stripped_right)
+        if stripped_right == "" or stripped_right.startswith("\n"):
+            out = out.rstrip(_SEP_CHARS)
+    out += text[pos:]
+    out = re.sub(r"[ \t]{2,}", " ", out)
+    out = re.sub(r"[ \t]+([,.!?;:)\]])", r"\1", out)
+    out = re.sub(r"([(\[])[ \t]+", r"\1", out)
+    out = re.sub(r"\(\s*\)|\[\s*\]", "", out)
+    out = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", out)
+    out = re.sub(r"(^|\n)[ \t,;:]+", r"\1", out)
+    out = re.sub(r"[ \t,;:]+($|\n)", r"\1", out)
+    # conjunctions left dangling by a removal: 'Emma en Jan op reis' -> 'en op reis' -> 'op reis'
+    out = re.sub(r"(?i)\b(en|of|and|&)(?:[ \t]+(?:en|of|and|&)\b)+", r"\1", out)
+    out = re.sub(r"(?i)(^|\n)[ \t]*(?:en|of|and|&)[ \t]+", r"\1", out)
+    out = re.sub(r"(?i)[ \t]+(?:en|of|and|&)[ \t]*([,.!?;:]|$|\n)", r"\1", out)
+    out = re.sub(r"[ \t]{2,}", " ", out)
+    return out.strip()
+
+
+def _scrub(text: str, people: Sequence[PersonName], *, public: bool, strict: bool) -> str:
+    if not text:
+        return text
+    group = tuple(people)
+    spans = _name_spans(text, group, public=public, strict=strict) if group else []
+    if public:
+        spans += _contact_spans(text)
+    cleaned = _remove(text, spans)
+    if spans and group:
+        # a removal can join two fragments into a new mention ("Jan de Vr|ies"): repeat until stable
+        for _ in range(3):
+            again = _name_spans(cleaned, group, public=public, strict=strict)
+            if public:
+                again += _contact_spans(cleaned)
+            if not again:
+                break
+            cleaned = _remove(cleaned, again)
+    return cleaned
+
+
+def scrub_text(text: str, people: Sequence[PersonName], *, public: bool) -> str:
+    """Remove every person's surname (all first names too when ``public``), and on public
+    channels phone numbers, e-mail addresses, street addresses and postcodes."""
+    return _scrub(text, people, public=public, strict=False)
+
+
+def _ascii_slug(text: str) -> str:
+    norm = unicodedata.normalize("NFKD", text)
+    ascii_text = "".join(c for c in norm if not unicodedata.combining(c)).encode("ascii", "ignore")
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.decode("ascii").lower()).strip("-")
+
+
+MAX_SLUG = 60
+
+
+def slugify(stem: str, people: Sequence[PersonName], *, public: bool) -> str:
+    """A lowercase ASCII slug of a file stem with names removed; never empty ('foto')."""
+    scrubbed = _scrub(stem, people, public=public, strict=True)
+    slug = _ascii_slug(scrubbed)
+    if slug and people:
+        # second pass on the final form (transliteration can reveal a name, e.g. 'Zoë' -> 'zoe')
+        slug = _ascii_slug(_scrub(slug.replace("-", " "), people, public=public, strict=True))
+    if len(slug) > MAX_SLUG:
+        slug = slug[:MAX_SLUG].rsplit("-", 1)[0] if "-" in slug[:MAX_SLUG] else slug[:MAX_SLUG]
+    return slug.strip("-") or "foto"
+
+
+_GROUP_NUMBER = re.compile(r"\d{1,2}[a-z]?(?:\s*[/&\-]\s*\d{1,2}[a-z]?)?", re.IGNORECASE)
+
+
+def group_slug(group: str, people: Sequence[PersonName] = ()) -> str:
+    """'7' -> 'groep-7', '1/2' -> 'groep-1-2', 'Groep 5b' -> 'groep-5b', '' -> 'school'."""
+    g = group.strip()
+    if not g:
+        return "school"
+    if _GROUP_NUMBER.fullmatch(g):
+        return "groep-" + _ascii_slug(g)
+    slug = _ascii_slug(_scrub(g, people, public=True, strict=True))
+    return slug[:32].strip("-") or "school"
+
+
+def output_name(
+    taken: date,
+    group: str,
+    stem: str,
+    people: Sequence[PersonName],
+    *,
+    public: bool,
+    n: int,
+    ext: str,
+) -> str:
+    """'<YYYY-MM-DD>_<group slug>_<slug>_<n>.<ext>', e.g. '2026-11-21_groep-7_schoolreis_1.jpg'."""
+    clean_ext = ext.lower().lstrip(".")
+    if not re.fullmatch(r"[a-z0-9]{1,5}", clean_ext):
+        raise ValueError("invalid file extension")
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    day = f"{taken.year:04d}-{taken.month:02d}-{taken.day:02d}"
+    return (
+        f"{day}_{group_slug(group, people)}_{slugify(stem, people, public=public)}_{n}.{clean_ext}"
+    )
