@@ -1,0 +1,393 @@
+"""Block/allow list parsing and the compact name index.
+
+Formats understood, one rule per line (mixed freely in one file):
+
+* hosts lines ``0.0.0.0 name [name ...]`` (any address in front; ``localhost`` and friends skipped)
+* plain domains ``example.com`` (a leading ``.`` is accepted and ignored)
+* adblock-style ``||example.com^`` (modifiers after ``$`` ignored); ``@@||example.com^`` is an
+  exception: the name goes to the allowlist
+* wildcards ``*.example.com``: subdomains only, not ``example.com`` itself
+* comments starting with ``#`` or ``!`` (also after a rule); blank lines
+
+IP addresses in domain lists are skipped (firewall material, not DNS names), and so are URLs,
+regexes, cosmetic filters and anything else that is not a host name.
+
+A listed name blocks itself and all its subdomains. The index is one sorted ``int64`` numpy
+array of 64-bit name hashes (Python's keyed SipHash, so one process's index is never reused by
+another) with a parallel ``uint32`` array of category bits: the low 16 bits block the name and its
+subdomains, the high 16 bits (wildcards) block subdomains only. That is 12 bytes per name; a
+lookup hashes the few suffixes of a query name and finds them with one ``searchsorted`` call.
+With 1M names the chance that any of a query's suffixes collides with a listed name is about
+``5 * 1e6 / 2**64`` (~3e-13).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+LOW_MASK = 0xFFFF
+_HOSTS_SKIP = frozenset(
+    {
+        "localhost",
+        "localhost.localdomain",
+        "local",
+        "broadcasthost",
+        "ip6-localhost",
+        "ip6-loopback",
+        "ip6-localnet",
+        "ip6-mcastprefix",
+        "ip6-allnodes",
+        "ip6-allrouters",
+        "ip6-allhosts",
+        "0.0.0.0",
+    }
+)
+_BAD_CHARS = frozenset("/:@?=&%,;\"'\\|^$()[]{}<>!~`+")
+
+# Kinds of rule a line can hold.
+BLOCK = 0
+WILDCARD = 1
+EXCEPTION = 2
+
+
+def normalise_name(raw: str) -> str | None:
+    """Lower-case host name without trailing dot, or None when ``raw`` is no DNS name."""
+    name = raw.strip().lower().rstrip(".")
+    if name.startswith("."):
+        name = name.lstrip(".")
+    if not name or len(name) > 253:
+        return None
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    last = name[-1]
+    if last.isdigit() and name.rpartition(".")[2].isdigit():
+        return None  # IPv4 address (a TLD is never all digits)
+    if not _BAD_CHARS.isdisjoint(name) or " " in name or "\t" in name or ".." in name:
+        return None
+    return name
+
+
+def parse_line(line: str) -> list[tuple[int, str]]:
+    """Rules on one list line as ``(kind, name)``; slow but exact (used by ``dns check``)."""
+    s = line.strip()
+    if not s or s[0] in "#!":
+        return []
+    if "##" in s or "#@#" in s or "#?#" in s or "#$#" in s:
+        return []  # adblock cosmetic filter: nothing for DNS
+    if "#" in s and not s.startswith(("||", "@@")):
+        s = s.split("#", 1)[0].strip()
+    kind = BLOCK
+    if s.startswith("@@"):
+        kind = EXCEPTION
+        s = s[2:]
+    if s.startswith("||"):
+        s = s[2:]
+        s = s.split("$", 1)[0]
+        if s.endswith("^"):
+            s = s[:-1]
+        if s.startswith("*."):
+            s = s[2:]
+        name = normalise_name(s)
+        return [(kind, name)] if name else []
+    if kind == EXCEPTION:
+        name = normalise_name(s.lstrip("|").split("^", 1)[0].split("$", 1)[0])
+        return [(kind, name)] if name else []
+    parts = s.split()
+    if len(parts) > 1:
+        first = parts[0]
+        if not (first[0].isdigit() or ":" in first):
+            return []
+        out: list[tuple[int, str]] = []
+        for p in parts[1:]:
+            name = normalise_name(p)
+            if name and name not in _HOSTS_SKIP:
+                out.append((BLOCK, name))
+        return out
+    if s.startswith("*."):
+        name = normalise_name(s[2:])
+        return [(WILDCARD, name)] if name else []
+    if s.endswith("^"):
+        s = s[:-1]
+    name = normalise_name(s)
+    return [(BLOCK, name)] if name else []
+
+
+def parse_text(text: str) -> tuple[list[str], list[str], list[str]]:
+    """Fast bulk parse: (block names, wildcard names, exception names).
+
+    Plain one-name lines (the bulk of every real list) take a short path with no regex and few
+    string operations; everything else goes through :func:`parse_line`.
+    """
+    block: list[str] = []
+    wild: list[str] = []
+    exc: list[str] = []
+    add = block.append
+    bad = _BAD_CHARS
+    for line in text.lower().split("\n"):
+        if not line:
+            continue
+        c = line[0]
+        if c == "#" or c == "!":
+            continue
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("0.0.0.0 ") and "#" not in line:
+            rest = line[8:].split()
+            if len(rest) == 1:
+                line = rest[0]
+                if line in _HOSTS_SKIP:
+                    continue
+            else:
+                block.extend(name for _kind, name in parse_line(line))
+                continue
+        if (
+            line.isascii()
+            and " " not in line
+            and "\t" not in line
+            and "#" not in line
+            and line[0] not in "*|@."
+            and line[-1] not in ".^"
+            and not line[-1].isdigit()
+            and ".." not in line
+            and len(line) <= 253
+            and bad.isdisjoint(line)
+        ):
+            add(line)
+            continue
+        for kind, name in parse_line(line):
+            (block if kind == BLOCK else wild if kind == WILDCARD else exc).append(name)
+    return block, wild, exc
+
+
+def read_text(path: Path) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def suffixes(name: str) -> list[str]:
+    """``a.b.c`` → ``["a.b.c", "b.c", "c"]``."""
+    out = [name]
+    i = name.find(".")
+    while i >= 0:
+        out.append(name[i + 1 :])
+        i = name.find(".", i + 1)
+    return out
+
+
+def _hash_array(names: Sequence[str]) -> npt.NDArray[np.int64]:
+    return np.fromiter(map(hash, names), dtype=np.int64, count=len(names))
+
+
+@dataclass
+class _Builder:
+    hashes: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    masks: list[npt.NDArray[np.uint32]] = field(default_factory=list)
+
+    def add(self, names: Sequence[str], mask: int) -> None:
+        if names:
+            self.hashes.append(_hash_array(names))
+            self.masks.append(np.full(len(names), mask, dtype=np.uint32))
+
+    def build(self) -> NameIndex:
+        if not self.hashes:
+            return NameIndex(np.zeros(0, np.int64), np.zeros(0, np.uint32))
+        h = np.concatenate(self.hashes)
+        m = np.concatenate(self.masks)
+        self.hashes.clear()
+        self.masks.clear()
+        order = np.argsort(h, kind="stable")
+        h = h[order]
+        m = m[order]
+        del order
+        if len(h) > 1:
+            starts = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1])))
+            if len(starts) != len(h):
+                m = np.bitwise_or.reduceat(m, starts).astype(np.uint32)
+                h = h[starts]
+        return NameIndex(np.ascontiguousarray(h), np.ascontiguousarray(m))
+
+
+class NameIndex:
+    """Sorted name hashes with a parallel category bit mask (see module doc)."""
+
+    __slots__ = ("_last", "hashes", "masks")
+
+    def __init__(self, hashes: npt.NDArray[np.int64], masks: npt.NDArray[np.uint32]) -> None:
+        self.hashes = hashes
+        self.masks = masks
+        self._last = len(hashes) - 1
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.hashes.nbytes + self.masks.nbytes)
+
+    def raw_masks(self, sfx: Sequence[str]) -> list[int]:
+        """Stored mask for each suffix (0 where absent)."""
+        if self._last < 0:
+            return [0] * len(sfx)
+        q = np.fromiter(map(hash, sfx), dtype=np.int64, count=len(sfx))
+        idx = self.hashes.searchsorted(q)
+        np.minimum(idx, self._last, out=idx)
+        found = self.hashes[idx] == q
+        out: list[int] = np.where(found, self.masks[idx], 0).tolist()
+        return out
+
+    def match(self, sfx: Sequence[str]) -> int:
+        """Category bits that block the name whose suffixes are ``sfx`` (name first)."""
+        vals = self.raw_masks(sfx)
+        out = vals[0] & LOW_MASK
+        for v in vals[1:]:
+            if v:
+                out |= (v | (v >> 16)) & LOW_MASK
+        return out
+
+
+@dataclass
+class ListSet:
+    """Everything loaded from the list files: block index, allow index and where they came from."""
+
+    categories: list[str]
+    block: NameIndex
+    allow: NameIndex
+    sources: list[tuple[str, Path]]
+    allow_sources: list[Path]
+    load_seconds: float = 0.0
+    names_read: int = 0
+    errors: list[str] = field(default_factory=list)
+    mtimes: dict[str, float] = field(default_factory=dict)
+
+    def category_bits(self, cats: Iterable[str]) -> int:
+        out = 0
+        for c in cats:
+            if c == "*":
+                out |= (1 << len(self.categories)) - 1
+            elif c in self.categories:
+                out |= 1 << self.categories.index(c)
+        return out
+
+    def names_of(self, mask: int) -> list[str]:
+        return [c for i, c in enumerate(self.categories) if mask >> i & 1]
+
+
+def file_mtimes(paths: Iterable[Path]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for p in paths:
+        try:
+            out[str(p)] = os.stat(p).st_mtime
+        except OSError:
+            out[str(p)] = -1.0
+    return out
+
+
+def load_lists(
+    sources: Sequence[tuple[str, Path]],
+    allow_paths: Sequence[Path],
+    extra_categories: Sequence[str] = (),
+    strict: bool = False,
+) -> ListSet:
+    """Parse list files and build the indexes. A missing file is logged (or raises if strict)."""
+    t0 = time.perf_counter()
+    categories: list[str] = []
+    for cat, _ in sources:
+        if cat not in categories:
+            categories.append(cat)
+    for cat in extra_categories:
+        if cat not in categories:
+            categories.append(cat)
+    if len(categories) > 16:
+        raise ValueError("at most 16 categories")
+    blk = _Builder()
+    alw = _Builder()
+    errors: list[str] = []
+    total = 0
+    for cat, path in sources:
+        bit = 1 << categories.index(cat)
+        try:
+            text = read_text(path)
+        except OSError as e:
+            if strict:
+                raise
+            errors.append(f"{path}: {e.strerror or e}")
+            log.error("cannot read list %s (%s): %s", path, cat, e)
+            continue
+        block, wild, exc = parse_text(text)
+        del text
+        total += len(block) + len(wild)
+        blk.add(block, bit)
+        blk.add(wild, bit << 16)
+        alw.add(exc, 1)
+        log.info("list %s (%s): %d names, %d wildcards", path, cat, len(block), len(wild))
+    for path in allow_paths:
+        try:
+            text = read_text(path)
+        except OSError as e:
+            if strict:
+                raise
+            errors.append(f"{path}: {e.strerror or e}")
+            log.error("cannot read allowlist %s: %s", path, e)
+            continue
+        block, wild, exc = parse_text(text)
+        alw.add(block + exc, 1)
+        alw.add(wild, 1 << 16)
+    ls = ListSet(
+        categories=categories,
+        block=blk.build(),
+        allow=alw.build(),
+        sources=[(c, Path(p)) for c, p in sources],
+        allow_sources=[Path(p) for p in allow_paths],
+        names_read=total,
+        errors=errors,
+        mtimes=file_mtimes([p for _, p in sources] + list(allow_paths)),
+    )
+    ls.load_seconds = time.perf_counter() - t0
+    log.info(
+        "lists loaded: %d unique names in %d categories, %d allowlisted, %.2f s, %.1f MB index",
+        len(ls.block),
+        len(categories),
+        len(ls.allow),
+        ls.load_seconds,
+        (ls.block.nbytes + ls.allow.nbytes) / 1e6,
+    )
+    return ls
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    path: Path
+    line_no: int
+    line: str
+    rule_name: str
+    kind: int
+
+
+def find_rules(path: Path, names: Iterable[str]) -> Iterator[RuleHit]:
+    """Lines of ``path`` whose rule matches one of ``names`` (exact suffix names)."""
+    wanted = set(names)
+    try:
+        text = read_text(path)
+    except OSError:
+        return
+    for no, line in enumerate(text.split("\n"), 1):
+        low = line.lower()
+        if not any(w in low for w in wanted):
+            continue
+        for kind, name in parse_line(low):
+            if name in wanted:
+                yield RuleHit(path, no, line.rstrip("\r"), name, kind)

@@ -1,0 +1,325 @@
+"""Hand-written DNS wire format helpers (RFC 1035, EDNS(0) RFC 6891, EDE RFC 8914).
+
+Only what the filter needs: the hot path reads the header and question by slicing bytes in
+``server.py``; this module walks resource records of upstream answers (TTL offsets for the cache,
+CNAME targets for cloaking checks) and builds the filter's own answers.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import NamedTuple
+
+T_A = 1
+T_NS = 2
+T_CNAME = 5
+T_SOA = 6
+T_PTR = 12
+T_AAAA = 28
+T_OPT = 41
+T_HTTPS = 65
+
+RC_NOERROR = 0
+RC_FORMERR = 1
+RC_SERVFAIL = 2
+RC_NXDOMAIN = 3
+RC_NOTIMP = 4
+RC_REFUSED = 5
+
+EDE_BLOCKED = 15
+EDE_FILTERED = 17
+EDE_PROHIBITED = 18
+
+_U16 = struct.Struct("!H")
+_RR_FIXED = struct.Struct("!HHIH")
+
+
+class WireError(ValueError):
+    """Malformed packet."""
+
+
+class RR(NamedTuple):
+    section: int  # 0 answer, 1 authority, 2 additional
+    name_off: int
+    rtype: int
+    rclass: int
+    ttl_off: int
+    rdata_off: int
+    rdlen: int
+
+
+def skip_name(buf: bytes, off: int) -> int:
+    """Offset just past the (possibly compressed) name at ``off``."""
+    n = len(buf)
+    while True:
+        if off >= n:
+            raise WireError("name runs past end")
+        ln = buf[off]
+        if ln == 0:
+            return off + 1
+        if ln >= 0xC0:
+            return off + 2
+        if ln > 63:
+            raise WireError("bad label type")
+        off += ln + 1
+
+
+def read_name(buf: bytes, off: int) -> tuple[str, int]:
+    """Decode a name (following compression pointers), lower-cased, no trailing dot."""
+    labels: list[str] = []
+    end = -1
+    jumps = 0
+    n = len(buf)
+    while True:
+        if off >= n:
+            raise WireError("name runs past end")
+        ln = buf[off]
+        if ln == 0:
+            if end < 0:
+                end = off + 1
+            break
+        if ln >= 0xC0:
+            if off + 1 >= n:
+                raise WireError("truncated pointer")
+            if end < 0:
+                end = off + 2
+            off = ((ln & 0x3F) << 8) | buf[off + 1]
+            jumps += 1
+            if jumps > 64:
+                raise WireError("compression loop")
+            continue
+        if ln > 63:
+            raise WireError("bad label type")
+        labels.append(buf[off + 1 : off + 1 + ln].decode("latin-1"))
+        off += ln + 1
+    name = ".".join(labels).lower()
+    if len(name) > 253:
+        raise WireError("name too long")
+    return name, end
+
+
+def wire_to_name(qwire: bytes) -> str:
+    """Uncompressed wire name (e.g. a question's) to a dotted string (as is, no lowering)."""
+    out: list[str] = []
+    off = 0
+    while True:
+        ln = qwire[off]
+        if ln == 0:
+            return ".".join(out)
+        out.append(qwire[off + 1 : off + 1 + ln].decode("latin-1"))
+        off += ln + 1
+
+
+def encode_name(name: str) -> bytes:
+    name = name.rstrip(".")
+    if not name:
+        return b"\x00"
+    parts = []
+    for label in name.split("."):
+        b = label.encode("ascii")
+        if not 0 < len(b) <= 63:
+            raise WireError(f"bad label in {name!r}")
+        parts.append(bytes((len(b),)) + b)
+    return b"".join(parts) + b"\x00"
+
+
+def question_end(buf: bytes) -> int:
+    """Offset after the single question (header assumed 12 bytes, uncompressed qname)."""
+    off = 12
+    n = len(buf)
+    while True:
+        if off >= n:
+            raise WireError("question runs past end")
+        ln = buf[off]
+        if ln == 0:
+            break
+        if ln > 63:
+            raise WireError("bad label in question")
+        off += ln + 1
+    off += 5
+    if off > n:
+        raise WireError("question runs past end")
+    return off
+
+
+def iter_rrs(buf: bytes, off: int | None = None) -> Iterator[RR]:
+    """Resource records after the question section."""
+    if off is None:
+        off = question_end(buf) if buf[5] == 1 and buf[4] == 0 else _skip_questions(buf)
+    counts = struct.unpack_from("!HHH", buf, 6)
+    n = len(buf)
+    for section, count in enumerate(counts):
+        for _ in range(count):
+            name_off = off
+            off = skip_name(buf, off)
+            if off + 10 > n:
+                raise WireError("record runs past end")
+            rtype, rclass, _ttl, rdlen = _RR_FIXED.unpack_from(buf, off)
+            rdata = off + 10
+            if rdata + rdlen > n:
+                raise WireError("rdata runs past end")
+            yield RR(section, name_off, rtype, rclass, off + 4, rdata, rdlen)
+            off = rdata + rdlen
+
+
+def _skip_questions(buf: bytes) -> int:
+    off = 12
+    for _ in range(_U16.unpack_from(buf, 4)[0]):
+        off = skip_name(buf, off) + 4
+    return off
+
+
+class AnswerInfo(NamedTuple):
+    ttl_offsets: tuple[int, ...]
+    ttls: tuple[int, ...]
+    min_ttl: int  # over answer RRs, or the SOA minimum for negative answers; -1 when unknown
+    cnames: tuple[str, ...]  # CNAME targets in the answer section
+    opt_off: int  # offset of the OPT RR (-1 if none)
+
+
+def analyse_answer(buf: bytes) -> AnswerInfo:
+    """TTL positions, CNAME targets and a cache lifetime for an upstream answer."""
+    offs: list[int] = []
+    ttls: list[int] = []
+    cnames: list[str] = []
+    min_ttl = -1
+    soa_ttl = -1
+    opt_off = -1
+    for rr in iter_rrs(buf):
+        if rr.rtype == T_OPT:
+            opt_off = rr.name_off
+            continue
+        ttl = struct.unpack_from("!I", buf, rr.ttl_off)[0]
+        if ttl > 0x7FFFFFFF:
+            ttl = 0
+        offs.append(rr.ttl_off)
+        ttls.append(ttl)
+        if rr.section == 0:
+            min_ttl = ttl if min_ttl < 0 else min(min_ttl, ttl)
+            if rr.rtype == T_CNAME:
+                cnames.append(read_name(buf, rr.rdata_off)[0])
+        elif rr.section == 1 and rr.rtype == T_SOA:
+            # negative caching (RFC 2308): min(SOA TTL, SOA MINIMUM)
+            end = skip_name(buf, skip_name(buf, rr.rdata_off))
+            minimum = struct.unpack_from("!I", buf, end + 16)[0]
+            soa_ttl = min(ttl, minimum)
+    if min_ttl < 0:
+        min_ttl = soa_ttl
+    return AnswerInfo(tuple(offs), tuple(ttls), min_ttl, tuple(cnames), opt_off)
+
+
+def opt_rr(udp_size: int, do: bool, ede: tuple[int, str] | None = None) -> bytes:
+    """An OPT pseudo-RR, optionally carrying one Extended DNS Error option."""
+    rdata = b""
+    if ede is not None:
+        code, text = ede
+        payload = _U16.pack(code) + text.encode("utf-8")
+        rdata = _U16.pack(15) + _U16.pack(len(payload)) + payload
+    return (
+        b"\x00"
+        + _U16.pack(T_OPT)
+        + _U16.pack(udp_size)
+        + bytes((0, 0, 0x80 if do else 0, 0))
+        + _U16.pack(len(rdata))
+        + rdata
+    )
+
+
+def header(
+    qid: bytes, qflags: bytes, rcode: int, an: int, ns: int, ar: int, aa: bool = False
+) -> bytes:
+    """Response header echoing the query's RD and CD bits."""
+    b2 = 0x80 | (qflags[0] & 0x01) | (0x04 if aa else 0)
+    b3 = 0x80 | (qflags[1] & 0x10) | rcode
+    return qid + bytes((b2, b3, 0, 1)) + struct.pack("!HHH", an, ns, ar)
+
+
+def rr_bytes(name_wire: bytes, rtype: int, ttl: int, rdata: bytes, rclass: int = 1) -> bytes:
+    return name_wire + struct.pack("!HHIH", rtype, rclass, ttl, len(rdata)) + rdata
+
+
+QNAME_PTR = b"\xc0\x0c"
+
+
+def soa_rdata(ttl: int) -> bytes:
+    """A synthetic SOA for negative answers of the filter (negative TTL = ``ttl``)."""
+    return (
+        encode_name("filter.photoguard.invalid")
+        + encode_name("hostmaster.photoguard.invalid")
+        + struct.pack("!IIIII", 1, 3600, 600, 86400, ttl)
+    )
+
+
+def build_response(
+    query: bytes,
+    qend: int,
+    rcode: int,
+    answers: list[bytes] | None = None,
+    authority: list[bytes] | None = None,
+    edns: tuple[int, bool] | None = None,
+    ede: tuple[int, str] | None = None,
+) -> bytes:
+    """A response to ``query`` (question echoed) with the given records and optional OPT/EDE."""
+    answers = answers or []
+    authority = authority or []
+    ar = 1 if edns is not None else 0
+    out = [
+        header(query[:2], query[2:4], rcode, len(answers), len(authority), ar),
+        query[12:qend],
+        *answers,
+        *authority,
+    ]
+    if edns is not None:
+        out.append(opt_rr(edns[0], edns[1], ede))
+    return b"".join(out)
+
+
+def make_query(qid: int, name: str, qtype: int, rd: bool = True) -> bytes:
+    return (
+        struct.pack("!HBBHHHH", qid, 0x01 if rd else 0, 0, 1, 0, 0, 0)
+        + encode_name(name)
+        + struct.pack("!HH", qtype, 1)
+    )
+
+
+def truncated(resp: bytes, qend: int) -> bytes:
+    """Header + question only, TC set, counts zeroed (client retries over TCP)."""
+    return (
+        resp[:2]
+        + bytes((resp[2] | 0x02, resp[3]))
+        + b"\x00\x01\x00\x00\x00\x00\x00\x00"
+        + (resp[12:qend])
+    )
+
+
+def patch_ttls(body: bytes, offsets: tuple[int, ...], ttls: tuple[int, ...], age: int) -> bytes:
+    ba = bytearray(body)
+    pack = struct.pack_into
+    for off, ttl in zip(offsets, ttls, strict=True):
+        pack("!I", ba, off, ttl - age if ttl > age else 0)
+    return bytes(ba)
+
+
+def strip_opt(buf: bytes, info: AnswerInfo) -> bytes:
+    """Remove the OPT RR (last record of the additional section) from a response."""
+    if info.opt_off < 0:
+        return buf
+    end = info.opt_off + 11 + _U16.unpack_from(buf, info.opt_off + 9)[0]
+    arcount = _U16.unpack_from(buf, 10)[0]
+    return buf[:10] + _U16.pack(arcount - 1) + buf[12 : info.opt_off] + buf[end:]
+
+
+def records_for(buf: bytes, types: frozenset[int]) -> list[tuple[str, int, int, bytes]]:
+    """Answer-section records of the given types as (owner, type, ttl, uncompressed rdata)."""
+    out: list[tuple[str, int, int, bytes]] = []
+    for rr in iter_rrs(buf):
+        if rr.section != 0 or rr.rtype not in types:
+            continue
+        ttl = struct.unpack_from("!I", buf, rr.ttl_off)[0]
+        if rr.rtype in (T_CNAME, T_NS, T_PTR):
+            rdata = encode_name(read_name(buf, rr.rdata_off)[0])
+        else:
+            rdata = buf[rr.rdata_off : rr.rdata_off + rr.rdlen]
+        out.append((read_name(buf, rr.name_off)[0], rr.rtype, ttl, rdata))
+    return out
