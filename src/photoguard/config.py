@@ -161,6 +161,13 @@ class RetentionConfig(Strict):
         default_factory=lambda: ["parro"],
         description="Channels whose outputs showing a pupil who has left are removed at the sweep",
     )
+    leaver_other_days: int = Field(
+        0,
+        ge=0,
+        le=36500,
+        description="Other channels: outputs showing a leaver are removed this many days after the "
+        "leave date (0 = kept; nothing new is published of a leaver anyway)",
+    )
     temp_minutes: int = Field(60, ge=1, description="Stale temp files older than this are removed")
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -125,6 +127,8 @@ class Pipeline:
         self.templates = templates or TemplateModel()
         self.today = today
         self._master = keys.load_master(self.layout.key, create=True)
+        self._claims: dict[str, list[Any]] = {}  # sha256 -> [lock, users]: one photo at a time
+        self._claims_lock = threading.Lock()
 
     # -- public ------------------------------------------------------------------------------
     def process_path(
@@ -171,7 +175,11 @@ class Pipeline:
         )
         result.timings["ingest"] = result.timings.get("ingest", 0.0)
         if remove_original and (result.status is not PhotoStatus.REJECTED or result.quarantine_id):
-            self._remove_original(path, result)
+            if _unchanged(path, st):
+                self._remove_original(path, result)
+            else:  # still being written: keep it; the new content is processed on its own
+                sha12 = (result.sha256 or "-")[:12]
+                log.warning("original of %s changed while it was read; left in place", sha12)
         result.timings["total"] = time.perf_counter() - t0
         return result
 
@@ -187,10 +195,52 @@ class Pipeline:
         sidecar_text: str | None = None,
         approved_channels: Collection[str] = (),
         from_quarantine: str | None = None,
+        channels: Collection[str] | None = None,
+        rerender: bool = False,
     ) -> ProcessResult:
+        """``channels``: decide and publish only these channels (default: all configured).
+        ``rerender``: a re-render of a published photo (after a withdrawal): skip the duplicate
+        check so the photo is decided again with the current consent."""
         sha = fsutil.sha256_bytes(data)
+        with self._claim(sha):  # the same content twice at once (two folders, review + watch)
+            return self._process_bytes(
+                data, sha, source=source, stem=stem, suffix=suffix, group=group, uploader=uploader,
+                sidecar_text=sidecar_text, approved_channels=approved_channels,
+                from_quarantine=from_quarantine, channels=channels, rerender=rerender,
+            )
+
+    @contextmanager
+    def _claim(self, sha: str) -> Iterator[None]:
+        with self._claims_lock:
+            entry = self._claims.setdefault(sha, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._claims_lock:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._claims[sha]
+
+    def _process_bytes(
+        self,
+        data: bytes,
+        sha: str,
+        *,
+        source: str,
+        stem: str,
+        suffix: str,
+        group: str,
+        uploader: str,
+        sidecar_text: str | None,
+        approved_channels: Collection[str],
+        from_quarantine: str | None,
+        channels: Collection[str] | None,
+        rerender: bool,
+    ) -> ProcessResult:
         timings: dict[str, float] = {}
-        dup = self._duplicate(sha, source) if not approved_channels else None
+        dup = self._duplicate(sha, source) if not approved_channels and not rerender else None
         if dup is not None:
             return dup
         self.store.audit(AuditEvent("ingest", photo_sha256=sha, detail={"bytes": len(data)}))
@@ -208,7 +258,8 @@ class Pipeline:
                 try:
                     return self._process_image(
                         img, sha, source, data, suffix, stem, group, uploader, timings, approved_channels,
-                        from_quarantine,
+                        from_quarantine, channels,
+                        skip_live=not rerender,
                     )
                 except ConsentChanged:
                     log.info("consent changed while photo %s was processed; deciding again", sha[:12])
@@ -257,7 +308,12 @@ class Pipeline:
         timings: dict[str, float],
         approved: Collection[str],
         from_quarantine: str | None,
+        only: Collection[str] | None = None,
+        *,
+        skip_live: bool = False,
     ) -> ProcessResult:
+        """``skip_live``: channels that already have a live output of this photo are left alone
+        (a restart after a partial publish, a re-drop after review, an approval)."""
         rgb = img.pixels
         t = time.perf_counter()
         dets = self.detector.detect(rgb)
@@ -268,17 +324,29 @@ class Pipeline:
         version = self.store.consent_version()
         pupils = Registry(self.store).pupils()
         today = self.today()
-        channels = self.settings.channels
+        channels = [c for c in self.settings.channels if only is None or c.name in only]
+        if skip_live:
+            live = self._live_channels(sha)
+            channels = [c for c in channels if c.name not in live]
         verdicts = decide_all(matches, channels, pupils, today, self.settings.identify.near_match, approved)
         faces = [FaceReport(d.box, d.score, m, v) for d, m, v in zip(dets, matches, verdicts, strict=True)]
         held = held_channels(verdicts, channels)
+        publish = [c for c in channels if c.name not in held]
+        if from_quarantine is not None:
+            # an approval publishes the approved channels only; the other channels that were held
+            # stay held (an empty list held everything: e.g. an internal error)
+            was_held = set(self._quarantine_held(from_quarantine)) or {c.name for c in channels}
+            publish = [c for c in publish if c.name in approved]
+            held += [
+                c.name
+                for c in channels
+                if c.name in was_held and c.name not in approved and c.name not in held
+            ]
         # render, redact and encode per channel; channels with the same visible set share pixels
         t = time.perf_counter()
         renders: dict[tuple[str, ...], np.ndarray] = {}
         rendered: list[Rendered] = []
-        for ch in channels:
-            if ch.name in held:
-                continue
+        for ch in publish:
             vis_idx = tuple(
                 str(i) for i, v in enumerate(verdicts) if v[ch.name].action is FaceAction.VISIBLE
             )
@@ -305,7 +373,10 @@ class Pipeline:
         t = time.perf_counter()
         everyone = [PersonName(p.first_name, p.surname_prefix, p.surname) for p in pupils.values()]
         taken = img.taken_at.date() if img.taken_at else today
-        outputs = self._publish(sha, rendered, taken, group, stem, everyone, pupils, img.captions, version)
+        outputs = self._publish(
+            sha, rendered, taken, group, stem, everyone, pupils, img.captions, version,
+            guard_live=skip_live,
+        )
         timings["publish"] = time.perf_counter() - t
         status = PhotoStatus.HELD if held else PhotoStatus.PUBLISHED
         result = ProcessResult(source, sha, status, faces=faces, outputs=outputs, held_channels=held, timings=timings)
@@ -350,6 +421,8 @@ class Pipeline:
         pupils: dict[str, Pupil],
         captions: Sequence[str],
         decided_version: int,
+        *,
+        guard_live: bool = False,
     ) -> dict[str, str]:
         if not rendered:
             return {}
@@ -363,7 +436,10 @@ class Pipeline:
                 if version != decided_version:
                     # the write lock is held: no consent change can slip in after this check
                     raise ConsentChanged()
+                live = self._live_channels(sha, conn) if guard_live else set()
                 for r, tmp in temps:
+                    if r.channel.name in live:  # published meanwhile elsewhere: no duplicate
+                        continue
                     folder = self.layout.channel_dir(r.channel.name)
                     name = self._free_name(conn, folder, taken, group, stem, everyone, r)
                     final = folder / name
@@ -410,9 +486,8 @@ class Pipeline:
         while True:
             name = output_name(taken, group_label, stem, everyone, public=r.channel.public, n=n, ext=r.ext)
             rel = str((folder / name).relative_to(self.layout.root))
-            live = conn.execute(
-                "SELECT 1 FROM outputs WHERE path=? AND withdrawn_at IS NULL", (rel,)
-            ).fetchone()
+            # never reuse a name, not even a withdrawn one: a re-render gets a new name
+            live = conn.execute("SELECT 1 FROM outputs WHERE path=?", (rel,)).fetchone()
             if live is None:
                 return name
             n += 1
@@ -482,6 +557,15 @@ class Pipeline:
     ) -> None:
         with self.store.transaction() as conn:
             _upsert_photo(conn, sha, status.value, reason, group, stem, uploader, taken.isoformat(), None)
+
+    def _live_channels(self, sha: str, conn: Any = None) -> set[str]:
+        sql = "SELECT channel FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL"
+        rows = conn.execute(sql, (sha,)).fetchall() if conn else self.store.query(sql, (sha,))
+        return {str(r["channel"]) for r in rows}
+
+    def _quarantine_held(self, qid: str) -> list[str]:
+        row = self.store.one("SELECT held_channels FROM quarantine WHERE id=?", (qid,))
+        return list(json.loads(row["held_channels"])) if row else []
 
     def _resolve_quarantine(self, qid: str, how: str) -> None:
         with self.store.transaction() as conn:
@@ -581,6 +665,16 @@ def _upsert_photo(
         "quarantine_id=COALESCE(excluded.quarantine_id, photos.quarantine_id), updated_at=excluded.updated_at",
         (sha, status, reason, group, stem, taken, uploader, qid, now, now),
     )
+
+
+def _unchanged(path: Path, before: os.stat_result) -> bool:
+    """Whether ``path`` is still the file ``before`` described (not rewritten while read)."""
+    try:
+        now = os.lstat(path)
+    except OSError:
+        return True  # gone or unreadable: removing is a no-op
+    same = (now.st_ino, now.st_size, now.st_mtime_ns)
+    return same == (before.st_ino, before.st_size, before.st_mtime_ns)
 
 
 def _covers(outer: Box, inner: Box) -> bool:

@@ -137,6 +137,11 @@ CREATE TABLE IF NOT EXISTS takedowns (
     replacement_path TEXT
 );
 CREATE INDEX IF NOT EXISTS takedowns_channel ON takedowns(channel, at);
+CREATE INDEX IF NOT EXISTS takedowns_at ON takedowns(at);
+CREATE INDEX IF NOT EXISTS outputs_path ON outputs(path);
+CREATE INDEX IF NOT EXISTS outputs_withdrawn ON outputs(withdrawn_at) WHERE withdrawn_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deletion_log_at ON deletion_log(at);
+CREATE INDEX IF NOT EXISTS consent_history_at ON consent_history(at);
 """
 
 
