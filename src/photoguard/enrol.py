@@ -8,7 +8,7 @@ copied or kept by photoguard.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +17,22 @@ from photoguard.biometrics import EnrolmentRefused, TemplateVault
 from photoguard.identify import matchable
 from photoguard.media import MediaError, decode_bytes
 from photoguard.pipeline import Pipeline
+from photoguard.records import Detection
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"})
+#: an enrolment photo is a controlled portrait: only confident detections count as faces there
+ENROL_MIN_SCORE = 0.75
+
+
+def distinct_faces(dets: Sequence[Detection], min_score: float = ENROL_MIN_SCORE) -> list[Detection]:
+    """Confident detections, dropping boxes that lie mostly inside a larger confident box."""
+    strong = sorted((d for d in dets if d.score >= min_score), key=lambda d: -d.box.area)
+    kept: list[Detection] = []
+    for d in strong:
+        if all(k.box.intersection(d.box) < 0.6 * d.box.area for k in kept):
+            kept.append(d)
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +67,9 @@ def _enrol_one(pipe: Pipeline, vault: TemplateVault, pupil_id: str, photo: Path)
         img = decode_bytes(data, pipe.settings.media)
     except MediaError as exc:
         return refuse(exc.reason)
-    dets = pipe.detector.detect(img.pixels)
+    dets = distinct_faces(pipe.detector.detect(img.pixels))
     if not dets:
-        return refuse("no face found")
+        return refuse("no clear face found")
     usable = [d for d in dets if matchable(d.box, pipe.settings.identify)]
     if len(dets) > 1:
         return refuse(f"{len(dets)} faces found; an enrolment photo must show exactly one face")

@@ -1,0 +1,95 @@
+"""End to end with the real models on real faces from ../shared/faces (model tier)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photoguard.config import load_settings
+from photoguard.consent import import_csv
+from photoguard.enrol import enrol_photos
+from photoguard.pipeline import Pipeline
+from photoguard.records import Box, MatchKind, PhotoStatus
+from photoguard.setup import init_root
+from tests.conftest import shared_path
+
+pytestmark = pytest.mark.model
+
+CSV = (
+    "leerling_id,voornaam,tussenvoegsel,achternaam,groep,nieuwsbrief,parro,schoolgids,website,"
+    "social_media,gezichtsherkenning\n"
+    "p-obama,Barack,,Obama,8,ja,ja,nee,nee,nee,ja\n"
+    "p-biden,Joe,,Biden,8,ja,ja,ja,ja,ja,nee\n"
+)
+
+
+@pytest.fixture(scope="module")
+def school(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pipeline]:
+    root = tmp_path_factory.mktemp("real") / "school"
+    init_root(root)
+    pipe = Pipeline(root, load_settings(root))
+    (root / "c.csv").write_text(CSV, encoding="utf-8")
+    import_csv(pipe.store, root / "c.csv")
+    faces = shared_path("faces", "frexamples", "all")
+    outcomes = enrol_photos(pipe, "p-obama", [faces / "obama.jpg", faces / "obama2.jpg"])
+    assert all(o.ok for o in outcomes), [o.reason for o in outcomes]
+    # Biden has no face_matching consent: enrolment must be refused, and he is never recognised
+    refused = enrol_photos(pipe, "p-biden", [faces / "biden.jpg"])
+    assert not refused[0].ok and "face_matching" in refused[0].reason
+    return root, pipe
+
+
+def _region(path: Path, box: Box, size: tuple[int, int]) -> np.ndarray:
+    img = Image.open(path).convert("RGB").resize(size)
+    x1, y1, x2, y2 = box.as_ints()
+    return np.asarray(img, dtype=np.float32)[y1:y2, x1:x2]
+
+
+def test_enrolled_pupil_visible_only_with_consent_stranger_always_redacted(school: tuple[Path, Pipeline]) -> None:
+    root, pipe = school
+    src_dir = shared_path("faces", "frexamples", "all")
+    inbox = root / "inbox" / "groep8"
+    inbox.mkdir(parents=True, exist_ok=True)
+    src = inbox / "test__obama_and_biden.jpg"
+    src.write_bytes((src_dir / "test__obama_and_biden.jpg").read_bytes())
+    original = Image.open(src).convert("RGB")
+    res = pipe.process_path(src)
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+    matched = [f for f in res.faces if f.match.kind is MatchKind.MATCH]
+    assert [f.match.pupil_id for f in matched] == ["p-obama"]
+    others = [f for f in res.faces if f.match.kind is not MatchKind.MATCH]
+    assert others, "Biden must be detected"
+    size = original.size
+    orig = np.asarray(original, dtype=np.float32)
+    for ch, rel in res.outputs.items():
+        out = root / rel
+        for face in res.faces:
+            x1, y1, x2, y2 = face.box.as_ints()
+            diff = np.abs(_region(out, face.box, size) - orig[y1:y2, x1:x2]).mean()
+            visible = face in matched and ch in ("newsletter", "parro")
+            if visible:
+                assert diff < 12, f"consented face altered in {ch} ({diff:.1f})"
+            else:
+                assert diff > 25, f"face left visible in {ch} ({diff:.1f})"
+    # every output passes the independent leak checker
+    leak = shared_path("meta", "leakcheck.py")
+    outs = [str(root / p) for p in res.outputs.values()]
+    proc = subprocess.run([sys.executable, str(leak), *outs], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_stranger_photo_fully_redacted(school: tuple[Path, Pipeline]) -> None:
+    root, pipe = school
+    src = root / "inbox" / "groep8" / "test__kit_with_rose.jpg"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_bytes((shared_path("faces", "frexamples", "all") / "test__kit_with_rose.jpg").read_bytes())
+    res = pipe.process_path(src)
+    assert res.status is PhotoStatus.PUBLISHED
+    assert len(res.faces) >= 2
+    assert all(f.match.kind is not MatchKind.MATCH for f in res.faces)
+    assert all(v.action.value == "redact" for f in res.faces for v in f.verdicts.values())
