@@ -26,6 +26,17 @@ logger = logging.getLogger(__name__)
 
 #: JPEG quality at and above which chroma is kept at full resolution (4:4:4).
 FULL_CHROMA_QUALITY = 90
+#: From this quality up to FULL_CHROMA_QUALITY chroma is halved horizontally only (4:2:2),
+#: below it 4:2:0. Cameras use 4:2:2 in this range; 4:2:0 would visibly soften red edges.
+HALF_CHROMA_QUALITY = 75
+
+
+def chroma_subsampling(quality: int) -> int:
+    """Pillow's subsampling code for ``quality``: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0."""
+    if quality >= FULL_CHROMA_QUALITY:
+        return 0
+    return 1 if quality >= HALF_CHROMA_QUALITY else 2
+
 
 #: The only ICC profile description verify_clean accepts (we write none ourselves).
 _SRGB_DESCRIPTIONS = {"sRGB IEC61966-2.1", "sRGB IEC61966-2-1 black scaled", "sRGB"}
@@ -121,8 +132,9 @@ def encode_clean(
     if out_fmt == "jpeg":
         rgb = _flatten_on_white(pixels, alpha) if alpha is not None else pixels
         img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
-        subsampling = 0 if quality >= FULL_CHROMA_QUALITY else 2
-        img.save(buf, "JPEG", quality=quality, subsampling=subsampling, optimize=True)
+        img.save(
+            buf, "JPEG", quality=quality, subsampling=chroma_subsampling(quality), optimize=True
+        )
         ext = "jpg"
     else:
         if alpha is not None:
