@@ -123,7 +123,12 @@ class School:
         path.write_text(text, encoding="utf-8")
         report = import_csv(self.store, path)
         prop = propagate_changes(
-            self.root, self.settings, self.store, report.changes, today=self.day, pipeline=self.factory
+            self.root,
+            self.settings,
+            self.store,
+            report.changes,
+            today=self.day,
+            pipeline=self.factory,
         )
         return report, prop
 
@@ -162,7 +167,9 @@ class School:
         }
         return {
             "outputs": [tuple(r) for r in self.store.query("SELECT * FROM outputs ORDER BY id")],
-            "takedowns": [tuple(r) for r in self.store.query("SELECT * FROM takedowns ORDER BY id")],
+            "takedowns": [
+                tuple(r) for r in self.store.query("SELECT * FROM takedowns ORDER BY id")
+            ],
             "files": files,
             "templates": self.store.query("SELECT COUNT(*) FROM templates")[0][0],
         }
@@ -186,7 +193,9 @@ def test_school_year(school: School) -> None:
     # -- autumn: photos are published --------------------------------------------------------
     p1 = s.publish("schoolreis_Emma.jpg", [FACE_A, FACE_B], seed=1)
     p2 = s.publish("gym.jpg", [FACE_A, FACE_C], seed=2)
-    assert set(p1.outputs) == set(p2.outputs) == {"newsletter", "parro", "guide", "website", "social"}
+    assert (
+        set(p1.outputs) == set(p2.outputs) == {"newsletter", "parro", "guide", "website", "social"}
+    )
     web = {r["source_sha256"]: r for r in s.live("website")}
     assert _visible(web[p1.sha256]) == ["1001"] and _visible(web[p2.sha256]) == ["1001", "1003"]
     assert (s.root / "vault" / f"{p1.sha256}.enc").is_file()
@@ -217,7 +226,9 @@ def test_school_year(school: School) -> None:
         if not path.startswith("outbox/website/"):
             assert after["files"][path] == digest
     others = [r for r in before["outputs"] if r[2] != "website"]
-    assert [r for r in after["outputs"] if r[2] != "website" and r[0] in {o[0] for o in others}] == others
+    assert [
+        r for r in after["outputs"] if r[2] != "website" and r[0] in {o[0] for o in others}
+    ] == others
     per_source = s.store.query(
         "SELECT source_sha256, channel, COUNT(*) AS n FROM outputs WHERE withdrawn_at IS NULL "
         "GROUP BY source_sha256, channel"
@@ -297,7 +308,7 @@ def test_school_year(school: School) -> None:
 def test_leaver_today_is_handled_at_import(school: School) -> None:
     s = school
     s.publish("kamp.jpg", [FACE_C, FACE_B], seed=5)
-    report, prop = s.import_csv(csv_text(sam_left=TODAY.isoformat()), "left.csv")
+    _, prop = s.import_csv(csv_text(sam_left=TODAY.isoformat()), "left.csv")
     assert prop.templates_destroyed == {"1003": 1}
     assert [w.channel for w in prop.withdrawn] == ["parro"]
     assert not (s.root / prop.withdrawn[0].path).exists()
@@ -308,7 +319,9 @@ def test_without_vault_the_output_is_withdrawn_only(tmp_path: Path) -> None:
     s.import_csv(csv_text())
     s.enrol()
     res = s.publish("feest.jpg", [FACE_A], seed=7)
-    caption = (s.root / res.outputs["website"]).with_name(Path(res.outputs["website"]).name + ".txt")
+    caption = (s.root / res.outputs["website"]).with_name(
+        Path(res.outputs["website"]).name + ".txt"
+    )
     caption.write_text("feest\n", encoding="utf-8")
     changes = Registry(s.store).set_consent("1001", "website", False)
     prop = propagate_changes(s.root, s.settings, s.store, changes, today=s.day, pipeline=None)
@@ -318,7 +331,9 @@ def test_without_vault_the_output_is_withdrawn_only(tmp_path: Path) -> None:
     assert (s.root / res.outputs["parro"]).exists()
 
 
-def test_cli_consent_set_withdraws_and_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_consent_set_withdraws_and_lists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     s = School(tmp_path / "cli", vault=False)
     s.import_csv(csv_text())
     s.enrol()
@@ -333,7 +348,9 @@ def test_cli_consent_set_withdraws_and_lists(tmp_path: Path, capsys: pytest.Capt
     assert Path(res.outputs["website"]).name in table and "1001" in table
     assert main(["--root", root, "takedown", "list", "--channel", "parro", "--format", "csv"]) == 0
     assert capsys.readouterr().out.strip().count("\n") == 0  # header only
-    assert main(["--root", root, "takedown", "list", "--since", "2000-01-01", "--format", "html"]) == 0
+    assert (
+        main(["--root", root, "takedown", "list", "--since", "2000-01-01", "--format", "html"]) == 0
+    )
     page = capsys.readouterr().out
     assert page.startswith("<!DOCTYPE html>") and "Emma" not in page and "Vries" not in page
     assert main(["--root", root, "sweep", "--json"]) == 0
