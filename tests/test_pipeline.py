@@ -224,7 +224,7 @@ def test_self_check_fills_a_face_the_redaction_missed(school: tuple[Path, Pipeli
             boxes = first_pass if self.calls == 1 else [*first_pass, hidden]
             return [d for d in FakeDetector(boxes).detect(rgb)]
 
-    pipe.detector = Late([])
+    pipe.detector = pipe.checker = Late([])
     src = _photo(root / "inbox" / "x" / "IMG_4.jpg", boxes=(FACE_A, FACE_B, hidden))
     original = np.asarray(Image.open(src).convert("RGB"))
     res = pipe.process_path(src)

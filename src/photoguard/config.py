@@ -137,6 +137,10 @@ class RedactConfig(Strict):
     method: RedactMethod = Field(RedactMethod.SOLID, description="solid fill or coarse noisy mosaic")
     grow: float = Field(1.4, ge=1.0, le=3.0, description="Ellipse size relative to the face box")
     self_check: bool = Field(True, description="Detect again after redaction; fill what is found")
+    check_detector: DetectorConfig = Field(
+        default_factory=lambda: YuNetConfig(score=0.5, long_sides=[1920]),
+        description="Detector for the self-check pass (a fast one: the first pass already ran the full set)",
+    )
 
 
 class MediaConfig(Strict):
