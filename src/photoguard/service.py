@@ -25,6 +25,7 @@ Logs carry ids and hashes only: a photo is named by ``sha256[:12]``, a path by a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import importlib
@@ -824,7 +825,12 @@ class WatchService:
             self._note_error("sweep")
             self.last_sweep = {"at": iso(), "ok": False, "error": type(exc).__name__, "kind": name}
             return self.last_sweep
-        summary = out if isinstance(out, dict) else {"result": str(type(out).__name__)}
+        if isinstance(out, dict):
+            summary = out
+        elif dataclasses.is_dataclass(out) and not isinstance(out, type):
+            summary = dataclasses.asdict(out)
+        else:
+            summary = {"result": type(out).__name__}
         self.last_sweep = {
             "at": iso(),
             "ok": True,
