@@ -93,7 +93,8 @@ def test_reimport_is_a_diff_with_history(tmp_path: Path) -> None:
     again = import_csv(store, f)
     assert again.changes == [] and again.unchanged == 2 and again.version == 1
     assert store.consent_version() == 1
-    f.write_text(DUTCH.replace("1001;Emma;de;Vries;7;;ja;JA;nee;Ja", "1001;Emma;de;Vries;7;;ja;JA;nee;nee"), encoding="utf-8")
+    changed = DUTCH.replace("1001;Emma;de;Vries;7;;ja;JA;nee;Ja", "1001;Emma;de;Vries;7;;ja;JA;nee;nee")
+    f.write_text(changed, encoding="utf-8")
     third = import_csv(store, f)
     assert [(c.pupil_id, c.key, c.old, c.new) for c in third.changes] == [("1001", "website", True, False)]
     assert third.changes[0].is_withdrawal

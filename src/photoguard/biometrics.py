@@ -124,7 +124,8 @@ class TemplateVault:
         conn.execute("DELETE FROM templates WHERE pupil_id=?", (pupil_id,))
         conn.execute("DELETE FROM pupil_keys WHERE pupil_id=?", (pupil_id,))
         Store.log_deletion(conn, "templates", pupil_id, reason)
-        Store.audit_in(conn, AuditEvent("biometrics.destroyed", pupil_id=pupil_id, detail={"templates": n, "reason": reason}))
+        detail = {"templates": n, "reason": reason}
+        Store.audit_in(conn, AuditEvent("biometrics.destroyed", pupil_id=pupil_id, detail=detail))
         return int(n)
 
     def destroy(self, pupil_id: str, reason: str) -> int:

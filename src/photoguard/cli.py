@@ -141,7 +141,8 @@ def cmd_consent_show(args: argparse.Namespace, ctx: Context) -> int:
         print(f"no pupil with id {args.pupil}", file=sys.stderr)
         return EXIT_FAIL
     if args.json:
-        print(json.dumps({"pupil_id": p.pupil_id, "group": p.group, "left_on": str(p.left_on or ""), "consents": p.consents}))
+        doc = {"pupil_id": p.pupil_id, "group": p.group, "left_on": str(p.left_on or ""), "consents": p.consents}
+        print(json.dumps(doc))
         return EXIT_OK
     print(f"pupil {p.pupil_id} (group {p.group or '-'}){'; left on ' + str(p.left_on) if p.left_on else ''}")
     for k in CONSENT_KEYS:
@@ -178,8 +179,8 @@ def cmd_enrol(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
-    from photoguard.scan import iter_inputs
     from photoguard.progress import Progress
+    from photoguard.scan import iter_inputs
 
     pipe = ctx.pipeline()
     inputs = list(iter_inputs([Path(p) for p in args.paths]))

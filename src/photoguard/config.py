@@ -103,10 +103,14 @@ class YuNetConfig(Strict):
     long_sides: list[int] = Field(default_factory=lambda: [1920], description="Long sides (px); 0 = own size")
 
 
+def _default_members() -> list[CenterFaceConfig | YuNetConfig]:
+    return [CenterFaceConfig(), YuNetConfig()]
+
+
 class EnsembleConfig(Strict):
     type: Literal["ensemble"] = "ensemble"
     members: list[Annotated[CenterFaceConfig | YuNetConfig, Field(discriminator="type")]] = Field(
-        default_factory=lambda: [CenterFaceConfig(), YuNetConfig()],
+        default_factory=_default_members,
         description="Detectors whose boxes are united (recall first)",
     )
     nms_iou: float = Field(0.4, gt=0, lt=1, description="Boxes overlapping more than this are merged")

@@ -88,7 +88,7 @@ def run_demo(root: Path) -> int:
             who = f.match.pupil_id if f.match.pupil_id and f.match.kind.value == "match" else "unknown"
             per = ", ".join(f"{ch}={v.action.value}" for ch, v in f.verdicts.items())
             print(f"     face {i + 1} ({who}): {per}")
-        for ch, out in sorted(res.outputs.items()):
+        for _ch, out in sorted(res.outputs.items()):
             print(f"     -> {out}")
     print(f"4. results: {root / settings.paths.outbox} (one folder per channel); the audit trail:")
     rows = store.query("SELECT event, COUNT(*) AS n FROM audit GROUP BY event ORDER BY event")

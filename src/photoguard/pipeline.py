@@ -585,7 +585,9 @@ class Pipeline:
             )
         }
         if row["status"] == PhotoStatus.PUBLISHED.value:
-            return ProcessResult(source, sha, PhotoStatus.PUBLISHED, "already published", outputs=outputs, duplicate=True)
+            return ProcessResult(
+                source, sha, PhotoStatus.PUBLISHED, "already published", outputs=outputs, duplicate=True
+            )
         qid = row["quarantine_id"]
         if qid and (self.layout.quarantine / qid).is_dir():
             q = self.store.one("SELECT status, reason, held_channels FROM quarantine WHERE id=?", (qid,))
@@ -606,9 +608,9 @@ class Pipeline:
         """The original leaves the inbox only once its outputs or its quarantine copy exist."""
         if result.sha256 is None:
             return
-        if result.status is PhotoStatus.PUBLISHED and not result.duplicate:
-            if self.settings.originals.action is OriginalAction.VAULT:
-                self._vault(path, result.sha256)
+        keep = self.settings.originals.action is OriginalAction.VAULT
+        if keep and result.status is PhotoStatus.PUBLISHED and not result.duplicate:
+            self._vault(path, result.sha256)
         try:
             fsutil.remove_quietly(path)
         except OSError as exc:
@@ -623,7 +625,8 @@ class Pipeline:
         data = fsutil.read_regular_file(path, self.settings.media.max_bytes)
         fsutil.atomic_write(target, self._master.encrypt(data))
         with self.store.transaction() as conn:
-            conn.execute("UPDATE photos SET vault_path=? WHERE sha256=?", (str(target.relative_to(self.layout.root)), sha))
+            rel = str(target.relative_to(self.layout.root))
+            conn.execute("UPDATE photos SET vault_path=? WHERE sha256=?", (rel, sha))
             Store.audit_in(conn, AuditEvent("original.vaulted", photo_sha256=sha))
 
     def vault_bytes(self, sha: str) -> bytes | None:
