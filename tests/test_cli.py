@@ -31,7 +31,9 @@ def test_init_and_check_config(root: Path, capsys: pytest.CaptureFixture[str]) -
     assert "OK" in capsys.readouterr().out
 
 
-def test_invalid_config_names_key_path_and_every_command_refuses(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_config_names_key_path_and_every_command_refuses(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = root / "photoguard.toml"
     cfg.write_text(cfg.read_text().replace("match_distance = 0.45", "match_distance = 2.5"))
     assert main(["--root", str(root), "check-config"]) == 3
@@ -68,7 +70,9 @@ def test_consent_import_show_and_bad_file(root: Path, tmp_path: Path, capsys: py
     assert main(["--root", str(root), "consent", "set", "1001", "website=perhaps"]) == 2
 
 
-def test_enrol_refuses_without_face_matching_consent(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_enrol_refuses_without_face_matching_consent(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     f = tmp_path / "c.csv"
     f.write_text(CSV.replace("nee;ja\n", "nee;nee\n"), encoding="utf-8")
     assert main(["--root", str(root), "consent", "import", str(f)]) == 0
