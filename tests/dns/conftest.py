@@ -93,9 +93,7 @@ class FakeUpstream:
             name = nxt
         if not found:
             rep.header.rcode = RCODE.NXDOMAIN
-            rep.add_auth(
-                RR("test", QTYPE.SOA, ttl=300, rdata=SOA("ns.test", "h.test", (1, 2, 3, 4, 60)))
-            )
+            rep.add_auth(RR("test", QTYPE.SOA, ttl=300, rdata=SOA("ns.test", "h.test", (1, 2, 3, 4, 60))))
         return rep.pack()
 
     async def start(self) -> None:
@@ -202,9 +200,7 @@ class Env:
         return DNSRecord.parse(raw_query(q.pack(), self.port, tcp=tcp, src=src, timeout=timeout))
 
 
-def raw_query(
-    packet: bytes, port: int, tcp: bool = False, src: str = "127.0.0.1", timeout: float = 3.0
-) -> bytes:
+def raw_query(packet: bytes, port: int, tcp: bool = False, src: str = "127.0.0.1", timeout: float = 3.0) -> bytes:
     if tcp:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
             s.sendall(struct.pack("!H", len(packet)) + packet)

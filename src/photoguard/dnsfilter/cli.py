@@ -49,12 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p.set_defaults(func=lambda args, ctx: (p.print_help(), 2)[1])
 
     s = dsub.add_parser("serve", help="run the filtering DNS forwarder")
-    s.add_argument(
-        "--listen", action="append", metavar="IP:PORT", help="listen address (repeatable)"
-    )
-    s.add_argument(
-        "--upstream", action="append", metavar="IP:PORT", help="upstream resolver (repeatable)"
-    )
+    s.add_argument("--listen", action="append", metavar="IP:PORT", help="listen address (repeatable)")
+    s.add_argument("--upstream", action="append", metavar="IP:PORT", help="upstream resolver (repeatable)")
     _add_list_options(s)
     s.add_argument(
         "--allow-network",
@@ -130,9 +126,7 @@ def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
     if cfg is None:
         return 2
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = Path(ctx.root)
     paths = ListPaths.from_config(cfg, root)
     missing = [str(p) for p in paths.all_paths() if not p.is_file()]

@@ -38,12 +38,8 @@ class _Strict(BaseModel):
 
 
 class ListSource(_Strict):
-    category: str = Field(
-        pattern=CATEGORY_PATTERN, description="Category this list belongs to, e.g. 'porn'"
-    )
-    path: str = Field(
-        min_length=1, max_length=4096, description="List file (hosts, domains or adblock format)"
-    )
+    category: str = Field(pattern=CATEGORY_PATTERN, description="Category this list belongs to, e.g. 'porn'")
+    path: str = Field(min_length=1, max_length=4096, description="List file (hosts, domains or adblock format)")
 
 
 class GroupConfig(_Strict):
@@ -97,9 +93,7 @@ class QueryLogConfig(_Strict):
     ipv4_prefix: int = Field(24, ge=0, le=32, description="Prefix kept of IPv4 clients (truncate)")
     ipv6_prefix: int = Field(56, ge=0, le=128, description="Prefix kept of IPv6 clients (truncate)")
     retention_days: int = Field(7, ge=1, le=366, description="Days a daily log file is kept")
-    directory: str = Field(
-        "state/dns-log", min_length=1, max_length=4096, description="Folder of daily JSONL files"
-    )
+    directory: str = Field("state/dns-log", min_length=1, max_length=4096, description="Folder of daily JSONL files")
 
 
 class DnsConfig(BaseModel):
@@ -127,9 +121,7 @@ class DnsConfig(BaseModel):
         max_length=256,
         description="Clients that may query (CIDR); everybody else gets REFUSED",
     )
-    lists: list[ListSource] = Field(
-        default_factory=list, max_length=256, description="Category block lists"
-    )
+    lists: list[ListSource] = Field(default_factory=list, max_length=256, description="Category block lists")
     allowlists: list[str] = Field(
         default_factory=list,
         max_length=64,
@@ -153,25 +145,17 @@ class DnsConfig(BaseModel):
     block_doh_canary: bool = Field(
         True, description="Answer use-application-dns.net with NXDOMAIN (Firefox keeps school DNS)"
     )
-    block_ddr: bool = Field(
-        True, description="Answer resolver.arpa (RFC 9462 DDR) with NODATA: no encrypted upgrade"
-    )
+    block_ddr: bool = Field(True, description="Answer resolver.arpa (RFC 9462 DDR) with NODATA: no encrypted upgrade")
     block_private_relay: bool = Field(
         True, description="Answer mask.icloud.com with NXDOMAIN (iCloud Private Relay off)"
     )
-    cname_check: bool = Field(
-        True, description="Block answers whose CNAME chain reaches a blocked name (cloaking)"
-    )
-    cache_size: int = Field(
-        100000, ge=0, le=10_000_000, description="Cached upstream answers (0 turns the cache off)"
-    )
+    cname_check: bool = Field(True, description="Block answers whose CNAME chain reaches a blocked name (cloaking)")
+    cache_size: int = Field(100000, ge=0, le=10_000_000, description="Cached upstream answers (0 turns the cache off)")
     cache_max_ttl: int = Field(86400, ge=0, le=604800, description="Upper bound on cached TTLs")
     cache_negative_ttl: int = Field(
         300, ge=0, le=86400, description="Upper bound on cached NXDOMAIN/NODATA answers, seconds"
     )
-    edns_udp_size: int = Field(
-        1232, ge=512, le=4096, description="Largest UDP answer sent to EDNS clients"
-    )
+    edns_udp_size: int = Field(1232, ge=512, le=4096, description="Largest UDP answer sent to EDNS clients")
     reload_interval_s: int = Field(
         3600,
         ge=0,

@@ -269,13 +269,14 @@ class Group:
         return bool(self.allow) and any(s in self.allow for s in suffixes(name))
 
 
-@dataclass
+@dataclass(slots=True)
 class Verdict:
     """Group-independent facts about one name."""
 
     mask: int  # categories whose lists block the name
     allowed: bool  # matched by an allowlist
     special: int
+    name: str
 
 
 @dataclass
@@ -349,14 +350,11 @@ class Policy:
             default,
         )
         self.vcache: dict[bytes, Verdict] = {}
+        self.cat_of_bit = {1 << i: c for i, c in enumerate(lists.categories)}
 
     def special_for(self, name: str) -> int:
         sp = self.specials.get(name, SP_NONE)
-        if (
-            sp == SP_NONE
-            and self.cfg.block_ddr
-            and (name == "resolver.arpa" or name.endswith(".resolver.arpa"))
-        ):
+        if sp == SP_NONE and self.cfg.block_ddr and (name == "resolver.arpa" or name.endswith(".resolver.arpa")):
             sp = SP_DDR
         return sp
 
@@ -364,7 +362,7 @@ class Policy:
         sfx = suffixes(name)
         mask = self.lists.block.match(sfx)
         allowed = bool(self.lists.allow.match(sfx)) if mask else False
-        return Verdict(mask, allowed, self.special_for(name))
+        return Verdict(mask, allowed, self.special_for(name), name)
 
     def verdict(self, wname: bytes, name: str) -> Verdict:
         """Memoised verdict for a lower-cased wire name (``name`` is its dotted form)."""
@@ -424,9 +422,7 @@ class Policy:
                     }
                 )
         allow_rules: list[dict[str, Any]] = []
-        allow_paths: list[Path] = list(self.lists.allow_sources) + [
-            p for _, p in self.lists.sources
-        ]
+        allow_paths: list[Path] = list(self.lists.allow_sources) + [p for _, p in self.lists.sources]
         for path in allow_paths:
             for hit in find_rules(path, sfx):
                 is_allow_file = path in self.lists.allow_sources
@@ -448,9 +444,7 @@ class Policy:
             return out
         blocking = v.mask & g.block_mask
         if blocking and (v.allowed or group_allow):
-            out.update(
-                verdict="allowed", reason="allowlisted", categories=self.lists.names_of(v.mask)
-            )
+            out.update(verdict="allowed", reason="allowlisted", categories=self.lists.names_of(v.mask))
         elif blocking:
             out.update(
                 verdict="blocked",

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import IO
 
@@ -49,6 +50,10 @@ class QueryLog:
         self._day = ""
         self._pending = 0
         self._salt = b""
+        self._clients: dict[str, str] = {}  # address → stored form (memo)
+        self._sec = -1
+        self._stamp = ""
+        self._day_now = ""
         if self.enabled:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._salt = self._load_salt()
@@ -79,23 +84,26 @@ class QueryLog:
             self.expire()
         return self._fh
 
-    def write(
-        self, client: str, name: str, qtype: int, action: str, reason: str, group: str
-    ) -> None:
-        now = dt.datetime.now(dt.UTC)
-        rec = {
-            "t": now.isoformat(timespec="seconds"),
-            "client": reduce_client(client, self.cfg, self._salt),
-            "group": group,
-            "name": name,
-            "qtype": qtype,
-            "action": action,
-            "reason": reason,
-        }
+    def write(self, client: str, name: str, qtype: int, action: str, reason: str, group: str) -> None:
+        sec = int(time.time())
+        if sec != self._sec:
+            now = dt.datetime.fromtimestamp(sec, dt.UTC)
+            self._stamp = now.isoformat(timespec="seconds")
+            self._day_now = now.strftime("%Y-%m-%d")
+            self._sec = sec
+        who = self._clients.get(client)
+        if who is None:
+            if len(self._clients) > 65536:
+                self._clients.clear()
+            who = self._clients[client] = reduce_client(client, self.cfg, self._salt)
+        if not name.isascii() or '"' in name or "\\" in name or not name.isprintable():
+            name = json.dumps(name)[1:-1]
+        line = (
+            f'{{"t":"{self._stamp}","client":"{who}","group":"{group}","name":"{name}",'
+            f'"qtype":{qtype},"action":"{action}","reason":"{reason}"}}\n'
+        )
         try:
-            self._file(now.strftime("%Y-%m-%d")).write(
-                json.dumps(rec, separators=(",", ":")) + "\n"
-            )
+            self._file(self._day_now).write(line)
             self._pending += 1
         except OSError as e:
             log.error("query log write failed: %s", e)

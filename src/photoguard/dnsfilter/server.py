@@ -108,9 +108,7 @@ class CacheEntry:
 class _Waiter:
     __slots__ = ("addr", "data", "group", "limit", "qend", "t0", "tr")
 
-    def __init__(
-        self, tr: Transport, addr: Addr, data: bytes, qend: int, group: Group, limit: int
-    ) -> None:
+    def __init__(self, tr: Transport, addr: Addr, data: bytes, qend: int, group: Group, limit: int) -> None:
         self.tr = tr
         self.addr = addr
         self.data = data
@@ -222,15 +220,11 @@ class FilterServer:
         await self.upstream.start()
         for spec in self.cfg.listen:
             host, port = parse_hostport(spec, 53)
-            tr, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self), local_addr=(host, port)
-            )
+            tr, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
             sock_addr = tr.get_extra_info("sockname")
             self.udp_addrs.append((sock_addr[0], sock_addr[1]))
             # TCP on the same port as UDP (an ephemeral UDP port is reused for TCP)
-            srv = await loop.create_server(
-                lambda: _TcpProtocol(self), host, sock_addr[1], reuse_address=True
-            )
+            srv = await loop.create_server(lambda: _TcpProtocol(self), host, sock_addr[1], reuse_address=True)
             self._tcp_servers.append(srv)
             tcp_addr = srv.sockets[0].getsockname()
             self.tcp_addrs.append((tcp_addr[0], tcp_addr[1]))
@@ -392,7 +386,7 @@ class FilterServer:
         if v.special and self._special(data, qend, flags, v, group, tr, addr, limit):
             return
         if v.mask & group.block_mask and not v.allowed:
-            name = wire.wire_to_name(wname)
+            name = v.name
             m = v.mask & group.block_mask
             if not group.allows(name):
                 self._blocked(data, qend, flags, m, tr, addr, group, name, policy, "list")
@@ -413,7 +407,7 @@ class FilterServer:
                     m = e.cname_mask & group.block_mask
                     if m and not self._cname_allowed(e.cnames, group, policy):
                         stats.cname_blocked += 1
-                        name = wire.wire_to_name(wname)
+                        name = v.name
                         self._blocked(data, qend, flags, m, tr, addr, group, name, policy, "cname")
                         return
                 stats.cache_hits += 1
@@ -460,7 +454,7 @@ class FilterServer:
         how: str,
     ) -> None:
         cat_bit = mask & -mask
-        cat = policy.first_category(cat_bit)
+        cat = policy.cat_of_bit.get(cat_bit, "?")
         self.stats.blocked[cat] = self.stats.blocked.get(cat, 0) + 1
         qtype = data[qend - 4 : qend - 2]
         mkey = (qtype, data[2:4], flags, cat_bit, 1 if how == "cname" else 0)
@@ -676,9 +670,7 @@ class FilterServer:
             if m and not self._cname_allowed(e.cnames, w.group, policy):
                 stats.cname_blocked += 1
                 name = wire.wire_to_name(w.data[12 : w.qend - 4].lower())
-                self._blocked(
-                    w.data, w.qend, key[-1], m, w.tr, w.addr, w.group, name, policy, "cname"
-                )
+                self._blocked(w.data, w.qend, key[-1], m, w.tr, w.addr, w.group, name, policy, "cname")
                 continue
             resp = w.data[:2] + reply[2:12] + w.data[12 : w.qend] + reply[w.qend :]
             if len(resp) > w.limit:
@@ -734,9 +726,7 @@ class FilterServer:
 
     # -- stats endpoint ------------------------------------------------------------------------
 
-    async def _http_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _http_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
             method, path, *_ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")

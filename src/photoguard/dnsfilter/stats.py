@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from typing import Any
 
 #: Upper bounds (seconds) of the upstream latency histogram buckets.
@@ -38,12 +39,7 @@ class Stats:
 
     def observe_latency(self, seconds: float) -> None:
         self.latency_sum += seconds
-        i = 0
-        for b in LATENCY_BUCKETS:
-            if seconds <= b:
-                break
-            i += 1
-        self.latency_counts[i] += 1
+        self.latency_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
     def blocked_total(self) -> int:
         return sum(self.blocked.values())
@@ -89,12 +85,8 @@ class Stats:
                 lines.append(f"{p}{name}{labels} {value}")
 
         metric("queries_total", "counter", "Queries received", [("", self.queries)])
-        metric(
-            "tcp_queries_total", "counter", "Queries received over TCP", [("", self.queries_tcp)]
-        )
-        metric(
-            "refused_total", "counter", "Queries refused (client not allowed)", [("", self.refused)]
-        )
+        metric("tcp_queries_total", "counter", "Queries received over TCP", [("", self.queries_tcp)])
+        metric("refused_total", "counter", "Queries refused (client not allowed)", [("", self.refused)])
         metric(
             "blocked_total",
             "counter",
@@ -107,9 +99,7 @@ class Stats:
             "Special names answered locally (canary, DDR, SafeSearch)",
             [(f'{{kind="{c}"}}', n) for c, n in sorted(self.special.items())] or [("", 0)],
         )
-        metric(
-            "cname_blocked_total", "counter", "Answers blocked by CNAME", [("", self.cname_blocked)]
-        )
+        metric("cname_blocked_total", "counter", "Answers blocked by CNAME", [("", self.cname_blocked)])
         metric("cache_hits_total", "counter", "Answers served from cache", [("", self.cache_hits)])
         metric("cache_misses_total", "counter", "Cache misses", [("", self.cache_misses)])
         metric("forwarded_total", "counter", "Queries sent upstream", [("", self.forwarded)])

@@ -109,6 +109,8 @@ class UpstreamPool:
         self._send(_Pending(packet, qsec, cb))
 
     def _pick(self, p: _Pending, now: float) -> int:
+        if not p.tried and self.upstreams[0].down_until <= now:
+            return 0
         if len(p.tried) >= self.max_attempts:
             return -1
         candidates = [i for i in range(len(self.upstreams)) if i not in p.tried]
@@ -143,8 +145,8 @@ class UpstreamPool:
         p.deadline = now + self.timeout
         self.pending[p.qid] = p
         self.stats.forwarded += 1
-        tr = up.transports[self._rng.randrange(len(up.transports))]
-        tr.sendto(struct.pack("!H", p.qid) + p.packet[2:])
+        tr = up.transports[p.qid % len(up.transports)]  # the ID is random: so is the socket
+        tr.sendto(p.qid.to_bytes(2, "big") + p.packet[2:])
 
     def _failed(self, p: _Pending, timeout: bool) -> None:
         up = self.upstreams[p.up]

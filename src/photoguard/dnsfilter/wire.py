@@ -186,22 +186,41 @@ def analyse_answer(buf: bytes) -> AnswerInfo:
     min_ttl = -1
     soa_ttl = -1
     opt_off = -1
-    for rr in iter_rrs(buf):
-        if rr.rtype == T_OPT:
-            opt_off = rr.name_off
+    n = len(buf)
+    off = question_end(buf) if buf[4] == 0 and buf[5] == 1 else _skip_questions(buf)
+    an = (buf[6] << 8) | buf[7]
+    total = an + ((buf[8] << 8) | buf[9]) + ((buf[10] << 8) | buf[11])
+    unpack = _RR_FIXED.unpack_from
+    for i in range(total):
+        name_off = off
+        # skip the owner name (usually a 2-byte compression pointer)
+        if buf[off] >= 0xC0:
+            off += 2
+        else:
+            off = skip_name(buf, off)
+        if off + 10 > n:
+            raise WireError("record runs past end")
+        rtype, _rclass, ttl, rdlen = unpack(buf, off)
+        rdata = off + 10
+        if rdata + rdlen > n:
+            raise WireError("rdata runs past end")
+        ttl_off = off + 4
+        off = rdata + rdlen
+        if rtype == T_OPT:
+            opt_off = name_off
             continue
-        ttl = struct.unpack_from("!I", buf, rr.ttl_off)[0]
         if ttl > 0x7FFFFFFF:
             ttl = 0
-        offs.append(rr.ttl_off)
+        offs.append(ttl_off)
         ttls.append(ttl)
-        if rr.section == 0:
-            min_ttl = ttl if min_ttl < 0 else min(min_ttl, ttl)
-            if rr.rtype == T_CNAME:
-                cnames.append(read_name(buf, rr.rdata_off)[0])
-        elif rr.section == 1 and rr.rtype == T_SOA:
+        if i < an:
+            if min_ttl < 0 or ttl < min_ttl:
+                min_ttl = ttl
+            if rtype == T_CNAME:
+                cnames.append(read_name(buf, rdata)[0])
+        elif i < total and rtype == T_SOA and soa_ttl < 0:
             # negative caching (RFC 2308): min(SOA TTL, SOA MINIMUM)
-            end = skip_name(buf, skip_name(buf, rr.rdata_off))
+            end = skip_name(buf, skip_name(buf, rdata))
             minimum = struct.unpack_from("!I", buf, end + 16)[0]
             soa_ttl = min(ttl, minimum)
     if min_ttl < 0:
@@ -226,9 +245,7 @@ def opt_rr(udp_size: int, do: bool, ede: tuple[int, str] | None = None) -> bytes
     )
 
 
-def header(
-    qid: bytes, qflags: bytes, rcode: int, an: int, ns: int, ar: int, aa: bool = False
-) -> bytes:
+def header(qid: bytes, qflags: bytes, rcode: int, an: int, ns: int, ar: int, aa: bool = False) -> bytes:
     """Response header echoing the query's RD and CD bits."""
     b2 = 0x80 | (qflags[0] & 0x01) | (0x04 if aa else 0)
     b3 = 0x80 | (qflags[1] & 0x10) | rcode
@@ -285,12 +302,7 @@ def make_query(qid: int, name: str, qtype: int, rd: bool = True) -> bytes:
 
 def truncated(resp: bytes, qend: int) -> bytes:
     """Header + question only, TC set, counts zeroed (client retries over TCP)."""
-    return (
-        resp[:2]
-        + bytes((resp[2] | 0x02, resp[3]))
-        + b"\x00\x01\x00\x00\x00\x00\x00\x00"
-        + (resp[12:qend])
-    )
+    return resp[:2] + bytes((resp[2] | 0x02, resp[3])) + b"\x00\x01\x00\x00\x00\x00\x00\x00" + (resp[12:qend])
 
 
 def patch_ttls(body: bytes, offsets: tuple[int, ...], ttls: tuple[int, ...], age: int) -> bytes:
