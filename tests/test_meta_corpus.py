@@ -20,7 +20,7 @@ from PIL import Image, ImageCms
 
 from photoguard.config import MediaConfig
 from photoguard.media import MediaError, decode_file, walk_jpeg
-from photoguard.metadata import encode_clean, verify_clean
+from photoguard.metadata import encode_clean, verify_clean, verify_decodes
 
 SHARED = Path(__file__).parents[1] / ".." / "shared"
 META = SHARED / "meta"
@@ -154,7 +154,9 @@ def test_leakcheck_positive_controls_are_caught(corpus_run: CorpusRun) -> None:
 def test_verify_clean_accepts_every_output(corpus_run: CorpusRun) -> None:
     for o in corpus_run.outcomes.values():
         if o.output is not None:
-            assert verify_clean(o.output.read_bytes()) == [], o.source.name
+            data = o.output.read_bytes()
+            assert verify_clean(data) == [], o.source.name
+            assert verify_decodes(data) == [], o.source.name
 
 
 # --------------------------------------------------------------------------------------------

@@ -84,9 +84,7 @@ def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _resize(
-    pixels: np.ndarray, alpha: np.ndarray | None, max_side: int
-) -> tuple[np.ndarray, np.ndarray | None]:
+def _resize(pixels: np.ndarray, alpha: np.ndarray | None, max_side: int) -> tuple[np.ndarray, np.ndarray | None]:
     h, w = pixels.shape[:2]
     nw, nh = fit_size(w, h, max_side)
     if (nw, nh) == (w, h):
@@ -132,9 +130,7 @@ def encode_clean(
     if out_fmt == "jpeg":
         rgb = _flatten_on_white(pixels, alpha) if alpha is not None else pixels
         img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
-        img.save(
-            buf, "JPEG", quality=quality, subsampling=chroma_subsampling(quality), optimize=True
-        )
+        img.save(buf, "JPEG", quality=quality, subsampling=chroma_subsampling(quality), optimize=True)
         ext = "jpg"
     else:
         if alpha is not None:
@@ -252,19 +248,28 @@ def _verify_png(data: bytes, problems: list[str]) -> None:
         problems.append(f"PNG: {n - i} bytes after IEND")
 
 
+def _container(data: bytes) -> str | None:
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:8] == _PNG_SIG:
+        return "PNG"
+    return None
+
+
 def verify_clean(data: bytes) -> list[str]:
     """Problems that make ``data`` unfit to publish; an empty list means clean.
 
-    Checks the container byte by byte (only JPEG and PNG are outputs), scans for metadata
-    signatures anywhere, and decodes the image (JPEG at 1/8 scale, which still reads every
-    entropy-coded byte) to make sure it is one readable frame.
+    Walks the container byte by byte (only JPEG and PNG are outputs), scans the whole file for
+    metadata signatures, and has Pillow parse it as exactly one frame of the size the header
+    declares. A PNG is decoded in full (inflate is cheap); for a JPEG the entropy-coded data is
+    checked structurally (one scan ending in EOI, nothing after it) but not Huffman-decoded,
+    which keeps this under 20 ms for a 2000 px photo. :func:`verify_decodes` decodes fully.
     """
     problems: list[str] = []
-    if data[:3] == b"\xff\xd8\xff":
-        kind = "JPEG"
+    kind = _container(data)
+    if kind == "JPEG":
         _verify_jpeg(data, problems)
-    elif data[:8] == _PNG_SIG:
-        kind = "PNG"
+    elif kind == "PNG":
         _verify_png(data, problems)
     else:
         return ["not a JPEG or PNG file"]
@@ -280,10 +285,26 @@ def verify_clean(data: bytes) -> list[str]:
                 problems.append(f"{kind}: {frames} frames")
             if im.info.get("exif") or im.info.get("xmp"):
                 problems.append(f"{kind}: decoder reports metadata")
+            if im.mode not in ("RGB", "RGBA", "L"):
+                problems.append(f"{kind}: unexpected mode {im.mode}")
+            if kind == "PNG":
+                im.load()
+    except Exception as exc:
+        problems.append(f"does not decode: {type(exc).__name__}")
+    return problems
+
+
+def verify_decodes(data: bytes) -> list[str]:
+    """Decode every pixel (a JPEG at 1/8 scale, which still reads all entropy-coded data)."""
+    kind = _container(data)
+    if kind is None:
+        return ["not a JPEG or PNG file"]
+    try:
+        with Image.open(io.BytesIO(data), formats=(kind,)) as im:
             w, h = im.size
             if kind == "JPEG":
                 im.draft("RGB", (max(1, w // 8), max(1, h // 8)))
             im.load()
     except Exception as exc:
-        problems.append(f"does not decode: {type(exc).__name__}")
-    return problems
+        return [f"does not decode: {type(exc).__name__}"]
+    return []
