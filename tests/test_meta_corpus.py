@@ -37,8 +37,7 @@ NO_RESIZE = 20000
 def _require_corpus() -> list[Path]:
     if not CORPUS.is_dir() or not LEAKCHECK.is_file():
         pytest.fail(
-            f"metadata corpus missing: expected {CORPUS} and {LEAKCHECK} "
-            "(the repository's sibling folder ../shared)"
+            f"metadata corpus missing: expected {CORPUS} and {LEAKCHECK} (the repository's sibling folder ../shared)"
         )
     files = sorted(p for p in CORPUS.iterdir() if p.is_file())
     assert len(files) == 64, f"expected 64 corpus files in {CORPUS}, found {len(files)}"
@@ -49,8 +48,7 @@ def _require_exiftool() -> str:
     exe = shutil.which("exiftool")
     if exe is None:
         pytest.fail(
-            "exiftool not found: install Debian's libimage-exiftool-perl "
-            "(apt-get install -y libimage-exiftool-perl)"
+            "exiftool not found: install Debian's libimage-exiftool-perl (apt-get install -y libimage-exiftool-perl)"
         )
     return exe
 
@@ -121,9 +119,7 @@ def test_corpus_is_complete() -> None:
 
 def test_every_file_is_published_or_refused_with_a_reason(corpus_run: CorpusRun) -> None:
     refused = {n for n, o in corpus_run.outcomes.items() if o.output is None}
-    assert refused == EXPECTED_REFUSED, (
-        f"unexpected refusals/acceptances: {refused ^ EXPECTED_REFUSED}"
-    )
+    assert refused == EXPECTED_REFUSED, f"unexpected refusals/acceptances: {refused ^ EXPECTED_REFUSED}"
     for name in refused:
         reason = corpus_run.outcomes[name].reason
         assert reason and len(reason) > 15 and name not in reason
@@ -132,9 +128,7 @@ def test_every_file_is_published_or_refused_with_a_reason(corpus_run: CorpusRun)
 
 def test_leakcheck_finds_no_metadata_in_any_output(corpus_run: CorpusRun) -> None:
     dirty = {
-        Path(f).name: [
-            (x["key"], x["value"][:80]) for x in r["findings"] if x["level"] in ("LEAK", "ERROR")
-        ]
+        Path(f).name: [(x["key"], x["value"][:80]) for x in r["findings"] if x["level"] in ("LEAK", "ERROR")]
         for f, r in corpus_run.leak.items()
         if f not in corpus_run.controls and r["status"] != "CLEAN"
     }
@@ -246,11 +240,7 @@ def _reference_colour(im: Image.Image) -> Image.Image:
 
 
 def test_orientation_of_jpeg_png_webp_matches_exiftool(corpus_run: CorpusRun) -> None:
-    published = [
-        o
-        for o in corpus_run.outcomes.values()
-        if o.output is not None and "__heic__" not in o.source.name
-    ]
+    published = [o for o in corpus_run.outcomes.values() if o.output is not None and "__heic__" not in o.source.name]
     meta = _exiftool_json([o.source for o in published], "Orientation")
     errors = []
     checked_rotated = 0
@@ -373,9 +363,7 @@ def _image_data_size(data: bytes) -> int:
     """Bytes of the primary JPEG stream without APPn/COM segments (metadata, thumbnails)."""
     layout = walk_jpeg(data)
     assert layout.eoi_end is not None
-    meta = sum(
-        len(s.payload) + 4 for s in layout.segments if 0xE0 <= s.marker <= 0xEF or s.marker == 0xFE
-    )
+    meta = sum(len(s.payload) + 4 for s in layout.segments if 0xE0 <= s.marker <= 0xEF or s.marker == 0xFE)
     return layout.eoi_end - meta
 
 

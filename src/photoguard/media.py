@@ -276,9 +276,7 @@ def _describe_unknown(data: bytes) -> str:
     if data[4:8] == b"ftyp" and data[8:12] in _AVIF_BRANDS:
         return f"AVIF images are not supported; please send the photo as {SUPPORTED_TEXT}"
     if data[4:8] == b"ftyp":
-        return (
-            f"video or unknown media files are not supported; please send a {SUPPORTED_TEXT} photo"
-        )
+        return f"video or unknown media files are not supported; please send a {SUPPORTED_TEXT} photo"
     return f"the file is not a supported image ({SUPPORTED_TEXT})"
 
 
@@ -286,10 +284,7 @@ _TRUNCATED = "the file is incomplete or damaged (it ends too early); please uplo
 
 
 def _too_many_pixels(w: int, h: int, cfg: MediaConfig) -> MediaError:
-    return MediaError(
-        f"the image is too large ({w}x{h} pixels; the limit is "
-        f"{cfg.max_pixels / 1e6:.0f} megapixels)"
-    )
+    return MediaError(f"the image is too large ({w}x{h} pixels; the limit is {cfg.max_pixels / 1e6:.0f} megapixels)")
 
 
 def _check_png(data: bytes, cfg: MediaConfig) -> None:
@@ -363,10 +358,8 @@ def _xmp_captions(xmp: bytes | str) -> list[str]:
     raw = xmp.encode("utf-8", "replace") if isinstance(xmp, str) else xmp
     out: list[str] = []
     for m in _XMP_FIELD.finditer(raw):
-        if m.group(2) is not None:
-            items = _XMP_LI.findall(m.group(2)) or [m.group(2)]
-        else:
-            items = [m.group(4)]
+        body = m.group(2)
+        items = (_XMP_LI.findall(body) or [body]) if body is not None else [m.group(4)]
         for item in items:
             text = re.sub(rb"<[^>]*>", b"", item)
             out.append(html.unescape(text.decode("utf-8", "replace")))
@@ -462,9 +455,7 @@ def _iptc_captions(im: Image.Image) -> list[str]:
     return out
 
 
-def _read_captions(
-    im: Image.Image, sidecar_text: str | None
-) -> tuple[tuple[str, ...], datetime | None]:
+def _read_captions(im: Image.Image, sidecar_text: str | None) -> tuple[tuple[str, ...], datetime | None]:
     raw: list[str] = []
     if sidecar_text:
         raw.append(sidecar_text)
@@ -519,9 +510,7 @@ def _icc_transform(icc: bytes, in_mode: str) -> ImageCms.ImageCmsTransform | Non
     if in_mode == "RGB" and "srgb" in desc:
         return None
     try:
-        return ImageCms.buildTransform(
-            prof, _SRGB_PROFILE, in_mode, "RGB", renderingIntent=ImageCms.Intent.PERCEPTUAL
-        )
+        return ImageCms.buildTransform(prof, _SRGB_PROFILE, in_mode, "RGB", renderingIntent=ImageCms.Intent.PERCEPTUAL)
     except Exception:
         try:
             return ImageCms.buildTransform(
@@ -537,9 +526,7 @@ def _icc_transform(icc: bytes, in_mode: str) -> ImageCms.ImageCmsTransform | Non
 
 
 # Linear-light RGB of a primaries set -> linear sRGB (D65 whites for all three).
-_P3_TO_SRGB = np.array(
-    [[1.2249, -0.2247, 0.0], [-0.0420, 1.0419, 0.0], [-0.0197, -0.0786, 1.0979]], np.float32
-)
+_P3_TO_SRGB = np.array([[1.2249, -0.2247, 0.0], [-0.0420, 1.0419, 0.0], [-0.0197, -0.0786, 1.0979]], np.float32)
 _BT2020_TO_SRGB = np.array(
     [[1.6605, -0.5876, -0.0728], [-0.1246, 1.1329, -0.0083], [-0.0182, -0.1006, 1.1187]], np.float32
 )
@@ -714,9 +701,7 @@ def decode_bytes(data: bytes, cfg: MediaConfig, *, sidecar_text: str | None = No
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise MediaError(
-            f"the image has too many pixels (limit {cfg.max_pixels / 1e6:.0f} megapixels)"
-        ) from None
+        raise MediaError(f"the image has too many pixels (limit {cfg.max_pixels / 1e6:.0f} megapixels)") from None
     except MemoryError:
         raise MediaError("the image is too large to process") from None
     except Exception as exc:

@@ -69,7 +69,7 @@ COMMON_WORD_SURNAMES: frozenset[str] = frozenset(
     lam vis snoek baars mol muis das bever hert ree oude nieuw zee strand duin heuvel dal weide
     akker hooi koren eik beuk linde wilg riet gras stok tak blad wortel peer appel kers boon kool
     peper zout honing melk kaas boter brood koek bier wijn goud zilver ijzer koper lood tin glas
-    staal kalk klei zand vries dam poort brug sluis molen schuur stal tuin wal gracht haven
+    staal kalk klei zand dam poort brug sluis molen schuur stal tuin wal gracht haven
     markt plein straat weg laan pad baan berg voet hand kop kaal lang lange rood blauw geel grijs
     wijs goed kwaad stil snel traag rijk arm vrij vroom blij jonker schaap stier kalf kuiken
     haring paling karper zalm kreeft mossel oester schelvis mees spreeuw merel lijster raaf ekster
@@ -117,9 +117,7 @@ def _fold_with_marks(text: str) -> tuple[str, list[int]]:
     prev = ""
     for i, ch in enumerate(text):
         if prev and (
-            (prev.islower() and ch.isupper())
-            or (prev.isalpha() and ch.isdigit())
-            or (prev.isdigit() and ch.isalpha())
+            (prev.islower() and ch.isupper()) or (prev.isalpha() and ch.isdigit()) or (prev.isdigit() and ch.isalpha())
         ):
             out.append(_MARK)
             index.append(-1)
@@ -175,6 +173,9 @@ def _trie_regex(phrases: Iterable[tuple[str, ...]]) -> str:
     return build(trie)
 
 
+_PREFIX_WORDS = frozenset(w for t in TUSSENVOEGSELS for w in _name_words(t))
+
+
 @dataclass(frozen=True)
 class _Matcher:
     surname_rx: re.Pattern[str] | None
@@ -204,13 +205,14 @@ def _matcher(people: tuple[PersonName, ...]) -> _Matcher:
             if len(fw) > 1:  # 'Anne-Sophie' is also called 'Anne' or 'Sophie'
                 firsts.update((w,) for w in fw if len(w) >= 2)
         pw = _name_words(p.surname_prefix)
+        sw = _name_words(p.surname)
+        # "de Vries" typed entirely into the surname field: the 'de' is a tussenvoegsel
+        while len(sw) > 1 and sw[0] in _PREFIX_WORDS:
+            pw = [*pw, sw[0]]
+            sw = sw[1:]
         if pw:
             prefixes.add(tuple(pw))
-        sw = _name_words(p.surname)
-        # "de Vries" typed entirely into the surname field
-        while len(sw) > 1 and sw[0] in {"van", "de", "der", "den", "ter", "ten", "te", "t", "in"}:
-            prefixes.add((sw[0],))
-            sw = sw[1:]
+            prefixes.add(tuple(pw[-1:]))
         if not sw:
             continue
         forms = {tuple(sw)}
@@ -221,6 +223,7 @@ def _matcher(people: tuple[PersonName, ...]) -> _Matcher:
             keys = prefixes_of.setdefault(_key(form), set())
             if pw:
                 keys.add(_key(pw))
+                keys.add(_key(pw[-1:]))
     for s in surnames:
         k = _key(s)
         if k in COMMON_WORD_SURNAMES or len(k) <= 2:
@@ -238,12 +241,7 @@ def _matcher(people: tuple[PersonName, ...]) -> _Matcher:
         first_part = f"(?:(?P<first>{first_alt}){_POSS}{_SEP})?" if first_alt else ""
         pre_part = f"(?:(?P<prefix>{pre_alt}){_SEP})?" if pre_alt else ""
         surname_rx = re.compile(
-            _WORD_START
-            + first_part
-            + "(?P<sur>'?"
-            + pre_part
-            + f"(?P<core>{sur_alt}){_POSS})"
-            + _WORD_END
+            _WORD_START + first_part + "(?P<sur>'?" + pre_part + f"(?P<core>{sur_alt}){_POSS})" + _WORD_END
         )
     first_rx = None
     if first_alt:
@@ -303,9 +301,27 @@ def _is_capitalised(text: str, pos: int) -> bool:
     return 0 <= pos < len(text) and text[pos].isupper()
 
 
-def _name_spans(
-    text: str, people: tuple[PersonName, ...], *, public: bool, strict: bool
-) -> list[tuple[int, int]]:
+def _in_name_case(text: str, start: int, end: int) -> bool:
+    """Does the word text[start:end] look like a name by its case?
+
+    Capitalised, but not merely because it opens a sentence, and not in text that is shouted in
+    capitals anyway (there case says nothing).
+    """
+    if not _is_capitalised(text, start):
+        return False
+    word = text[start:end]
+    if len(word) > 1 and word.isupper():
+        letters = [c for c in text if c.isalpha()]
+        if letters and sum(c.isupper() for c in letters) / len(letters) > 0.6:
+            return False
+    before = text[:start].rstrip("\"'([\u201c\u2018")
+    if before.strip() == "" or before.endswith("\n"):
+        return False  # opens the text or a line
+    # not when it opens a sentence
+    return not (before[-1] in " \t" and before.rstrip()[-1] in ".!?:")
+
+
+def _name_spans(text: str, people: tuple[PersonName, ...], *, public: bool, strict: bool) -> list[tuple[int, int]]:
     m = _matcher(people)
     folded, index = _fold_with_marks(text)
     spans: list[tuple[int, int]] = []
@@ -315,7 +331,7 @@ def _name_spans(
             has_first = hit.group("first") is not None
             if not strict and core_key in m.common_surnames and not has_first:
                 core_orig = _span(index, hit.start("core"), hit.end("core"))
-                if core_orig is None or not _is_capitalised(text, core_orig[0]):
+                if core_orig is None or not _in_name_case(text, *core_orig):
                     continue
             start = hit.start() if public and has_first else hit.start("sur")
             prefix = hit.group("prefix")
@@ -333,7 +349,7 @@ def _name_spans(
             sp = _span(index, hit.start(), hit.end())
             if sp is None:
                 continue
-            if not strict and key in m.common_first and not _is_capitalised(text, sp[0]):
+            if not strict and key in m.common_first and not _in_name_case(text, *sp):
                 continue
             spans.append(sp)
     return spans
@@ -353,6 +369,24 @@ _SEP_CHARS = " \t_-.'\u2019"
 _SEP_RIGHT = " \t_-'\u2019"
 
 
+_TIDY: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(rx), repl)
+    for rx, repl in (
+        (r"\(\s*\)|\[\s*\]", ""),
+        (r"[ \t]{2,}", " "),
+        (r"[ \t]+([,.!?;:)\]])", r"\1"),
+        (r"([(\[])[ \t]+", r"\1"),
+        (r"([,;:])(?:\s*[,;:])+", r"\1"),
+        (r"(^|\n)[ \t,;:]+", r"\1"),
+        (r"[ \t,;:]+($|\n)", r"\1"),
+        # conjunctions left dangling by a removal: 'Emma en Jan op reis' -> 'op reis'
+        (r"(?i)(?<![^\W_])(en|of|and|&)(?:[ \t_\-]+(?:en|of|and|&)(?![^\W_]))+", r"\1"),
+        (r"(?i)(^|\n)[ \t_\-]*(?:en|of|and|&)[ \t_\-]+", r"\1"),
+        (r"(?i)[ \t_\-]+(?:en|of|and|&)[ \t_\-]*([,.!?;:]|$|\n)", r"\1"),
+    )
+)
+
+
 def _remove(text: str, spans: list[tuple[int, int]]) -> str:
     if not spans:
         return text
@@ -369,18 +403,9 @@ def _remove(text: str, spans: list[tuple[int, int]]) -> str:
         if stripped_right == "" or stripped_right.startswith("\n"):
             out = out.rstrip(_SEP_CHARS)
     out += text[pos:]
-    out = re.sub(r"[ \t]{2,}", " ", out)
-    out = re.sub(r"[ \t]+([,.!?;:)\]])", r"\1", out)
-    out = re.sub(r"([(\[])[ \t]+", r"\1", out)
-    out = re.sub(r"\(\s*\)|\[\s*\]", "", out)
-    out = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", out)
-    out = re.sub(r"(^|\n)[ \t,;:]+", r"\1", out)
-    out = re.sub(r"[ \t,;:]+($|\n)", r"\1", out)
-    # conjunctions left dangling by a removal: 'Emma en Jan op reis' -> 'en op reis' -> 'op reis'
-    out = re.sub(r"(?i)\b(en|of|and|&)(?:[ \t]+(?:en|of|and|&)\b)+", r"\1", out)
-    out = re.sub(r"(?i)(^|\n)[ \t]*(?:en|of|and|&)[ \t]+", r"\1", out)
-    out = re.sub(r"(?i)[ \t]+(?:en|of|and|&)[ \t]*([,.!?;:]|$|\n)", r"\1", out)
-    out = re.sub(r"[ \t]{2,}", " ", out)
+    for _ in range(2):  # one rule can expose work for another: 'Foto ( ) , x'
+        for rx, repl in _TIDY:
+            out = rx.sub(repl, out)
     return out.strip()
 
 
@@ -462,6 +487,4 @@ def output_name(
     if n < 0:
         raise ValueError("n must be >= 0")
     day = f"{taken.year:04d}-{taken.month:02d}-{taken.day:02d}"
-    return (
-        f"{day}_{group_slug(group, people)}_{slugify(stem, people, public=public)}_{n}.{clean_ext}"
-    )
+    return f"{day}_{group_slug(group, people)}_{slugify(stem, people, public=public)}_{n}.{clean_ext}"
