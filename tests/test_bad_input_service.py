@@ -86,7 +86,7 @@ def test_bad_file_is_rejected_with_a_reason(running: tuple[Path, Pipeline, Watch
     assert wait_for(lambda: _status(pipe, data) is not None, 15), "not judged"
     status, reason = _status(pipe, data)  # type: ignore[misc]
     assert status == "rejected" and reason
-    assert not path.exists(), "the original moved to quarantine"
+    assert wait_for(lambda: not path.exists(), 5), "the original moved to quarantine"
     assert not any(p for p in (root / "outbox").rglob("*") if p.is_file() and not p.name.startswith("."))
     _still_works(root, svc, 50)
 
