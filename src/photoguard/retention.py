@@ -27,18 +27,19 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from photoguard import fsutil
 from photoguard.config import Layout, Settings
-from photoguard.propagate import PipelineFactory, Propagator, retention_lock, safe_unlink
+from photoguard.propagate import BATCH, PipelineFactory, Propagator, retention_lock, safe_unlink
 from photoguard.store import AuditEvent, Store, iso
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -123,17 +124,11 @@ class Sweeper:
         t0 = time.perf_counter()
         rep = SweepReport(today=self.today.isoformat())
         with retention_lock(self.layout):
-            prop = Propagator(
-                self.root, self.settings, self.store, today=self.today, pipeline=self.pipeline
-            )
+            prop = Propagator(self.root, self.settings, self.store, today=self.today, pipeline=self.pipeline)
             rep.templates_destroyed = prop.destroy_templates()
-            unknown = set(self.settings.retention.leaver_channels) - {
-                c.name for c in self.settings.channels
-            }
+            unknown = set(self.settings.retention.leaver_channels) - {c.name for c in self.settings.channels}
             if unknown:
-                log.warning(
-                    "retention.leaver_channels names unknown channel(s): %s", sorted(unknown)
-                )
+                log.warning("retention.leaver_channels names unknown channel(s): %s", sorted(unknown))
             pr = prop.withdraw(prop.violations())
             rep.outputs_withdrawn = len(pr.withdrawn)
             rep.outputs_replaced = pr.replaced
@@ -178,7 +173,7 @@ class Sweeper:
         }
         if not withdrawn:
             return 0
-        n = 0
+        todo: list[tuple[str, Path, str, str]] = []  # channel, file, rel of the output, name
         for ch in self.settings.channels:
             folder = self.layout.channel_dir(ch.name)
             for entry in _scan(folder):
@@ -190,8 +185,12 @@ class Sweeper:
                 if not entry.is_file(follow_symlinks=False):
                     rep.refused.append(str(folder / name))
                     continue
-                with self.store.transaction() as conn:
-                    result = safe_unlink(self.layout.outbox, folder / name)
+                todo.append((ch.name, folder / name, rel, main))
+        n = 0
+        for batch in _batches(todo):
+            with self.store.transaction() as conn:
+                for channel, path, rel, main in batch:
+                    result = safe_unlink(self.layout.outbox, path)
                     if result == "deleted":
                         oid, osha = withdrawn[rel]
                         Store.log_deletion(
@@ -199,38 +198,39 @@ class Sweeper:
                             "output",
                             f"output {oid}",
                             "leftover file of a withdrawn output",
-                            sha256=osha if name == main else None,
-                            channel=ch.name,
+                            sha256=osha if path.name == main else None,
+                            channel=channel,
                         )
                         n += 1
                     elif result == "refused":
-                        rep.refused.append(str(folder / name))
+                        rep.refused.append(str(path))
         return n
 
     # -- 4. vault -------------------------------------------------------------------------
     def _vault(self, rep: SweepReport) -> int:
         days = self.settings.originals.vault_days
         cutoff = (self.now - timedelta(days=days)).timestamp()
-        n = 0
+        todo: list[str] = []
         for entry in _scan(self.layout.vault):
             if not entry.name.endswith(".enc"):
                 continue
             if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
                 rep.refused.append(str(self.layout.vault / entry.name))
                 continue
-            if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
-                continue
-            sha = entry.name[: -len(".enc")]
+            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                todo.append(entry.name)
+        n = 0
+        for batch in _batches(todo):
             with self.store.transaction() as conn:
-                result = safe_unlink(self.layout.vault, self.layout.vault / entry.name)
-                if result == "deleted":
-                    conn.execute("UPDATE photos SET vault_path=NULL WHERE sha256=?", (sha,))
-                    Store.log_deletion(
-                        conn, "original", sha, f"vault period of {days} days ended", sha256=sha
-                    )
-                    n += 1
-                elif result == "refused":
-                    rep.refused.append(str(self.layout.vault / entry.name))
+                for name in batch:
+                    sha = name[: -len(".enc")]
+                    result = safe_unlink(self.layout.vault, self.layout.vault / name)
+                    if result == "deleted":
+                        conn.execute("UPDATE photos SET vault_path=NULL WHERE sha256=?", (sha,))
+                        Store.log_deletion(conn, "original", sha, f"vault period of {days} days ended", sha256=sha)
+                        n += 1
+                    elif result == "refused":
+                        rep.refused.append(str(self.layout.vault / name))
         return n
 
     # -- 5. quarantine --------------------------------------------------------------------
@@ -245,48 +245,49 @@ class Sweeper:
             base = self.layout.quarantine.resolve(strict=True)
         except OSError:
             return 0
-        n = 0
+        todo: list[str] = []
         for entry in _scan(self.layout.quarantine):
             if fsutil.is_temp_name(entry.name):
                 continue  # step 7
-            if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
-                if entry.is_symlink():
-                    rep.refused.append(str(self.layout.quarantine / entry.name))
+            if entry.is_symlink():
+                rep.refused.append(str(self.layout.quarantine / entry.name))
+                continue
+            if not entry.is_dir(follow_symlinks=False):
                 continue
             info = created.get(entry.name)
             if info is not None:
                 when = datetime.fromisoformat(info[0])
             else:
                 when = datetime.fromtimestamp(entry.stat(follow_symlinks=False).st_mtime, UTC)
-            if when >= cutoff:
-                continue
-            target = base / entry.name
-            if target.parent != base:
-                rep.refused.append(str(target))
-                continue
+            if when < cutoff:
+                todo.append(entry.name)
+        n = 0
+        for batch in _batches(todo):
             with self.store.transaction() as conn:
-                try:
-                    shutil.rmtree(
-                        target
-                    )  # fd-based on Linux: links inside are unlinked, not followed
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    log.warning("quarantine item %s not deleted: %s", entry.name, exc.strerror)
-                    rep.refused.append(str(target))
-                    continue
-                conn.execute(
-                    "UPDATE quarantine SET status='expired', resolved_at=? WHERE id=?",
-                    (iso(), entry.name),
-                )
-                Store.log_deletion(
-                    conn,
-                    "quarantine",
-                    entry.name,
-                    f"quarantine period of {days} days ended",
-                    sha256=info[1] if info else None,
-                )
-                n += 1
+                for name in batch:
+                    target = base / name
+                    try:
+                        # fd-based on Linux: links inside are unlinked, never followed
+                        shutil.rmtree(target)
+                    except FileNotFoundError:
+                        pass
+                    except OSError as exc:
+                        log.warning("quarantine item %s not deleted: %s", name, exc.strerror)
+                        rep.refused.append(str(target))
+                        continue
+                    conn.execute(
+                        "UPDATE quarantine SET status='expired', resolved_at=? WHERE id=?",
+                        (iso(), name),
+                    )
+                    info = created.get(name)
+                    Store.log_deletion(
+                        conn,
+                        "quarantine",
+                        name,
+                        f"quarantine period of {days} days ended",
+                        sha256=info[1] if info else None,
+                    )
+                    n += 1
         return n
 
     # -- 6. audit -------------------------------------------------------------------------
@@ -344,6 +345,11 @@ class Sweeper:
         return n
 
 
+def _batches(items: Sequence[_T], size: int = BATCH) -> Iterator[Sequence[_T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
 def _scan(folder: Path) -> Iterator[os.DirEntry[str]]:
     """Entries of ``folder`` (nothing if it is missing or a symbolic link)."""
     try:
@@ -355,9 +361,7 @@ def _scan(folder: Path) -> Iterator[os.DirEntry[str]]:
         return iter(())
 
 
-def run_sweep(
-    root: Path, settings: Settings, store: Store, *, today: date | None = None
-) -> SweepReport:
+def run_sweep(root: Path, settings: Settings, store: Store, *, today: date | None = None) -> SweepReport:
     """Run one retention sweep (safe to run twice or concurrently; the second waits, then finds
     nothing to do). Re-renders use a Pipeline built on first need (it loads the face models)."""
 
