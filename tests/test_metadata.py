@@ -342,3 +342,11 @@ def test_leakcheck_catches_a_dirty_file(tmp_path: Path) -> None:
     path = tmp_path / "dirty.jpg"
     path.write_bytes(_insert_after_soi(_clean_jpeg(), 0xFE, b"Emma de Vries"))
     assert _leakcheck(path)["rc"] == 1
+
+
+def test_problems_never_quote_segment_content() -> None:
+    dirty = _insert_after_soi(_clean_jpeg(), 0xE5, b"Emma de Vries, Dorpsstraat 1")
+    dirty = _insert_after_soi(dirty, 0xFE, b"Emma de Vries")
+    problems = verify_clean(dirty)
+    assert any("APP5" in p for p in problems) and any("comment" in p for p in problems)
+    assert not any("Emma" in p or "Vries" in p for p in problems)

@@ -177,6 +177,31 @@ def _icc_description(profile: bytes) -> str | None:
     return None
 
 
+_KNOWN_SEGMENTS = (
+    (b"Exif\x00", "Exif"),
+    (b"http://ns.adobe.com/xap/1.0/", "XMP"),
+    (b"http://ns.adobe.com/xmp/extension/", "Extended XMP"),
+    (b"Photoshop 3.0", "Photoshop/IPTC"),
+    (b"ICC_PROFILE", "ICC"),
+    (b"MPF\x00", "MPF"),
+    (b"FPXR", "FlashPix"),
+    (b"Ducky", "Ducky"),
+    (b"Adobe", "Adobe"),
+    (b"JFXX", "JFXX"),
+    (b"JFIF", "JFIF"),
+    (b"AROT", "Apple"),
+    (b"urn:iso:std:iso:ts:21496", "ISO gain map"),
+)
+
+
+def _segment_kind(body: bytes) -> str:
+    """A fixed label for a segment; never its content (it may hold a name)."""
+    for prefix, label in _KNOWN_SEGMENTS:
+        if body.startswith(prefix):
+            return label
+    return "unknown"
+
+
 def _verify_jpeg(data: bytes, problems: list[str]) -> None:
     try:
         layout = walk_jpeg(data)
@@ -201,8 +226,7 @@ def _verify_jpeg(data: bytes, problems: list[str]) -> None:
         elif m == 0xE2 and body.startswith(b"ICC_PROFILE\x00"):
             icc += body[14:]
         elif 0xE0 <= m <= 0xEF:
-            label = body[:12].split(b"\x00", 1)[0].decode("latin-1", "replace")
-            problems.append(f"JPEG: APP{m - 0xE0} segment ({label!r})")
+            problems.append(f"JPEG: APP{m - 0xE0} segment ({_segment_kind(body)})")
         elif m == 0xFE:
             problems.append("JPEG: comment (COM) segment")
         elif m in (0xC0, 0xC1, 0xC2):
