@@ -189,3 +189,20 @@ def test_no_hash_false_positives_on_random_names() -> None:
         name = "".join(rng.choice(string.ascii_lowercase) for _ in range(14)) + ".zz-unlisted"
         hits += bool(ls.block.match(suffixes(name)))
     assert hits == 0
+
+
+def test_bulk_and_line_parsers_agree_on_plain_chunks() -> None:
+    rng = random.Random(2)
+    lines = []
+    for i in range(3000):
+        name = f"n{i}-{rng.randrange(10**6)}.{rng.choice(['com', 'nl', 'b2', 'io'])}"
+        form = rng.choice(["{}", "0.0.0.0 {}", "{}.", ".{}", "{}\r", "Upper{}"])
+        lines.append(form.format(name))
+    lines += ["10.1.2.3", "0.0.0.0 localhost", "0.0.0.0 0.0.0.0", "", "a.b2"]
+    text = "\n".join(lines)
+    block, wild, exc = parse_text(text)
+    slow: list[str] = []
+    for line in lines:
+        slow += [n for kind, n in parse_line(line.lower()) if kind == BLOCK]
+    assert sorted(block) == sorted(slow) and not wild and not exc
+    assert "localhost" not in block and "10.1.2.3" not in block and "a.b2" in block

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -10,6 +11,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from dnslib import QTYPE, DNSRecord
 
 from conftest import Env, answers, ede_codes, raw_query, rcode_of
@@ -280,3 +282,43 @@ def test_inflight_duplicates_coalesced(env: Env) -> None:
 
 def test_tmp_paths_are_absolute(env: Env) -> None:
     assert all(Path(p).is_absolute() for p in env.srv.paths.all_paths())
+
+
+def test_scheduled_reload_picks_up_changed_list(make_env: Callable[..., Env]) -> None:
+    env = make_env(reload_interval_s=1)
+    assert rcode_of(env.query("later-added.test")) == "NXDOMAIN"  # unknown upstream: NXDOMAIN
+    assert "later-added.test" in env.ups[0].udp_queries
+    porn = env.tmp / "porn.txt"
+    porn.write_text(porn.read_text() + "later-added.test\n")
+    os.utime(porn, (time.time() + 5, time.time() + 5))  # a clearly newer mtime
+    deadline = time.monotonic() + 10
+    while env.srv.stats.reloads == 0:
+        assert time.monotonic() < deadline, "scheduled reload did not happen"
+        time.sleep(0.1)
+    n_before = len(env.ups[0].udp_queries)
+    env.lt.call(env.srv.cache.clear)
+    assert rcode_of(env.query("later-added.test")) == "NXDOMAIN"
+    assert len(env.ups[0].udp_queries) == n_before  # answered by the filter, not upstream
+
+
+def test_dns_stats_command_reads_running_server(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from photoguard.dnsfilter import cli as dns_cli
+
+    env.query("pornsite.test")
+    env.query("example.org")
+    assert env.srv.stats_addr is not None
+    host, port = env.srv.stats_addr
+    parser = argparse.ArgumentParser()
+    dns_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["dns", "stats", "--stats-listen", f"{host}:{port}"])
+    assert args.func(args, None) == 0
+    out = capsys.readouterr().out
+    assert "queries           2" in out and "porn" in out
+    args = parser.parse_args(["dns", "stats", "--stats-listen", f"{host}:{port}", "--prometheus"])
+    assert args.func(args, None) == 0
+    assert "photoguard_dns_queries_total 2" in capsys.readouterr().out
+    args = parser.parse_args(["dns", "reload", "--stats-listen", f"{host}:{port}"])
+    assert args.func(args, None) == 0
+    assert env.srv.stats.reloads == 1

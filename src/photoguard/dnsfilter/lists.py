@@ -126,12 +126,46 @@ def parse_line(line: str) -> list[tuple[int, str]]:
     return [(BLOCK, name)] if name else []
 
 
+_BULK_BAD = tuple(sorted(_BAD_CHARS | {"#", "*", " ", "\t", ".."}))
+
+
+def _parse_bulk(text: str) -> list[str] | None:
+    """Whole-chunk parse of plain-domain / ``0.0.0.0 name`` text; None if the chunk needs the
+    line-by-line parser (comments, adblock syntax, several names a line, non-ASCII...)."""
+    t = text.lower()
+    hosts = "0.0.0.0 " in t
+    if hosts:
+        t = t.replace("\n0.0.0.0 ", "\n")
+        if t.startswith("0.0.0.0 "):
+            t = t[8:]
+    if "\r" in t:
+        t = t.replace("\r", "")
+    if "#" in t or "!" in t:  # whole-line comments (list headers) do not spoil the chunk
+        t = "\n".join([ln for ln in t.split("\n") if not ln.startswith(("#", "!"))])
+    if not t.isascii() or any(ch in t for ch in _BULK_BAD):
+        return None
+    lines = t.split("\n")
+    out = [n for n in lines if n and n[-1] not in ".0123456789" and n[0] != "." and len(n) <= 253]
+    odd = [n for n in lines if n and (n[-1] in ".0123456789" or n[0] == "." or len(n) > 253)]
+    for n in odd:
+        name = normalise_name(n)
+        if name:
+            out.append(name)
+    if hosts:
+        out = [n for n in out if n not in _HOSTS_SKIP]
+    return out
+
+
 def parse_text(text: str) -> tuple[list[str], list[str], list[str]]:
     """Fast bulk parse: (block names, wildcard names, exception names).
 
-    Plain one-name lines (the bulk of every real list) take a short path with no regex and few
-    string operations; everything else goes through :func:`parse_line`.
+    Chunks of plain domains or ``0.0.0.0 name`` lines (nearly all of every real list) are
+    split in one go; other text goes line by line, plain lines through a short path with no
+    regex, everything else through :func:`parse_line`.
     """
+    bulk = _parse_bulk(text)
+    if bulk is not None:
+        return bulk, [], []
     block: list[str] = []
     wild: list[str] = []
     exc: list[str] = []
@@ -177,6 +211,41 @@ def parse_text(text: str) -> tuple[list[str], list[str], list[str]]:
 def read_text(path: Path) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
+
+
+CHUNK_CHARS = 1 << 20
+
+
+def iter_chunks(path: Path, size: int = CHUNK_CHARS) -> Iterator[str]:
+    """The file's text in pieces of about ``size`` characters, each ending at a line end.
+
+    Parsing piece by piece keeps the transient Python strings of a big list small, so the
+    memory they used is reused instead of staying in the process after loading.
+    """
+    with open(path, encoding="utf-8", errors="replace") as f:
+        rest = ""
+        while True:
+            block = f.read(size)
+            if not block:
+                break
+            cut = block.rfind("\n")
+            if cut < 0:
+                rest += block
+                continue
+            yield rest + block[: cut + 1]
+            rest = block[cut + 1 :]
+        if rest:
+            yield rest
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc); a no-op elsewhere."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def suffixes(name: str) -> list[str]:
@@ -359,21 +428,25 @@ def load_lists(
     total = 0
     for cat, path in sources:
         bit = 1 << categories.index(cat)
+        n_block = n_wild = 0
         try:
-            text = read_text(path)
+            for text in iter_chunks(path):
+                block, wild, exc = parse_text(text)
+                del text
+                n_block += len(block)
+                n_wild += len(wild)
+                blk.add(block, bit)
+                blk.add(wild, bit << 16)
+                alw.add(exc, 1)
+                del block, wild, exc
         except OSError as e:
             if strict:
                 raise
             errors.append(f"{path}: {e.strerror or e}")
             log.error("cannot read list %s (%s): %s", path, cat, e)
             continue
-        block, wild, exc = parse_text(text)
-        del text
-        total += len(block) + len(wild)
-        blk.add(block, bit)
-        blk.add(wild, bit << 16)
-        alw.add(exc, 1)
-        log.info("list %s (%s): %d names, %d wildcards", path, cat, len(block), len(wild))
+        total += n_block + n_wild
+        log.info("list %s (%s): %d names, %d wildcards", path, cat, n_block, n_wild)
     for path in allow_paths:
         try:
             text = read_text(path)
@@ -386,10 +459,13 @@ def load_lists(
         block, wild, exc = parse_text(text)
         alw.add(block + exc, 1)
         alw.add(wild, 1 << 16)
+    block_index = blk.build()
+    allow_index = alw.build()
+    _release_free_memory()
     ls = ListSet(
         categories=categories,
-        block=blk.build(),
-        allow=alw.build(),
+        block=block_index,
+        allow=allow_index,
         sources=[(c, Path(p)) for c, p in sources],
         allow_sources=[Path(p) for p in allow_paths],
         names_read=total,

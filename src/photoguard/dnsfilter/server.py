@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import signal
@@ -288,12 +289,13 @@ class FilterServer:
                 self.schedule_reload(force=False)
 
     def _evict(self, now: float) -> None:
+        """Drop expired entries, then the oldest, down to 90% of ``cache_size`` (amortised)."""
         expired = [k for k, e in self.cache.items() if e.expires <= now]
         for k in expired:
             del self.cache[k]
-        excess = len(self.cache) - self.cfg.cache_size
+        excess = len(self.cache) - (self.cfg.cache_size * 9) // 10
         if excess > 0:
-            for k in list(self.cache)[:excess]:  # oldest insertions first
+            for k in list(itertools.islice(self.cache, excess)):  # oldest insertions first
                 del self.cache[k]
 
     # -- reload --------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ Callback = Callable[[bytes | None], None]
 SOCKETS_PER_UPSTREAM = 4  # several source ports: an off-path spoofer must guess port and ID
 FAILS_BEFORE_DOWN = 3
 DOWN_SECONDS = 10.0
+MAX_PENDING = 50000  # of 65536 query IDs: beyond this, SERVFAIL instead of queueing
 
 
 @dataclass
@@ -74,6 +75,7 @@ class UpstreamPool:
         self._sweeper: asyncio.Task[None] | None = None
         self._tcp_tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._warned = 0.0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -135,7 +137,10 @@ class UpstreamPool:
             p.cb(None)
             return
         up = self.upstreams[idx]
-        if not up.transports:
+        if not up.transports or len(self.pending) >= MAX_PENDING:
+            if up.transports and now - self._warned > 10:
+                self._warned = now
+                log.warning("too many queries waiting for upstreams; answering SERVFAIL")
             p.cb(None)
             return
         p.tried.append(idx)
