@@ -73,18 +73,20 @@ def make_inputs(folder: Path) -> dict[str, bytes]:
     return out
 
 
-def bench_formats(runs: int, side: int) -> list[tuple[str, int, float, float, float, float]]:
+def bench_formats(runs: int, side: int) -> list[tuple[str, int, float, float, float, float, float]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         inputs = make_inputs(Path(tmp))
         for fmt, data in inputs.items():
-            dec, enc, tot = [], [], []
+            dec, enc, tot, cpu = [], [], [], []
             for _ in range(runs):
+                c0 = time.process_time()
                 t0 = time.perf_counter()
                 img = decode_bytes(data, CFG)
                 t1 = time.perf_counter()
                 out, _ = encode_clean(img.pixels, img.alpha, fmt="jpeg", quality=img.jpeg_quality or 92, max_side=side)
                 t2 = time.perf_counter()
+                cpu.append(time.process_time() - c0)
                 dec.append(t1 - t0)
                 enc.append(t2 - t1)
                 tot.append(t2 - t0)
@@ -99,6 +101,7 @@ def bench_formats(runs: int, side: int) -> list[tuple[str, int, float, float, fl
                     statistics.median(dec),
                     statistics.median(enc),
                     statistics.median(tot),
+                    statistics.median(cpu),
                     ver,
                 )
             )
@@ -186,10 +189,12 @@ def main() -> int:
         return 2
     print(f"machine: {machine()}\n")
     print(f"## 12 MP (4000x3000, Orientation 6) -> clean JPEG, long side {a.side}, median of {a.runs}\n")
-    print("| input | bytes | decode+orient+colour s | encode s | total s | verify_clean ms |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for fmt, size, dec, enc, tot, ver in bench_formats(a.runs, a.side):
-        print(f"| {fmt} | {size:,} | {dec:.3f} | {enc:.3f} | **{tot:.3f}** | {ver * 1000:.1f} |")
+    print(f"load average before: {os.getloadavg()[0]:.2f}\n")
+    print("| input | bytes | decode+orient+colour s | encode s | total s | CPU s | verify_clean ms |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for fmt, size, dec, enc, tot, cpu, ver in bench_formats(a.runs, a.side):
+        print(f"| {fmt} | {size:,} | {dec:.3f} | {enc:.3f} | **{tot:.3f}** | {cpu:.3f} | {ver * 1000:.1f} |")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     if a.no_corpus:
         return 0
     rows, info = corpus_table()
