@@ -30,7 +30,7 @@ from photoguard.decide import Verdict, decide_all, held_channels, visible_pupils
 from photoguard.detect import Detector, build_detector
 from photoguard.identify import TemplateModel, match_faces, matchable
 from photoguard.media import DecodedImage, MediaError, decode_bytes
-from photoguard.metadata import encode_clean, verify_clean
+from photoguard.metadata import encode_clean, verify_clean, verify_decodes
 from photoguard.naming import PersonName, output_name, scrub_text
 from photoguard.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus, Pupil
 from photoguard.redact import redact, solid_fill
@@ -369,7 +369,7 @@ class Pipeline:
             r.data, r.ext = encode_clean(
                 renders[vis_idx], alpha, fmt=r.channel.format, quality=quality, max_side=r.channel.max_side
             )
-            problems = verify_clean(r.data)
+            problems = verify_clean(r.data) or verify_decodes(r.data)
             if problems:
                 raise Held(f"output for {r.channel.name} failed the metadata check: {problems[0]}")
         timings["encode"] = time.perf_counter() - t
