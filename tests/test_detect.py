@@ -91,6 +91,8 @@ def test_factors_for_dedupes_and_own_size() -> None:
     assert factors_for([1920, 0], (1080, 1920, 3)) == [1.0]
     assert factors_for([1920, 0], (500, 1000, 3)) == pytest.approx([1.92, 1.0])
     assert factors_for([], (10, 10, 3)) == [1.0]
+    # upscaling is capped: a 250 px crop is run at most at 1000 px, once
+    assert factors_for([1024, 1920, 2560], (250, 250, 3)) == pytest.approx([4.0])
 
 
 def test_fuse_merges_overlaps_and_keeps_isolated() -> None:

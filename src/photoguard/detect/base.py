@@ -108,11 +108,16 @@ def check_image(rgb: np.ndarray) -> None:
         raise ValueError("empty image")
 
 
+#: Never upscale more than this: a 250 px crop at 2560 px costs much and finds nothing more.
+MAX_UPSCALE = 4.0
+
+
 def scale_for(long_side: int, shape: tuple[int, ...]) -> float:
-    """Resize factor that brings the image's long side to ``long_side`` (0 = own size)."""
+    """Resize factor that brings the image's long side to ``long_side`` (0 = own size),
+    capped at ``MAX_UPSCALE``."""
     if long_side <= 0:
         return 1.0
-    return long_side / float(max(shape[0], shape[1]))
+    return min(MAX_UPSCALE, long_side / float(max(shape[0], shape[1])))
 
 
 def factors_for(long_sides: Sequence[int], shape: tuple[int, ...]) -> list[float]:
