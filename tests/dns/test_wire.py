@@ -78,3 +78,22 @@ def test_analyse_answer_ttls_and_cnames() -> None:
     assert info.ttls == (120, 60) and info.min_ttl == 60 and info.cnames == ("b.test",)
     patched = wire.patch_ttls(buf, info.ttl_offsets, info.ttls, 70)
     assert [rr.ttl for rr in DNSRecord.parse(patched).rr] == [50, 0]
+
+
+def test_inflight_duplicates_sent_upstream_once(tmp_path: Path) -> None:
+    srv = _server(tmp_path)
+    upstream_sink = _Sink()
+    srv.upstream.upstreams[0].transports = [upstream_sink]  # type: ignore[list-item]
+    clients = _Sink()
+    q1 = DNSRecord.question("same.example")
+    q2 = DNSRecord.question("SAME.example")
+    srv.handle(bytes(q1.pack()), clients, ("127.0.0.1", 1))  # type: ignore[arg-type]
+    srv.handle(bytes(q2.pack()), clients, ("127.0.0.1", 2))  # type: ignore[arg-type]
+    assert len(upstream_sink.sent) == 1 and not clients.sent
+    reply = DNSRecord.parse(upstream_sink.sent[0]).reply()
+    reply.add_answer(*RR.fromZone("same.example. 300 IN A 192.0.2.7"))
+    srv.upstream.on_reply(bytes(reply.pack()))
+    got = {DNSRecord.parse(p).header.id: DNSRecord.parse(p) for p in clients.sent}
+    assert set(got) == {q1.header.id, q2.header.id}
+    assert str(got[q2.header.id].q.qname) == "SAME.example."  # each client's own question
+    assert str(got[q1.header.id].rr[0].rdata) == "192.0.2.7"

@@ -85,6 +85,8 @@ class QueryLog:
         return self._fh
 
     def write(self, client: str, name: str, qtype: int, action: str, reason: str, group: str) -> None:
+        if not self.enabled:
+            return
         sec = int(time.time())
         if sec != self._sec:
             now = dt.datetime.fromtimestamp(sec, dt.UTC)

@@ -43,6 +43,7 @@ Transport = asyncio.DatagramTransport | asyncio.Transport
 Addr = tuple[Any, ...] | None  # None: a TCP client (the transport is the connection)
 
 _ADDR_TYPES = frozenset({wire.T_A, wire.T_AAAA, wire.T_CNAME})
+_FLAG_BYTES = [bytes((i,)) for i in range(256)]
 _NULL_A = b"\x00\x00\x00\x00"
 _NULL_AAAA = b"\x00" * 16
 
@@ -208,6 +209,8 @@ class FilterServer:
         self.tcp_addrs: list[tuple[str, int]] = []
         self.stats_addr: tuple[str, int] | None = None
         self.edns_size = cfg.edns_udp_size
+        self._cname_check = cfg.cname_check
+        self._log_all = self.qlog.log_all
 
     def _note_lists(self, ls: ListSet) -> None:
         self.stats.list_names = len(ls.block)
@@ -375,13 +378,17 @@ class FilterServer:
         if addr is None:
             limit = 65535
         policy = self.policy
-        gi = policy.clients.lookup(tcp_peer if addr is None else addr[0])
+        ip = tcp_peer if addr is None else addr[0]
+        gi = policy.clients.cache.get(ip)
+        if gi is None:
+            gi = policy.clients.lookup(ip)
         if gi < 0:
             stats.refused += 1
             self._send(tr, addr, self._simple(data, qend, flags, wire.RC_REFUSED))
             return
         group = policy.groups[gi]
-        wname = data[12 : pos + 1].lower()
+        qkey = data[12:qend].lower()
+        wname = qkey[: qend - 16]
         v = policy.vcache.get(wname)
         if v is None:
             v = policy.verdict(wname, wire.wire_to_name(wname))
@@ -393,7 +400,7 @@ class FilterServer:
             if not group.allows(name):
                 self._blocked(data, qend, flags, m, tr, addr, group, name, policy, "list")
                 return
-        key = data[12:qend].lower() + bytes((flags,))
+        key = qkey + _FLAG_BYTES[flags]
         e = self.cache.get(key)
         if e is not None:
             now = time.monotonic()
@@ -402,7 +409,7 @@ class FilterServer:
                 if age != e.age:
                     e.now = wire.patch_ttls(e.body, e.offs, e.ttls, age)
                     e.age = age
-                if e.cnames and self.cfg.cname_check:
+                if e.cnames and self._cname_check:
                     if e.cname_gen != self.gen:
                         e.cname_mask = self._cname_mask(e.cnames, policy)
                         e.cname_gen = self.gen
@@ -418,8 +425,11 @@ class FilterServer:
                 if len(resp) > limit:
                     stats.truncated += 1
                     resp = wire.truncated(resp, qend)
-                self._send(tr, addr, resp)
-                if self.qlog.log_all:
+                if addr is not None:
+                    tr.sendto(resp, addr)  # type: ignore[union-attr]
+                else:
+                    self._send(tr, addr, resp)
+                if self._log_all:
                     self._log(tr, addr, wname, data, qend, "cached", "", group)
                 return
         stats.cache_misses += 1
