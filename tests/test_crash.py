@@ -83,6 +83,17 @@ def _feed(inbox: Path, contents: list[bytes], stop: threading.Event, rng: random
         time.sleep(rng.uniform(0.2, 1.4))  # spread over the kill cycles
 
 
+def _running(root: Path, pid: int) -> bool:
+    """The heartbeat is this process's and says running."""
+    import json
+
+    try:
+        beat = json.loads((root / "state" / "service.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(beat.get("pid") == pid and beat.get("state") == "running")
+
+
 def _visible_files(top: Path) -> list[Path]:
     return [p for p in top.rglob("*") if p.is_file() and not p.name.startswith(".")]
 
@@ -121,7 +132,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
     proc = _start(root, log)
     try:
         assert wait_for(lambda: not _visible_files(root / "inbox"), 90, 0.2), f"inbox not drained (seed {seed})"
-        time.sleep(0.5)
+        assert wait_for(lambda: _running(root, proc.pid), 30), "service did not start"
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(30)
@@ -178,7 +189,8 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
         os.utime(p, (old, old))
     proc = _start(root, log)
     try:
-        assert wait_for(lambda: (root / "state" / "service.json").is_file() and not any(p.exists() for p in hidden), 30)
+        assert wait_for(lambda: _running(root, proc.pid), 30), "service did not start"
+        assert not any(p.exists() for p in hidden), "stale temp files are removed at start"
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0

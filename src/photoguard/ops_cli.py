@@ -78,6 +78,22 @@ def _review(ctx: Any, with_pipeline: bool = False) -> Any:
 
 # -- watch -----------------------------------------------------------------------------------
 def cmd_watch(args: argparse.Namespace, ctx: Any) -> int:
+    # signals first: a stop during start-up (model loading) is honoured too, with exit 0
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        log.info("event=signal signal=%d; finishing the photos in hand", signum)
+        stop.set()
+
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _watch(args, ctx, stop)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _watch(args: argparse.Namespace, ctx: Any, stop: threading.Event) -> int:
     from photoguard.service import ServiceError, WatchService, check_folders
 
     settings = ctx.settings
@@ -105,25 +121,18 @@ def cmd_watch(args: argparse.Namespace, ctx: Any) -> int:
         workers=args.workers,
         fake_models=fake,
     )
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: Any) -> None:
-        log.info("event=signal signal=%d; finishing the photos in hand", signum)
-        stop.set()
-
-    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    if stop.is_set():
+        return EXIT_OK
     try:
         svc.start()
     except ServiceError as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return EXIT_FAIL
     try:
-        while not stop.wait(1.0):
+        while not stop.wait(0.5):
             pass
     finally:
         svc.stop()
-        for s, h in old.items():
-            signal.signal(s, h)
     return EXIT_OK
 
 
@@ -227,13 +236,9 @@ def status_report(ctx: Any) -> dict[str, Any]:
     report: dict[str, Any] = {"root": str(ctx.root), "service": service}
     if layout.db.exists():
         store = Store(layout.db)
-        photos = {
-            r["status"]: r["n"]
-            for r in store.query("SELECT status, COUNT(*) AS n FROM photos GROUP BY status")
-        }
+        photos = {r["status"]: r["n"] for r in store.query("SELECT status, COUNT(*) AS n FROM photos GROUP BY status")}
         held = store.one(
-            "SELECT COUNT(*) AS n FROM quarantine "
-            "WHERE resolved_at IS NULL AND status IN ('held','rejected')"
+            "SELECT COUNT(*) AS n FROM quarantine WHERE resolved_at IS NULL AND status IN ('held','rejected')"
         )
         outputs = store.one("SELECT COUNT(*) AS n FROM outputs WHERE withdrawn_at IS NULL")
         last = store.one("SELECT MAX(updated_at) AS at FROM photos")
@@ -267,25 +272,16 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         counts = svc.get("counts", {})
         print(
             "  since start: "
-            + ", ".join(
-                f"{k} {counts.get(k, 0)}"
-                for k in ("published", "held", "rejected", "duplicate", "errors")
-            )
+            + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("published", "held", "rejected", "duplicate", "errors"))
         )
-        print(
-            f"  last processed: {svc.get('last_processed_at') or '-'} "
-            f"(photo {svc.get('last_photo') or '-'})"
-        )
+        print(f"  last processed: {svc.get('last_processed_at') or '-'} (photo {svc.get('last_photo') or '-'})")
         if svc.get("last_error"):
             print(f"  last error: {svc['last_error'].get('at')} {svc['last_error'].get('kind')}")
         print(f"  next sweep: {svc.get('next_sweep_at')}")
         if svc.get("fake_models"):
             print("  WARNING: TEST MODE, fake face models in use")
     elif svc.get("state"):
-        print(
-            f"service: NOT running (last heartbeat {svc.get('updated_at')}, "
-            f"state {svc.get('state')})"
-        )
+        print(f"service: NOT running (last heartbeat {svc.get('updated_at')}, state {svc.get('state')})")
     else:
         print("service: NOT running (no heartbeat found)")
     db = report.get("db")
