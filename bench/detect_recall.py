@@ -15,17 +15,19 @@ import pickle
 import statistics
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from _common import OUT, RecallTable, covered, load_rgb, machine, md_table, wider_photos
 from photoguard.config import CenterFaceConfig, YuNetConfig
 from photoguard.detect import CenterFaceDetector, YuNetDetector, fuse
+from photoguard.detect.yunet import LARGE_FACE_PX
 from photoguard.records import Detection
 
 RAW_SCORE = {"cf": 0.1, "yn": 0.1}
 DEFAULT_PASSES = "cf:0,cf:1024,cf:1920,yn:0,yn:1024,yn:1280,yn:1920,yn:2560"
 
-#: name -> list of members; member = (model, threshold, long sides)
-CONFIGS: dict[str, list[tuple[str, float, list[int]]]] = {
+#: name -> members: (model, score, long sides[, score for boxes >= 40 px])
+CONFIGS: dict[str, list[tuple[Any, ...]]] = {
     "centerface own 0.4": [("cf", 0.4, [0])],
     "centerface 1920 0.4": [("cf", 0.4, [1920])],
     "centerface 1920 0.3": [("cf", 0.3, [1920])],
@@ -43,10 +45,14 @@ CONFIGS: dict[str, list[tuple[str, float, list[int]]]] = {
     "cf 1024 0.3 + yn 1920 0.3": [("cf", 0.3, [1024]), ("yn", 0.3, [1920])],
     "cf 1024 0.3 + yn 1024+1920 0.3": [("cf", 0.3, [1024]), ("yn", 0.3, [1024, 1920])],
     "cf 1024 0.3 + yn 1024+1920+2560 0.5": [("cf", 0.3, [1024]), ("yn", 0.5, [1024, 1920, 2560])],
-    "DEFAULT: cf 1024 0.3 + yn 1024+1920+2560 0.3": [("cf", 0.3, [1024]), ("yn", 0.3, [1024, 1920, 2560])],
-    "cf 1920+1024 0.3 + yn 1024+1920+2560 0.3": [
+    "cf 1024 0.3 + yn 1024+1920+2560 0.3": [("cf", 0.3, [1024]), ("yn", 0.3, [1024, 1920, 2560])],
+    "DEFAULT: cf 1024 0.3 + yn 1024+1920+2560 0.3 (0.5 if >= 40 px)": [
+        ("cf", 0.3, [1024]),
+        ("yn", 0.3, [1024, 1920, 2560], 0.5),
+    ],
+    "cf 1920+1024 0.3 + yn 1024+1920+2560 0.3 (0.5 if >= 40 px)": [
         ("cf", 0.3, [1920, 1024]),
-        ("yn", 0.3, [1024, 1920, 2560]),
+        ("yn", 0.3, [1024, 1920, 2560], 0.5),
     ],
 }
 
@@ -85,12 +91,16 @@ def member_dets(
     model: str,
     thr: float,
     sides: Sequence[int],
+    large: float = 0.0,
 ) -> tuple[list[Detection], float]:
+    """One member's fused detections; ``large``: score needed by boxes >= 40 px (YuNet rule)."""
     found: list[Detection] = []
     secs = 0.0
     for ls in sides:
         dets, t = cache[f"{model}:{ls}"][rel]
-        found.extend(d for d in dets if d.score >= thr)
+        found.extend(
+            d for d in dets if d.score >= thr and (d.score >= large or min(d.box.width, d.box.height) < LARGE_FACE_PX)
+        )
         secs += t
     return fuse(found, 0.4, source=model), secs
 
@@ -106,7 +116,7 @@ def main() -> None:
     photos = wider_photos()[: args.limit]
     rows = []
     for name, members in CONFIGS.items():
-        if any(f"{m}:{ls}" not in cache for m, _, sides in members for ls in sides):
+        if any(f"{m}:{ls}" not in cache for m, _, sides, *_ in members for ls in sides):
             continue
         table = RecallTable()
         times = []
@@ -114,8 +124,8 @@ def main() -> None:
         for p in photos:
             all_dets: list[Detection] = []
             secs = 0.0
-            for model, thr, sides in members:
-                dets, t = member_dets(cache, p.rel, model, thr, sides)
+            for model, thr, sides, *rest in members:
+                dets, t = member_dets(cache, p.rel, model, thr, sides, *rest)
                 all_dets.extend(dets)
                 secs += t
             fused = fuse(all_dets, 0.4)

@@ -113,7 +113,14 @@ def main() -> None:
     out = redact(rgb, boxes, RedactConfig(), seed=1)
     checker = build_detector(RedactConfig().check_detector)
     extra = stage("self-check detect (check_detector)", lambda: checker.detect(out))
-    stage("self-check solid_fill", lambda: solid_fill(out, [d.box for d in extra], 1.4))
+    final = stage("self-check solid_fill", lambda: solid_fill(out, [d.box for d in extra], 1.4))
+    from privacy_recall import protected
+
+    safe = [protected(rgb, final, b) for b in gt]
+    print(
+        f"privacy on the composite (SSIM < 0.6): {sum(safe)}/{len(gt)}; left visible: heights "
+        f"{sorted(int(b.height) for b, ok in zip(gt, safe, strict=True) if not ok)} px"
+    )
     print(f"\n12 MP composite, {len(gt)} faces; median of {args.runs} runs")
     print(md_table(["stage", "wall s", "CPU s", "CPU/2 s"], rows))
 

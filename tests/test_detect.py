@@ -196,3 +196,33 @@ def test_detector_with_tampered_file_fails_closed(tmp_path: Path) -> None:
     y: Any = YuNetDetector(model_path=str(f))
     with pytest.raises(ModelError):
         y.detect(np.zeros((32, 32, 3), np.uint8))
+
+
+class FakeYuNet:
+    """Mimics cv2.FaceDetectorYN: fixed faces in input pixels (x, y, w, h, 5 points, score)."""
+
+    def __init__(self, faces: list[tuple[float, float, float, float, float]]) -> None:
+        self.faces = faces
+        self.sizes: list[tuple[int, int]] = []
+
+    def setInputSize(self, size: tuple[int, int]) -> None:
+        self.sizes.append(size)
+
+    def detect(self, img: np.ndarray) -> tuple[int, np.ndarray | None]:
+        if not self.faces:
+            return 0, None
+        rows = [[x, y, w, h, *([x + w / 2, y + h / 2] * 5), s] for x, y, w, h, s in self.faces]
+        return 1, np.array(rows, np.float32)
+
+
+def test_yunet_maps_scales_and_drops_weak_large_boxes() -> None:
+    # in a 2× upscaled input: a small face (20 px → 10 px) at score 0.35 is kept, a large box
+    # (120 px → 60 px) at 0.35 is dropped (large_score 0.5), a confident large one is kept
+    net = FakeYuNet([(10, 10, 20, 20, 0.35), (100, 10, 120, 120, 0.35), (250, 10, 120, 120, 0.9)])
+    cfg = YuNetConfig(score=0.3, long_sides=[400], large_score=0.5)
+    d = YuNetDetector(cfg, net_factory=lambda: net)
+    out = d.detect(np.zeros((100, 200, 3), np.uint8))
+    assert net.sizes == [(400, 200)]
+    got = sorted((round(x.box.x1), round(x.box.width), round(x.score, 2)) for x in out)
+    assert got == [(5, 10, 0.35), (125, 60, 0.9)]
+    assert all(x.source == "yunet" and x.landmarks is not None for x in out)

@@ -134,3 +134,15 @@ def test_box_always_fully_redacted(
         assert m[cy1:cy2, cx1:cx2].all()
     assert (out[~m] == rgb[~m]).all()
     assert x1 <= x2 and y1 <= y2
+
+
+def test_mosaic_small_face_blocks_at_least_min_block() -> None:
+    from photoguard.redact import MIN_BLOCK
+
+    rgb = noise_image(80, 80)
+    box = Box(30, 30, 42, 42)  # 12 px face: a quarter would be 3 px blocks
+    out = redact(rgb, [box], MOSAIC, seed=0)
+    assert MIN_BLOCK >= 8
+    row = out[36, 30:42]
+    changes = int((np.diff(row.astype(np.int16), axis=0) != 0).any(axis=1).sum())
+    assert changes <= 2  # at most 2 block edges across a 12 px face

@@ -104,6 +104,9 @@ class YuNetConfig(Strict):
         default_factory=lambda: [1024, 1920, 2560],
         description="Long sides (px); 0 = own size. Upscaling a ~1 MP photo finds small faces",
     )
+    large_score: float = Field(
+        0.5, gt=0, lt=1, description="Minimum score for boxes >= 40 px on their shorter side (fewer false faces)"
+    )
 
 
 def _default_members() -> list[CenterFaceConfig | YuNetConfig]:

@@ -6,9 +6,9 @@ Two methods:
 
 * ``solid``: the ellipse is filled with one flat colour (the mean of a ring just outside it, i.e.
   background, quantised) — zero information about the face remains.
-* ``pixelate``: a coarse mosaic whose blocks are a quarter of the face's longer side (the face
-  spans at most ~4-5 blocks), each block's mean plus seeded noise, quantised. Blocks that coarse
-  carry no identity (a plain blur or a fine mosaic would; see docs/MODELS.md).
+* ``pixelate``: a coarse mosaic whose blocks are a quarter of the face's longer side and at least
+  8 px (the face spans at most ~4-5 blocks), each block's mean plus seeded noise, quantised.
+  Blocks that coarse carry no identity (a plain blur or a fine mosaic would; docs/MODELS.md).
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from photoguard.records import Box
 MIN_GROW = math.sqrt(2.0)
 #: Mosaic: blocks per longer face side (the face spans at most this many blocks, ~5 with grow).
 BLOCKS_PER_FACE = 4
+#: Mosaic: blocks are never smaller than this (px), so small faces get 1-3 blocks across.
+MIN_BLOCK = 8
 #: Mosaic: noise added to each block's mean (std dev, 0-255 scale) and quantisation step.
-NOISE_STD = 14.0
+NOISE_STD = 20.0
 QUANT = 16
 #: Solid fill: neutral grey used when no ring is available, and the quantisation step.
 NEUTRAL = (128, 128, 128)
@@ -116,7 +118,7 @@ def _mosaic(
     if patch is None:
         return
     rs, cs, inside = patch
-    block = max(2, math.ceil(max(box.width, box.height) / BLOCKS_PER_FACE))
+    block = max(MIN_BLOCK, math.ceil(max(box.width, box.height) / BLOCKS_PER_FACE))
     region = rgb[rs, cs].astype(np.float64)
     ph, pw = region.shape[:2]
     # blocks are anchored at the ellipse's centre so the grid does not depend on clipping

@@ -36,6 +36,9 @@ YUNET_MODEL = ModelFile(
 )
 _NMS = 0.3
 _TOP_K = 5000
+#: Boxes at least this large (shorter side, image pixels) need ``cfg.large_score``: a large face
+#: is found confidently, a low-score large box is almost always something else.
+LARGE_FACE_PX = 40.0
 
 
 class YuNetDetector:
@@ -106,6 +109,8 @@ class YuNetDetector:
                 float(min(float(h), y + bh) / fy),
             )
             if box.width <= 0 or box.height <= 0:
+                continue
+            if min(box.width, box.height) >= LARGE_FACE_PX and f[14] < self.cfg.large_score:
                 continue
             pts = tuple((float(f[4 + 2 * j] / fx), float(f[5 + 2 * j] / fy)) for j in range(5))
             out.append(Detection(box=box, score=float(f[14]), source=self.name, landmarks=pts))
