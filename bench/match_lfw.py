@@ -21,7 +21,6 @@ from photoguard.detect import build_detector
 from photoguard.identify import Gallery, TemplateModel, match_faces
 from photoguard.records import Box, MatchKind
 
-
 #: the match_distance the review_distance sweep is run at (the shipped default)
 CHOSEN = IdentifyConfig().match_distance
 
@@ -120,9 +119,7 @@ def main() -> None:
     distances(vecs)
     rows = []
     keys: list[str] = []
-    for md, margin in itertools.product(
-        [0.40, 0.45, 0.46, 0.47, 0.48, 0.50, 0.55, 0.60], [0.0, 0.06, 0.10]
-    ):
+    for md, margin in itertools.product([0.40, 0.45, 0.46, 0.47, 0.48, 0.50, 0.55, 0.60], [0.0, 0.06, 0.10]):
         cfg = IdentifyConfig(match_distance=md, review_distance=max(0.55, md), margin=margin)
         r = simulate(vecs, cfg, args.trials)
         keys = list(r)
