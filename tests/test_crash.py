@@ -51,14 +51,14 @@ def _configure(root: Path) -> None:
 
 def _start(root: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, ENV_FAKE: str(root), ENV_DELAY: "0.15", "PYTHONUNBUFFERED": "1"}
-    fh = open(log, "ab")  # noqa: SIM115 - closed when the process ends (see _reap)
-    return subprocess.Popen(
-        [sys.executable, "-m", "photoguard", "--root", str(root), "watch"],
-        cwd=REPO,
-        env=env,
-        stdout=fh,
-        stderr=subprocess.STDOUT,
-    )
+    with open(log, "ab") as fh:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "photoguard", "--root", str(root), "watch"],
+            cwd=REPO,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _feed(inbox: Path, contents: list[bytes], stop: threading.Event, rng: random.Random) -> None:
