@@ -20,6 +20,7 @@ from typing import Any
 from _common import OUT, RecallTable, covered, load_rgb, machine, md_table, wider_photos
 from photoguard.config import CenterFaceConfig, YuNetConfig
 from photoguard.detect import CenterFaceDetector, YuNetDetector, fuse
+from photoguard.detect.base import scale_for
 from photoguard.detect.yunet import LARGE_FACE_PX
 from photoguard.records import Detection
 
@@ -46,11 +47,11 @@ CONFIGS: dict[str, list[tuple[Any, ...]]] = {
     "cf 1024 0.3 + yn 1024+1920 0.3": [("cf", 0.3, [1024]), ("yn", 0.3, [1024, 1920])],
     "cf 1024 0.3 + yn 1024+1920+2560 0.5": [("cf", 0.3, [1024]), ("yn", 0.5, [1024, 1920, 2560])],
     "cf 1024 0.3 + yn 1024+1920+2560 0.3": [("cf", 0.3, [1024]), ("yn", 0.3, [1024, 1920, 2560])],
-    "DEFAULT: cf 1024 0.3 + yn 1024+1920+2560 0.3 (0.5 if >= 40 px)": [
+    "DEFAULT: cf 1024 0.3 + yn 1024+1920+2560 0.3 (0.5 if >= 64 px)": [
         ("cf", 0.3, [1024]),
         ("yn", 0.3, [1024, 1920, 2560], 0.5),
     ],
-    "cf 1920+1024 0.3 + yn 1024+1920+2560 0.3 (0.5 if >= 40 px)": [
+    "cf 1920+1024 0.3 + yn 1024+1920+2560 0.3 (0.5 if >= 64 px)": [
         ("cf", 0.3, [1920, 1024]),
         ("yn", 0.3, [1024, 1920, 2560], 0.5),
     ],
@@ -91,15 +92,20 @@ def member_dets(
     model: str,
     thr: float,
     sides: Sequence[int],
+    long_side: int,
     large: float = 0.0,
 ) -> tuple[list[Detection], float]:
-    """One member's fused detections; ``large``: score needed by boxes >= 40 px (YuNet rule)."""
+    """One member's fused detections; ``large``: score needed by boxes >= LARGE_FACE_PX in the
+    detector's input (the YuNet rule); ``long_side``: the photo's long side."""
     found: list[Detection] = []
     secs = 0.0
     for ls in sides:
         dets, t = cache[f"{model}:{ls}"][rel]
+        f = scale_for(ls, (long_side, long_side))
         found.extend(
-            d for d in dets if d.score >= thr and (d.score >= large or min(d.box.width, d.box.height) < LARGE_FACE_PX)
+            d
+            for d in dets
+            if d.score >= thr and (d.score >= large or min(d.box.width, d.box.height) * f < LARGE_FACE_PX)
         )
         secs += t
     return fuse(found, 0.4, source=model), secs
@@ -114,6 +120,7 @@ def main() -> None:
     print(machine())
     cache = run_passes(passes, args.limit)
     photos = wider_photos()[: args.limit]
+    long_sides = {p.rel: max(load_rgb(p.path).shape[:2]) for p in photos}
     rows = []
     for name, members in CONFIGS.items():
         if any(f"{m}:{ls}" not in cache for m, _, sides, *_ in members for ls in sides):
@@ -125,7 +132,7 @@ def main() -> None:
             all_dets: list[Detection] = []
             secs = 0.0
             for model, thr, sides, *rest in members:
-                dets, t = member_dets(cache, p.rel, model, thr, sides, *rest)
+                dets, t = member_dets(cache, p.rel, model, thr, sides, long_sides[p.rel], *rest)
                 all_dets.extend(dets)
                 secs += t
             fused = fuse(all_dets, 0.4)

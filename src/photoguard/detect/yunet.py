@@ -36,9 +36,10 @@ YUNET_MODEL = ModelFile(
 )
 _NMS = 0.3
 _TOP_K = 5000
-#: Boxes at least this large (shorter side, image pixels) need ``cfg.large_score``: a large face
-#: is found confidently, a low-score large box is almost always something else.
-LARGE_FACE_PX = 40.0
+#: Boxes at least this large (shorter side, in the detector's input pixels) need
+#: ``cfg.large_score``: a face the network sees that large is found confidently, a low-score box
+#: that large is almost always something else. Input pixels keep the rule scale-invariant.
+LARGE_FACE_PX = 64.0
 
 
 class YuNetDetector:
@@ -110,7 +111,7 @@ class YuNetDetector:
             )
             if box.width <= 0 or box.height <= 0:
                 continue
-            if min(box.width, box.height) >= LARGE_FACE_PX and f[14] < self.cfg.large_score:
+            if min(bw, bh) >= LARGE_FACE_PX and f[14] < self.cfg.large_score:
                 continue
             pts = tuple((float(f[4 + 2 * j] / fx), float(f[5 + 2 * j] / fy)) for j in range(5))
             out.append(Detection(box=box, score=float(f[14]), source=self.name, landmarks=pts))
