@@ -48,6 +48,7 @@ CATEGORY = {
     "ut1_doh.domains": "doh",
     "doh_vpn_proxy_bypass_hagezi.domains": "doh",
 }
+ECHO = "uvloop echo (floor)"
 MIXES = {
     # share of cached / blocked / forwarded names in the dnsperf input
     "mixed": (0.5, 0.3, 0.2),
@@ -142,8 +143,12 @@ def median(xs: Sequence[float]) -> float:
 # -- the fake upstream -----------------------------------------------------------------------
 
 
-def fake_upstream(port: int) -> None:
-    """Answer every A query with 192.0.2.1; TTL 0 for ``fwd-*`` names (never cached)."""
+def fake_upstream(port: int, echo: bool = False) -> None:
+    """Answer every A query with 192.0.2.1; TTL 0 for ``fwd-*`` names (never cached).
+
+    ``echo``: answer NXDOMAIN to everything with no other work — the floor of a Python/uvloop
+    UDP server on this machine (what any filter written in Python pays per packet).
+    """
     loop: asyncio.AbstractEventLoop
     try:
         import uvloop
@@ -162,6 +167,12 @@ def fake_upstream(port: int) -> None:
             if len(data) < 17:
                 return
             count[0] += 1
+            if echo:
+                qe = 12
+                while data[qe]:
+                    qe += data[qe] + 1
+                self.tr.sendto(data[:2] + b"\x81\x83\x00\x01" + bytes(6) + data[12 : qe + 5], addr)
+                return
             if data[12:24] == b"\x05count\x05bench":  # how many queries so far (as an IPv4)
                 rdata = struct.pack("!I", count[0] & 0xFFFFFFFF)
                 hdr = data[:2] + bytes((0x81, 0x80)) + b"\x00\x01\x00\x01\x00\x00\x00\x00"
@@ -383,9 +394,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the RSS / 1M names phase")
     ap.add_argument("--out", type=Path, help="write the results as JSON")
     ap.add_argument("--fake-upstream", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.fake_upstream:
         fake_upstream(args.fake_upstream)
+        return 0
+    if args.echo_server:
+        fake_upstream(args.echo_server, echo=True)
         return 0
     for tool in ("dnsperf", "unbound", "dnsmasq"):
         if shutil.which(tool) is None:
@@ -436,6 +451,14 @@ def main(argv: list[str] | None = None) -> int:
                 unbound_server(work, up_port, names, "378k"),
                 dnsmasq_server(work, up_port, names, "378k"),
             ]
+            echo_port = free_port()
+            servers.append(
+                Server(
+                    ECHO,
+                    echo_port,
+                    [sys.executable, __file__, "--echo-server", str(echo_port)],
+                )
+            )
             for srv in servers:
                 srv.start()
                 log(f"{srv.name} ready on port {srv.port} after {srv.start_seconds:.2f} s")
@@ -448,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
                     order = servers[rep % len(servers) :] + servers[: rep % len(servers)]
                     for srv in order:
                         if srv.name.endswith("(asyncio)") and mix != "mixed":
+                            continue
+                        if srv.name == ECHO and mix != "cached":
                             continue
                         r = measure(srv, qf, args.seconds, up_port)
                         runs.setdefault(srv.name, {}).setdefault(mix, []).append(r)
@@ -468,8 +493,9 @@ def main(argv: list[str] | None = None) -> int:
                         "runs": [round(r["q_per_cpu_s"]) for r in rs],
                     }
             for srv in servers:
-                summary[srv.name]["start_s_378k"] = round(srv.start_seconds, 2)
-                summary[srv.name]["rss_mb_378k_after_runs"] = round(rss_mb(srv.pid), 1)
+                if srv.name in summary:
+                    summary[srv.name]["start_s_378k"] = round(srv.start_seconds, 2)
+                    summary[srv.name]["rss_mb_378k_after_runs"] = round(rss_mb(srv.pid), 1)
             results["throughput"] = summary
             for srv in servers:
                 srv.stop()
