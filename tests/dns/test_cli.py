@@ -229,3 +229,20 @@ def test_python_m_photoguard_dns_serve_sighup_and_check(tmp_path: Path) -> None:
             proc.kill()
             proc.wait(5)
     assert proc.returncode == 0
+
+
+def test_documented_example_config_is_valid() -> None:
+    """The commented ``[dns]`` example in docs/DNS.md must load as it is."""
+    import re
+    import tomllib
+
+    from photoguard.config import parse_settings
+
+    text = (REPO / "docs" / "DNS.md").read_text()
+    block = re.search(r"```toml\n(\[dns\].*?)```", text, re.S)
+    assert block, "no [dns] toml example in docs/DNS.md"
+    data = tomllib.loads(block.group(1))
+    cfg = DnsConfig.model_validate(data["dns"])
+    assert [g.name for g in cfg.groups] == ["pupils", "staff"]
+    assert cfg.query_log.mode == "blocked" and len(cfg.lists) == 6
+    assert parse_settings(data).dns == cfg  # embedded in the main config as [dns]

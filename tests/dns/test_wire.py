@@ -24,6 +24,9 @@ class _Sink:
     def write(self, data: bytes) -> None:
         self.sent.append(data[2:])
 
+    def is_closing(self) -> bool:
+        return False
+
     def get_extra_info(self, name: str) -> Any:
         return ("127.0.0.1", 1)
 

@@ -332,7 +332,8 @@ class FilterServer:
 
     def _send(self, tr: Transport, addr: Addr, resp: bytes) -> None:
         if addr is None:
-            tr.write(struct.pack("!H", len(resp)) + resp)  # type: ignore[union-attr]
+            if not tr.is_closing():  # a TCP client may leave before its answer is ready
+                tr.write(struct.pack("!H", len(resp)) + resp)  # type: ignore[union-attr]
         else:
             tr.sendto(resp, addr)  # type: ignore[union-attr]
 
