@@ -21,7 +21,7 @@ from _common import OUT, RecallTable, covered, load_rgb, machine, md_table, wide
 from photoguard.config import CenterFaceConfig, YuNetConfig
 from photoguard.detect import CenterFaceDetector, YuNetDetector, fuse
 from photoguard.detect.base import scale_for
-from photoguard.detect.yunet import LARGE_FACE_PX
+from photoguard.detect.yunet import LARGE_FACE_IMAGE_PX, LARGE_FACE_PX
 from photoguard.records import Detection
 
 RAW_SCORE = {"cf": 0.1, "yn": 0.1}
@@ -47,11 +47,11 @@ CONFIGS: dict[str, list[tuple[Any, ...]]] = {
     "cf 1024 0.3 + yn 1024+1920 0.3": [("cf", 0.3, [1024]), ("yn", 0.3, [1024, 1920])],
     "cf 1024 0.3 + yn 1024+1920+2560 0.5": [("cf", 0.3, [1024]), ("yn", 0.5, [1024, 1920, 2560])],
     "cf 1024 0.3 + yn 1024+1920+2560 0.3": [("cf", 0.3, [1024]), ("yn", 0.3, [1024, 1920, 2560])],
-    "DEFAULT: cf 1024 0.3 + yn 1024+1920+2560 0.3 (0.5 if >= 64 px)": [
+    "DEFAULT: cf 1024 0.3 + yn 1024+1920+2560 0.3 (0.5 if large)": [
         ("cf", 0.3, [1024]),
         ("yn", 0.3, [1024, 1920, 2560], 0.5),
     ],
-    "cf 1920+1024 0.3 + yn 1024+1920+2560 0.3 (0.5 if >= 64 px)": [
+    "cf 1920+1024 0.3 + yn 1024+1920+2560 0.3 (0.5 if large)": [
         ("cf", 0.3, [1920, 1024]),
         ("yn", 0.3, [1024, 1920, 2560], 0.5),
     ],
@@ -105,7 +105,12 @@ def member_dets(
         found.extend(
             d
             for d in dets
-            if d.score >= thr and (d.score >= large or min(d.box.width, d.box.height) * f < LARGE_FACE_PX)
+            if d.score >= thr
+            and (
+                d.score >= large
+                or min(d.box.width, d.box.height) * f < LARGE_FACE_PX
+                or min(d.box.width, d.box.height) < LARGE_FACE_IMAGE_PX
+            )
         )
         secs += t
     return fuse(found, 0.4, source=model), secs

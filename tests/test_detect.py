@@ -226,3 +226,8 @@ def test_yunet_maps_scales_and_drops_weak_large_boxes() -> None:
     got = sorted((round(x.box.x1), round(x.box.width), round(x.score, 2)) for x in out)
     assert got == [(5, 10, 0.35), (125, 60, 0.9)]
     assert all(x.source == "yunet" and x.landmarks is not None for x in out)
+    # a box large in the input but small in the photo (upscaled small face) is not "large"
+    net2 = FakeYuNet([(10, 10, 70, 70, 0.35)])
+    cfg2 = YuNetConfig(score=0.3, long_sides=[800], large_score=0.5)
+    d2 = YuNetDetector(cfg2, net_factory=lambda: net2)
+    assert len(d2.detect(np.zeros((100, 200, 3), np.uint8))) == 1  # 70 px in input, 17.5 in photo

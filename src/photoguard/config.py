@@ -105,7 +105,7 @@ class YuNetConfig(Strict):
         description="Long sides (px); 0 = own size. Upscaling a ~1 MP photo finds small faces",
     )
     large_score: float = Field(
-        0.5, gt=0, lt=1, description="Minimum score for boxes >= 64 px (shorter side, detector input): fewer false faces"
+        0.5, gt=0, lt=1, description="Minimum score for boxes >= 64 px in the detector input and >= 40 px in the photo"
     )
 
 

@@ -36,10 +36,13 @@ YUNET_MODEL = ModelFile(
 )
 _NMS = 0.3
 _TOP_K = 5000
-#: Boxes at least this large (shorter side, in the detector's input pixels) need
-#: ``cfg.large_score``: a face the network sees that large is found confidently, a low-score box
-#: that large is almost always something else. Input pixels keep the rule scale-invariant.
+#: A box at least this large in the detector's input (shorter side) AND in the photo needs
+#: ``cfg.large_score``: a face that large is found confidently, a low-score box that large is
+#: almost always something else (in upscaled passes especially). The input-pixel test keeps small
+#: faces of a downscaled 12 MP photo out of the rule; the photo-pixel test keeps upscaled small
+#: faces out of it.
 LARGE_FACE_PX = 64.0
+LARGE_FACE_IMAGE_PX = 40.0
 
 
 class YuNetDetector:
@@ -111,7 +114,8 @@ class YuNetDetector:
             )
             if box.width <= 0 or box.height <= 0:
                 continue
-            if min(bw, bh) >= LARGE_FACE_PX and f[14] < self.cfg.large_score:
+            large = min(bw, bh) >= LARGE_FACE_PX and min(box.width, box.height) >= LARGE_FACE_IMAGE_PX
+            if large and f[14] < self.cfg.large_score:
                 continue
             pts = tuple((float(f[4 + 2 * j] / fx), float(f[5 + 2 * j] / fy)) for j in range(5))
             out.append(Detection(box=box, score=float(f[14]), source=self.name, landmarks=pts))
