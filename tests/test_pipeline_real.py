@@ -44,6 +44,15 @@ def school(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pipeline]:
     return root, pipe
 
 
+def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Structural similarity of two RGB crops in grey (the benchmark's redaction criterion)."""
+    from skimage.metrics import structural_similarity
+
+    ga, gb = a.mean(axis=2), b.mean(axis=2)
+    win = max(3, min(7, min(ga.shape) // 2 * 2 - 1))
+    return float(structural_similarity(ga, gb, data_range=255.0, win_size=win))
+
+
 def _region(path: Path, box: Box, size: tuple[int, int]) -> np.ndarray:
     img = Image.open(path).convert("RGB").resize(size)
     x1, y1, x2, y2 = box.as_ints()
@@ -69,13 +78,19 @@ def test_enrolled_pupil_visible_only_with_consent_stranger_always_redacted(schoo
     for ch, rel in res.outputs.items():
         out = root / rel
         for face in res.faces:
-            x1, y1, x2, y2 = face.box.as_ints()
-            diff = np.abs(_region(out, face.box, size) - orig[y1:y2, x1:x2]).mean()
+            inner = face.box.scaled(0.5)  # well inside the redaction ellipse
+            x1, y1, x2, y2 = inner.as_ints()
+            got = _region(out, inner, size)
+            diff = np.abs(got - orig[y1:y2, x1:x2]).mean()
             visible = face in matched and ch in ("newsletter", "parro")
             if visible:
                 assert diff < 12, f"consented face altered in {ch} ({diff:.1f})"
             else:
-                assert diff > 25, f"face left visible in {ch} ({diff:.1f})"
+                score = _ssim(got, orig[y1:y2, x1:x2])
+                # SSIM cannot tell a solid fill from a flat patch (tiny or false detections):
+                # a flat inner region is the solid fill itself
+                flat = float(got.std(axis=(0, 1)).max()) < 8
+                assert score < 0.6 or flat, f"face {face.box.to_list()} left visible in {ch} (SSIM {score:.2f})"
     # every output passes the independent leak checker
     leak = shared_path("meta", "leakcheck.py")
     outs = [str(root / p) for p in res.outputs.values()]
