@@ -18,6 +18,7 @@ from photoguard.consent import import_csv
 from photoguard.pipeline import Pipeline
 from photoguard.records import Box, Detection, PhotoStatus
 from photoguard.setup import init_root
+from photoguard.testing import FACE_A, FACE_B, FakeDetector, FakeTemplates, fake_vector
 
 CSV = (
     "leerling_id;voornaam;tussenvoegsel;achternaam;groep;datum_uitschrijving;nieuwsbrief;parro;"
@@ -25,41 +26,7 @@ CSV = (
     "1001;Emma;de;Vries;7;;ja;ja;ja;nee;nee;ja;ja\n"
     "1002;Daan;van der;Berg;7;;ja;ja;ja;ja;ja;nee;nee\n"
 )
-FACE_A = Box(40, 40, 120, 130)  # "Emma", enrolled with consent for newsletter/parro/guide
-FACE_B = Box(200, 50, 280, 140)  # a stranger
-
-
-def _vec(seed: int) -> np.ndarray:
-    v = np.random.default_rng(seed).normal(size=128).astype(np.float32)
-    return v / np.linalg.norm(v) * 0.5
-
-
-class FakeDetector:
-    """Finds a face wherever a painted face patch (high-variance texture) is still present."""
-
-    name = "fake"
-
-    def __init__(self, boxes: Sequence[Box]) -> None:
-        self.boxes = list(boxes)
-        self.calls = 0
-
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        self.calls += 1
-        out = []
-        for b in self.boxes:
-            x1, y1, x2, y2 = b.as_ints()
-            patch = rgb[y1:y2, x1:x2].astype(np.float32)
-            if patch.size and patch.std() > 40:  # texture survives only when not redacted
-                out.append(Detection(b, 0.9, "fake"))
-        return out
-
-
-class FakeTemplates:
-    def __init__(self, by_box: dict[Box, np.ndarray]) -> None:
-        self.by_box = by_box
-
-    def templates(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
-        return [self.by_box.get(b, _vec(999)) for b in boxes]
+_vec = fake_vector
 
 
 def _photo(path: Path, boxes: Sequence[Box] = (FACE_A, FACE_B)) -> Path:

@@ -26,10 +26,11 @@ from photoguard.config import Settings, load_settings
 from photoguard.consent import Registry, import_csv
 from photoguard.pipeline import Pipeline
 from photoguard.propagate import propagate_changes
-from photoguard.records import Box, Detection, PhotoStatus
+from photoguard.records import Box, PhotoStatus
 from photoguard.retention import Sweeper
 from photoguard.setup import init_root
 from photoguard.takedown import NameScrubber, list_takedowns, render_html
+from photoguard.testing import FakeDetector, FakeTemplates, fake_vector
 
 TODAY = date.today()
 HEADER = (
@@ -45,34 +46,8 @@ FACE_B = Box(200, 50, 280, 140)  # a stranger
 FACE_C = Box(130, 100, 190, 170)  # Sam (1003)
 
 
-# -- fakes (copied in spirit from test_pipeline.py) ----------------------------------------------
-def _vec(seed: int) -> np.ndarray:
-    v = np.random.default_rng(seed).normal(size=128).astype(np.float32)
-    return v / np.linalg.norm(v) * 0.5
-
-
-class FakeDetector:
-    name = "fake"
-
-    def __init__(self, boxes: Sequence[Box]) -> None:
-        self.boxes = list(boxes)
-
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        out = []
-        for b in self.boxes:
-            x1, y1, x2, y2 = b.as_ints()
-            patch = rgb[y1:y2, x1:x2].astype(np.float32)
-            if patch.size and patch.std() > 40:
-                out.append(Detection(b, 0.9, "fake"))
-        return out
-
-
-class FakeTemplates:
-    def __init__(self, by_box: dict[Box, np.ndarray]) -> None:
-        self.by_box = by_box
-
-    def templates(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
-        return [self.by_box.get(b, _vec(999)) for b in boxes]
+# -- fakes -------------------------------------------------------------------------------------
+_vec = fake_vector
 
 
 def make_photo(path: Path, boxes: Sequence[Box], seed: int) -> np.ndarray:
