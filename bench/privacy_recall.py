@@ -26,7 +26,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 from _common import RecallTable, load_rgb, machine, md_table, wider_photos
-from photoguard.config import EnsembleConfig, RedactConfig, RedactMethod, YuNetConfig
+from photoguard.config import EnsembleConfig, RedactConfig, RedactMethod
 from photoguard.detect import build_detector
 from photoguard.records import Box
 from photoguard.redact import redact, solid_fill
@@ -38,9 +38,7 @@ def make_protect(method: RedactMethod, self_check: bool = True) -> Callable[[np.
     """The library-level equivalent of the pipeline for a photo with nobody enrolled."""
     det = build_detector(EnsembleConfig())
     cfg = RedactConfig(method=method, self_check=self_check)
-    checker = build_detector(cfg.check_detector) if hasattr(cfg, "check_detector") else None
-    if checker is None:
-        checker = build_detector(YuNetConfig())
+    checker = build_detector(cfg.check_detector)
 
     def protect(rgb: np.ndarray) -> np.ndarray:
         boxes = [d.box for d in det.detect(rgb)]
