@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,38 @@ def matchable(box: Box, cfg: IdentifyConfig) -> bool:
     return box.width >= cfg.min_face_px
 
 
+#: below this many faces the descriptors are computed in this process (a pool round trip costs more)
+POOL_MIN_FACES = 4
+CHIP_SIZE = 150  # dlib's ResNet input: aligned 150x150 chips with 25 % padding
+CHIP_PADDING = 0.25
+
+_worker_resnet: Any = None
+
+
+def _worker_init(resnet_path: str, sha256: str) -> None:
+    """Runs once in each pool process: verify and load the ResNet model."""
+    global _worker_resnet
+    import dlib
+
+    verify_file(Path(resnet_path), sha256)
+    _worker_resnet = dlib.face_recognition_model_v1(resnet_path)
+
+
+def _worker_descriptors(chips: list[np.ndarray]) -> list[np.ndarray]:
+    return [
+        np.asarray(_worker_resnet.compute_face_descriptor(c), dtype=np.float32).reshape(TEMPLATE_DIM)
+        for c in chips
+    ]
+
+
 class TemplateModel:
-    """dlib 5-point alignment + ResNet descriptor. Lazy, loaded once, thread-safe."""
+    """dlib 5-point alignment + ResNet descriptor. Lazy, loaded once, thread-safe.
+
+    Alignment (landmarks and the 150x150 face chip) is cheap and runs here; the ResNet
+    descriptor (~80 ms per face with the dlib-bin wheel, which holds the GIL) is spread over
+    ``workers`` processes when a photo has several matchable faces. Only aligned chips of the
+    faces in the photo cross to the workers, in memory; the workers keep nothing.
+    """
 
     def __init__(
         self,
@@ -53,13 +84,16 @@ class TemplateModel:
         resnet_path: str | None = None,
         shape_model: ModelFile = SHAPE_MODEL,
         resnet_model: ModelFile = RESNET_MODEL,
+        workers: int = 0,
     ) -> None:
         self._shape_path = shape_path
         self._resnet_path = resnet_path
         self._shape_model = shape_model
         self._resnet_model = resnet_model
+        self._workers = workers
         self._lock = threading.Lock()
         self._models: tuple[Any, Any] | None = None
+        self._pool: Any = None
 
     def _load(self) -> tuple[Any, Any]:
         import dlib
@@ -73,6 +107,7 @@ class TemplateModel:
             resnet = dlib.face_recognition_model_v1(str(rp))
         except RuntimeError as exc:
             raise ModelError(f"cannot load dlib models: {exc}") from exc
+        self._resnet_file = str(rp)
         log.info("loaded dlib template models")
         return shape, resnet
 
@@ -80,6 +115,28 @@ class TemplateModel:
         with self._lock:
             if self._models is None:
                 self._models = self._load()
+
+    def _get_pool(self) -> Any:
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: never fork a process that runs observer and OpenCV threads
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._workers,
+                mp_context=ctx,
+                initializer=_worker_init,
+                initargs=(self._resnet_file, self._resnet_model.sha256),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the descriptor processes (if any were started)."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
 
     def templates(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
         """One (128,) float32 template per box, in order."""
@@ -100,8 +157,27 @@ class TemplateModel:
                 x1, y1, x2, y2 = b.clipped(w, h).as_ints()
                 x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)
                 shapes.append(shape_pred(img, dlib.rectangle(x1, y1, x2 - 1, y2 - 1)))
-            vecs = resnet.compute_face_descriptor(img, shapes, 0)
-        return [np.asarray(v, dtype=np.float32).reshape(TEMPLATE_DIM) for v in vecs]
+            if self._workers < 2 or len(boxes) < POOL_MIN_FACES:
+                vecs = resnet.compute_face_descriptor(img, shapes, 0)
+                return [np.asarray(v, dtype=np.float32).reshape(TEMPLATE_DIM) for v in vecs]
+            chips = [np.asarray(c) for c in dlib.get_face_chips(img, shapes, CHIP_SIZE, CHIP_PADDING)]
+            pool = self._get_pool()
+        n = self._workers
+        parts = [chips[i::n] for i in range(n)]
+        try:
+            results = [f.result() for f in [pool.submit(_worker_descriptors, part) for part in parts if part]]
+        except BrokenProcessPool:
+            log.warning("template worker processes failed; computing templates in-process from now on")
+            with self._lock:
+                self._workers = 0
+                self._pool = None
+                vecs = resnet.compute_face_descriptor(img, shapes, 0)
+            return [np.asarray(v, dtype=np.float32).reshape(TEMPLATE_DIM) for v in vecs]
+        out: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(chips)
+        for i, res in enumerate(results):
+            for j, vec in enumerate(res):
+                out[i + j * n] = vec
+        return out
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,32 @@
+"""The template worker pool gives exactly the in-process templates (model tier)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photoguard.identify import POOL_MIN_FACES, TemplateModel
+from photoguard.records import Box
+from tests.conftest import shared_path
+
+pytestmark = pytest.mark.model
+
+
+def test_pool_templates_equal_in_process_templates() -> None:
+    img = np.asarray(Image.open(shared_path("faces", "frexamples", "all", "test__obama_and_biden.jpg")).convert("RGB"))
+    boxes = [Box(756, 386, 935, 650), Box(1144, 362, 1327, 606), Box(1630, 1046, 1782, 1226)] * 2
+    assert len(boxes) >= POOL_MIN_FACES
+    local = TemplateModel(workers=0).templates(img, boxes)
+    pooled_model = TemplateModel(workers=2)
+    try:
+        pooled = pooled_model.templates(img, boxes)
+        assert pooled_model._pool is not None, "the pool path was not taken"
+    finally:
+        pooled_model.close()
+    assert len(pooled) == len(local)
+    for a, b in zip(local, pooled, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # order is kept: the two faces of different people differ, repeats are equal
+    assert np.linalg.norm(pooled[0] - pooled[1]) > 0.3
+    np.testing.assert_allclose(pooled[0], pooled[3], atol=1e-6)
