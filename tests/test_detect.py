@@ -231,3 +231,25 @@ def test_yunet_maps_scales_and_drops_weak_large_boxes() -> None:
     cfg2 = YuNetConfig(score=0.3, long_sides=[800], large_score=0.5)
     d2 = YuNetDetector(cfg2, net_factory=lambda: net2)
     assert len(d2.detect(np.zeros((100, 200, 3), np.uint8))) == 1  # 70 px in input, 17.5 in photo
+
+
+def test_nets_are_released_after_each_photo() -> None:
+    # OpenCV keeps a net's layer buffers for its largest input (hundreds of MB at 2560 px), so
+    # every detector drops its nets after a photo and builds them again for the next one
+    builds = {"cf": 0, "yn": 0}
+
+    def cf_factory() -> FakeCenterFaceNet:
+        builds["cf"] += 1
+        return FakeCenterFaceNet(40, 40, 16)
+
+    def yn_factory() -> FakeYuNet:
+        builds["yn"] += 1
+        return FakeYuNet([(10, 10, 20, 20, 0.9)])
+
+    cf = CenterFaceDetector(CenterFaceConfig(long_sides=[128, 256]), net_factory=cf_factory)
+    yn = YuNetDetector(YuNetConfig(long_sides=[128, 256]), net_factory=yn_factory)
+    img = np.zeros((96, 128, 3), np.uint8)
+    for _ in range(3):
+        assert cf.detect(img) and yn.detect(img)
+        assert cf._nets == {} and yn._net is None
+    assert builds == {"cf": 6, "yn": 3}  # CenterFace: one net per input shape within a photo

@@ -196,7 +196,9 @@ class InboxFolder(Strict):
 
 
 class ServiceConfig(Strict):
-    workers: int = Field(0, ge=0, le=64, description="Worker processes; 0 = number of CPU cores")
+    workers: int = Field(
+        0, ge=0, le=64, description="Photos processed at once (threads); 0 = half the CPU cores, at least 1"
+    )
     queue_max: int = Field(256, ge=1, le=100_000, description="Bound on queued photos (back-pressure)")
     polling: bool = Field(False, description="Use a polling observer (network shares)")
     poll_seconds: float = Field(2.0, gt=0, le=600, description="Polling interval")

@@ -178,9 +178,18 @@ class CenterFaceDetector:
             )
         return out
 
+    def release(self) -> None:
+        """Drop the nets and the layer buffers OpenCV keeps for their input shape (hundreds of
+        MB at large sizes); the next photo builds a net again from the verified bytes (~10 ms)."""
+        with self._lock:
+            self._nets.clear()
+
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         check_image(rgb)
         found: list[Detection] = []
-        for factor in factors_for(self.cfg.long_sides, rgb.shape):
-            found.extend(self.detect_at(rgb, factor))
+        try:
+            for factor in factors_for(self.cfg.long_sides, rgb.shape):
+                found.extend(self.detect_at(rgb, factor))
+        finally:
+            self.release()
         return fuse(found, self._fuse_iou, source=self.name)
