@@ -110,7 +110,7 @@ class YuNetConfig(Strict):
 
 
 def _default_members() -> list[CenterFaceConfig | YuNetConfig]:
-    # measured in docs/BENCHMARKS_MODELS.md: YuNet at 3 scales carries recall; CenterFace at one
+    # measured in docs/BENCHMARKS.md: YuNet at 3 scales carries recall; CenterFace at one
     # cheap scale adds a second, independently trained opinion
     return [CenterFaceConfig(long_sides=[1024]), YuNetConfig()]
 
