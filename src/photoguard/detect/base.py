@@ -11,10 +11,11 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -184,3 +185,46 @@ def fuse(detections: Sequence[Detection], iou: float, source: str | None = None)
             )
         )
     return out
+
+
+class MultiScaleDetector:
+    """Shared shape of the ONNX detectors: a verified model file, an optional injected net factory
+    (tests), one lock, a pass per configured long side, fused results, and the nets released
+    after every photo (OpenCV keeps each net's layer buffers for its largest input)."""
+
+    name = "detector"
+
+    def __init__(
+        self,
+        cfg: Any,
+        *,
+        model: ModelFile,
+        model_path: str | None = None,
+        net_factory: Callable[[], Any] | None = None,
+        fuse_iou: float = 0.4,
+    ) -> None:
+        self.cfg = cfg
+        self._model = model
+        self._model_path = model_path
+        self._net_factory = net_factory
+        self._lock = threading.Lock()
+        self._fuse_iou = fuse_iou
+
+    def _model_file(self) -> Path:
+        return Path(self._model_path) if self._model_path else self._model.locate()
+
+    def detect_at(self, rgb: np.ndarray, factor: float) -> list[Detection]:  # pragma: no cover
+        raise NotImplementedError
+
+    def release(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        check_image(rgb)
+        found: list[Detection] = []
+        try:
+            for factor in factors_for(self.cfg.long_sides, rgb.shape):
+                found.extend(self.detect_at(rgb, factor))
+        finally:
+            self.release()
+        return fuse(found, self._fuse_iou, source=self.name)

@@ -8,9 +8,7 @@ landmarks relative to the box. The network takes RGB in 0-255, spatial dims divi
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -20,9 +18,7 @@ from photoguard.config import CenterFaceConfig
 from photoguard.detect.base import (
     ModelError,
     ModelFile,
-    check_image,
-    factors_for,
-    fuse,
+    MultiScaleDetector,
     read_verified,
     resized,
 )
@@ -93,7 +89,7 @@ def decode(
     return boxes[keep], scores[keep], pts[keep]
 
 
-class CenterFaceDetector:
+class CenterFaceDetector(MultiScaleDetector):
     """CenterFace at one or more long sides; results of all scales fused."""
 
     name = "centerface"
@@ -107,14 +103,12 @@ class CenterFaceDetector:
         net_factory: Callable[[], Any] | None = None,
         fuse_iou: float = 0.4,
     ) -> None:
-        self.cfg = cfg or CenterFaceConfig.model_validate({})
-        self._model = model
-        self._model_path = model_path
-        self._net_factory = net_factory
+        super().__init__(
+            cfg or CenterFaceConfig.model_validate({}),
+            model=model, model_path=model_path, net_factory=net_factory, fuse_iou=fuse_iou,
+        )
         self._data: bytes | None = None
         self._nets: dict[tuple[int, ...], Any] = {}
-        self._lock = threading.Lock()
-        self._fuse_iou = fuse_iou
 
     def _load(self) -> Any:
         """A fresh network. OpenCV's DNN net gives wrong outputs when one instance is reused
@@ -122,8 +116,7 @@ class CenterFaceDetector:
         if self._net_factory is not None:
             return self._net_factory()
         if self._data is None:
-            path = Path(self._model_path) if self._model_path else self._model.locate()
-            self._data = read_verified(path, self._model.sha256)
+            self._data = read_verified(self._model_file(), self._model.sha256)
             log.info("verified CenterFace model (%s bytes)", len(self._data))
         try:
             return cv2.dnn.readNetFromONNX(np.frombuffer(self._data, dtype=np.uint8))
@@ -183,13 +176,3 @@ class CenterFaceDetector:
         MB at large sizes); the next photo builds a net again from the verified bytes (~10 ms)."""
         with self._lock:
             self._nets.clear()
-
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        check_image(rgb)
-        found: list[Detection] = []
-        try:
-            for factor in factors_for(self.cfg.long_sides, rgb.shape):
-                found.extend(self.detect_at(rgb, factor))
-        finally:
-            self.release()
-        return fuse(found, self._fuse_iou, source=self.name)

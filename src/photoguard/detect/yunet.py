@@ -6,9 +6,7 @@ read into memory, verified against the pinned sha256 and loaded from that buffer
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -18,9 +16,7 @@ from photoguard.config import YuNetConfig
 from photoguard.detect.base import (
     ModelError,
     ModelFile,
-    check_image,
-    factors_for,
-    fuse,
+    MultiScaleDetector,
     read_verified,
     resized,
 )
@@ -45,7 +41,7 @@ LARGE_FACE_PX = 64.0
 LARGE_FACE_IMAGE_PX = 40.0
 
 
-class YuNetDetector:
+class YuNetDetector(MultiScaleDetector):
     """YuNet at one or more long sides; results of all scales fused."""
 
     name = "yunet"
@@ -59,19 +55,16 @@ class YuNetDetector:
         net_factory: Callable[[], Any] | None = None,
         fuse_iou: float = 0.4,
     ) -> None:
-        self.cfg = cfg or YuNetConfig.model_validate({})
-        self._model = model
-        self._model_path = model_path
-        self._net_factory = net_factory
+        super().__init__(
+            cfg or YuNetConfig.model_validate({}),
+            model=model, model_path=model_path, net_factory=net_factory, fuse_iou=fuse_iou,
+        )
         self._net: Any = None
-        self._lock = threading.Lock()
-        self._fuse_iou = fuse_iou
 
     def _load(self) -> Any:
         if self._net_factory is not None:
             return self._net_factory()
-        path = Path(self._model_path) if self._model_path else self._model.locate()
-        data = read_verified(path, self._model.sha256)
+        data = read_verified(self._model_file(), self._model.sha256)
         try:
             net = cv2.FaceDetectorYN.create(
                 "onnx",
@@ -126,13 +119,3 @@ class YuNetDetector:
         370 MB at 2560 px); the next photo creates it again from the verified file (~ms)."""
         with self._lock:
             self._net = None
-
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        check_image(rgb)
-        found: list[Detection] = []
-        try:
-            for factor in factors_for(self.cfg.long_sides, rgb.shape):
-                found.extend(self.detect_at(rgb, factor))
-        finally:
-            self.release()
-        return fuse(found, self._fuse_iou, source=self.name)
