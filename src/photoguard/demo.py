@@ -67,7 +67,7 @@ def run_demo(root: Path) -> int:
     csv_path = root / "consent-demo.csv"
     csv_path.write_text(CONSENT_CSV, encoding="utf-8")
     report = import_csv(store, csv_path)
-    print(f"1. consent imported: {report.added} pupils (invented names)")
+    print(f"1. consent imported: {report.added} new, {report.unchanged} unchanged pupils (invented names)")
     pipe = Pipeline(root, settings, store=store)
     enrol_photo, photos = build_samples(root / "sample")
     outcomes = enrol_photos(pipe, "1001", [enrol_photo])
