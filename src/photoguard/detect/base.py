@@ -193,22 +193,30 @@ class MultiScaleDetector:
     after every photo (OpenCV keeps each net's layer buffers for its largest input)."""
 
     name = "detector"
+    #: the pydantic config class (defaults come from it) and the pinned model file
+    config_type: Any = None
+    default_model: ModelFile
 
     def __init__(
         self,
-        cfg: Any,
+        cfg: Any = None,
         *,
-        model: ModelFile,
+        model: ModelFile | None = None,
         model_path: str | None = None,
         net_factory: Callable[[], Any] | None = None,
         fuse_iou: float = 0.4,
     ) -> None:
-        self.cfg = cfg
-        self._model = model
+        self.cfg = cfg if cfg is not None else self.config_type.model_validate({})
+        self._model = model or self.default_model
         self._model_path = model_path
         self._net_factory = net_factory
         self._lock = threading.Lock()
         self._fuse_iou = fuse_iou
+        self._reset()
+
+    def _reset(self) -> None:  # pragma: no cover - every detector defines its net state
+        """Create the (empty) per-photo net state; called at start and by ``release``."""
+        raise NotImplementedError
 
     def _model_file(self) -> Path:
         return Path(self._model_path) if self._model_path else self._model.locate()
@@ -216,8 +224,11 @@ class MultiScaleDetector:
     def detect_at(self, rgb: np.ndarray, factor: float) -> list[Detection]:  # pragma: no cover
         raise NotImplementedError
 
-    def release(self) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def release(self) -> None:
+        """Drop the nets and the layer buffers OpenCV keeps for their input sizes (hundreds of MB
+        at large sizes); the next photo builds them again from the verified model (~10 ms)."""
+        with self._lock:
+            self._reset()
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         check_image(rgb)

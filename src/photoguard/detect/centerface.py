@@ -8,7 +8,6 @@ landmarks relative to the box. The network takes RGB in 0-255, spatial dims divi
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -94,21 +93,10 @@ class CenterFaceDetector(MultiScaleDetector):
 
     name = "centerface"
 
-    def __init__(
-        self,
-        cfg: CenterFaceConfig | None = None,
-        *,
-        model: ModelFile = CENTERFACE_MODEL,
-        model_path: str | None = None,
-        net_factory: Callable[[], Any] | None = None,
-        fuse_iou: float = 0.4,
-    ) -> None:
-        super().__init__(
-            cfg or CenterFaceConfig.model_validate({}),
-            model=model, model_path=model_path, net_factory=net_factory, fuse_iou=fuse_iou,
-        )
-        self._data: bytes | None = None
-        self._nets: dict[tuple[int, ...], Any] = {}
+    config_type = CenterFaceConfig
+    default_model = CENTERFACE_MODEL
+    _data: bytes | None = None  # the verified model bytes, read once
+    _nets: dict[tuple[int, ...], Any]
 
     def _load(self) -> Any:
         """A fresh network. OpenCV's DNN net gives wrong outputs when one instance is reused
@@ -171,8 +159,5 @@ class CenterFaceDetector(MultiScaleDetector):
             )
         return out
 
-    def release(self) -> None:
-        """Drop the nets and the layer buffers OpenCV keeps for their input shape (hundreds of
-        MB at large sizes); the next photo builds a net again from the verified bytes (~10 ms)."""
-        with self._lock:
-            self._nets.clear()
+    def _reset(self) -> None:
+        self._nets = {}

@@ -6,7 +6,6 @@ read into memory, verified against the pinned sha256 and loaded from that buffer
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -46,20 +45,9 @@ class YuNetDetector(MultiScaleDetector):
 
     name = "yunet"
 
-    def __init__(
-        self,
-        cfg: YuNetConfig | None = None,
-        *,
-        model: ModelFile = YUNET_MODEL,
-        model_path: str | None = None,
-        net_factory: Callable[[], Any] | None = None,
-        fuse_iou: float = 0.4,
-    ) -> None:
-        super().__init__(
-            cfg or YuNetConfig.model_validate({}),
-            model=model, model_path=model_path, net_factory=net_factory, fuse_iou=fuse_iou,
-        )
-        self._net: Any = None
+    config_type = YuNetConfig
+    default_model = YUNET_MODEL
+    _net: Any
 
     def _load(self) -> Any:
         if self._net_factory is not None:
@@ -114,8 +102,5 @@ class YuNetDetector(MultiScaleDetector):
             out.append(Detection(box=box, score=float(f[14]), source=self.name, landmarks=pts))
         return out
 
-    def release(self) -> None:
-        """Drop the net and the layer buffers OpenCV keeps for its largest input size (about
-        370 MB at 2560 px); the next photo creates it again from the verified file (~ms)."""
-        with self._lock:
-            self._net = None
+    def _reset(self) -> None:
+        self._net = None
