@@ -1,24 +1,27 @@
 """Benchmark of ``photoguard watch`` with the REAL models (default configuration).
 
-1. makes distinct 12 MP JPEGs (4000x3000) by tiling WIDER FACE validation images from
-   ../shared/faces/widerval250/dev into a temporary folder (never into the repository);
-2. starts ``python -m photoguard --root R watch`` on a fresh root;
+1. makes distinct 12 MP JPEGs (4000x3000) in a temporary folder (never in the repository):
+   ``--scene school`` (default): school-day scenes from ``school_photos.py`` (a WIDER photo with a
+   few bystanders as background, 2-4 LFW "pupils" in front; 8 of them enrolled through the real
+   enrolment path, with mixed consent per channel, plus 22 more pupils with random templates);
+   ``--scene crowd``: four WIDER crowd photos tiled (~136 faces each, nobody enrolled), a worst case;
+2. starts ``python -m photoguard --root R watch`` on that root;
 3. steady phase: drops one photo per second (written to a hidden temp name, then renamed, as sync
    clients do) for ``--seconds`` seconds and measures, per photo, the time from the drop to the
-   moment all channel files are committed (the ledger rows are written in the same transaction
-   as the renames; polled every 50 ms), and samples the service's RSS from /proc;
+   moment its outcome is committed: all channel files (the ledger rows are written in the same
+   transaction as the renames) or the hold (polled every 50 ms);
 4. ceiling phase: drops ``--burst`` photos at once and measures photos per minute;
-5. pool phase (optional, ``--pool``): the same batch through one Pipeline with 1 and 2 threads
-   and through 2 processes with a Pipeline each (threads vs processes).
+5. memory: the service's whole process tree (the service and its template processes), as the
+   sum of PSS (proportional set size: shared pages split, not counted twice) sampled every
+   0.5 s, and the service process's own RSS; CPU seconds per photo of the whole tree.
 
-    .venv/bin/python bench/watch_bench.py --seconds 120 --burst 24 --pool 8
+    .venv/bin/python bench/watch_bench.py --seconds 120 --burst 24 [--scene crowd] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import random
 import signal
@@ -29,11 +32,12 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+import school_photos
 
 REPO = Path(__file__).resolve().parents[1]
 WIDER = REPO.parent / "shared" / "faces" / "widerval250" / "dev" / "images"
@@ -67,24 +71,51 @@ def make_photos(folder: Path, n: int, seed: int = 7) -> list[Path]:
     return out
 
 
-def rss_mb(pid: int) -> float:
+def _status_mb(pid: int, key: str) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
 
 
-def hwm_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+def tree(pid: int) -> list[int]:
+    """``pid`` and its children (the template processes are direct children)."""
+    out = [pid]
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def pss_mb(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return total
+
+
+def cpu_s(pids: list[int]) -> float:
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(f[11]) + int(f[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 def sha256_file(p: Path) -> str:
@@ -139,14 +170,40 @@ def pct(values: list[float], q: float) -> float:
     return s[k]
 
 
-def run_service_phases(
-    photos: list[Path], seconds: int, burst: int, workdir: Path, no_full_res: bool = False
-) -> dict[str, Any]:
-    root = workdir / ("root-1920" if no_full_res else "root")
+def setup_root(root: Path, scene: str, workers: int, work: Path) -> dict[str, Any]:
+    """``photoguard init``; for school scenes the consent list and the enrolled gallery."""
     subprocess.run([sys.executable, "-m", "photoguard", "init", str(root)], check=True, capture_output=True)
-    if no_full_res:  # variant: CenterFace at 1920 px only (no full-resolution pass)
+    if workers:
         cfg = root / "photoguard.toml"
-        cfg.write_text(cfg.read_text().replace("long_sides = [1920, 0]", "long_sides = [1920]"))
+        text = cfg.read_text()
+        if "\nworkers = 0\n" not in text:
+            raise SystemExit("cannot set service.workers in the generated config")
+        cfg.write_text(text.replace("\nworkers = 0\n", f"\nworkers = {workers}\n", 1))
+    if scene != "school":
+        return {"enrolled": 0}
+    sys.path.insert(0, str(REPO / "src"))
+    from photoguard.biometrics import TemplateVault
+    from photoguard.config import load_settings
+    from photoguard.consent import Registry, parse_csv
+    from photoguard.enrol import enrol_dir
+    from photoguard.pipeline import Pipeline
+
+    pipe = Pipeline(root, load_settings(root))
+    try:
+        Registry(pipe.store).import_pupils(parse_csv(school_photos.consent_csv()), source="bench")
+        outcomes = enrol_dir(pipe, school_photos.enrol_folder(work / "enrol"))
+        vault = TemplateVault(pipe.store, pipe._master)
+        for j, v in enumerate(school_photos.random_templates(22)):
+            vault.add(f"r{j}", v, f"random-{j}")
+    finally:
+        pipe.templates.close()
+        pipe.store.close()
+    return {"enrolled_photos": sum(o.ok for o in outcomes), "pupils": 30}
+
+
+def run_service_phases(
+    photos: list[Path], seconds: int, burst: int, root: Path, workdir: Path
+) -> dict[str, Any]:
     log = open(workdir / "service.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "photoguard", "--root", str(root), "watch"],
@@ -156,24 +213,29 @@ def run_service_phases(
     )
     watcher = Watcher(root / "state" / "photoguard.sqlite3")
     watcher.thread.start()
+    pss: list[float] = []
     rss: list[float] = []
     sampling = threading.Event()
 
     def sample() -> None:
         while not sampling.is_set():
-            rss.append(rss_mb(proc.pid))
+            pss.append(pss_mb(tree(proc.pid)))
+            rss.append(_status_mb(proc.pid, "VmRSS"))
             time.sleep(0.5)
 
-    sampler = threading.Thread(target=sample, name="bench-rss")
+    sampler = threading.Thread(target=sample, name="bench-mem")
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not (root / "state" / "service.json").exists():
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("service did not start; see service.log")
             time.sleep(0.1)
+        time.sleep(3)  # the heartbeat file appears before the template processes are up
+        idle_pss = pss_mb(tree(proc.pid))
         sampler.start()
         inbox = root / "inbox"
         shas = [sha256_file(p) for p in photos]
+        cpu0 = cpu_s(tree(proc.pid))
         # steady phase: one photo per second
         steady: dict[str, float] = {}
         t_start = time.monotonic()
@@ -182,21 +244,22 @@ def run_service_phases(
             time.sleep(max(0.0, target - time.monotonic()))
             steady[shas[i]] = time.monotonic()
             drop(photos[i], inbox, i)
-        wait_until = time.monotonic() + 600
+        wait_until = time.monotonic() + 1200
         while any(s not in watcher.done for s in steady) and time.monotonic() < wait_until:
             time.sleep(0.2)
         lat = [watcher.done[s] - t for s, t in steady.items() if s in watcher.done]
-        steady_rss = list(rss)
+        steady_pss, steady_rss = list(pss), list(rss)
         # ceiling phase: a burst at once
         burst_shas = shas[seconds : seconds + burst]
         t0 = time.monotonic()
         for j, p in enumerate(photos[seconds : seconds + burst]):
             drop(p, inbox, seconds + j)
-        while any(s not in watcher.done for s in burst_shas) and time.monotonic() < t0 + 900:
+        while any(s not in watcher.done for s in burst_shas) and time.monotonic() < t0 + 1200:
             time.sleep(0.2)
-        t_last = max(watcher.done.get(s, time.monotonic()) for s in burst_shas)
-        ceiling = len(burst_shas) / (t_last - t0) * 60
-        hwm = hwm_mb(proc.pid)
+        t_last = max(watcher.done.get(s, time.monotonic()) for s in burst_shas) if burst_shas else t0
+        ceiling = len(burst_shas) / (t_last - t0) * 60 if burst_shas else float("nan")
+        cpu_total = cpu_s(tree(proc.pid)) - cpu0
+        hwm = _status_mb(proc.pid, "VmHWM")
     finally:
         sampling.set()
         watcher.stop.set()
@@ -206,9 +269,10 @@ def run_service_phases(
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(120)
         log.close()
-    held = 0
     with sqlite3.connect(root / "state" / "photoguard.sqlite3") as conn:
         held = conn.execute("SELECT COUNT(*) FROM photos WHERE status != 'published'").fetchone()[0]
+        visible = conn.execute("SELECT COUNT(*) FROM output_pupils").fetchone()[0]
+    done = len(lat) + len(burst_shas)
     return {
         "steady_photos": len(steady),
         "steady_done": len(lat),
@@ -219,99 +283,51 @@ def run_service_phases(
         "latency_last10_median_s": round(statistics.median(lat[-10:]), 2) if lat else None,
         "ceiling_photos_per_min": round(ceiling, 1),
         "burst": len(burst_shas),
-        "rss_median_mb": round(statistics.median(steady_rss), 0) if steady_rss else None,
-        "rss_max_mb": round(max(rss), 0) if rss else None,
-        "rss_hwm_mb": round(hwm, 0),
-        "not_published": held,
+        "cpu_s_per_photo": round(cpu_total / done, 2) if done else None,
+        "pss_idle_mb": round(idle_pss),
+        "pss_median_mb": round(statistics.median(steady_pss)) if steady_pss else None,
+        "pss_max_mb": round(max(pss)) if pss else None,
+        "service_rss_median_mb": round(statistics.median(steady_rss)) if steady_rss else None,
+        "service_rss_max_mb": round(max(rss)) if rss else None,
+        "service_rss_hwm_mb": round(hwm),
+        "held_or_rejected": held,
+        "pupils_visible_in_outputs": visible,
         "exit_code_after_sigterm": code,
     }
-
-
-# -- threads vs processes ----------------------------------------------------------------------
-def _pool_root(workdir: Path, name: str) -> Path:
-    root = workdir / name
-    subprocess.run([sys.executable, "-m", "photoguard", "init", str(root)], check=True, capture_output=True)
-    return root
-
-
-def _one_process(root: str, paths: list[str], q: Any) -> None:
-    sys.path.insert(0, str(REPO / "src"))
-    from photoguard.config import load_settings
-    from photoguard.pipeline import Pipeline
-
-    pipe = Pipeline(Path(root), load_settings(Path(root)))
-    pipe.detector.warm_up() if hasattr(pipe.detector, "warm_up") else None
-    q.put(("ready", os.getpid()))
-    t0 = time.monotonic()
-    for p in paths:
-        pipe.process_path(Path(p), remove_original=False)
-    q.put(("done", time.monotonic() - t0, hwm_mb(os.getpid())))
-
-
-def pool_phase(photos: list[Path], workdir: Path) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO / "src"))
-    from photoguard.config import load_settings
-    from photoguard.pipeline import Pipeline
-
-    out: dict[str, Any] = {"photos": len(photos)}
-    for threads in (1, 2):
-        root = _pool_root(workdir, f"pool-t{threads}")
-        pipe = Pipeline(root, load_settings(root))
-        pipe.process_path(photos[-1], remove_original=False)  # warm up (model load)
-        t0 = time.monotonic()
-        with ThreadPoolExecutor(threads) as ex:
-            list(ex.map(lambda p, pl=pipe: pl.process_path(p, remove_original=False), photos[:-1]))
-        secs = time.monotonic() - t0
-        out[f"threads_{threads}_photos_per_min"] = round((len(photos) - 1) / secs * 60, 1)
-        pipe.store.close()
-    ctx = mp.get_context("spawn")
-    root = _pool_root(workdir, "pool-p2")
-    q = ctx.Queue()
-    batch = [str(p) for p in photos[:-1]]
-    halves = [batch[0::2], batch[1::2]]
-    procs = [ctx.Process(target=_one_process, args=(str(root), h, q)) for h in halves]
-    for p in procs:
-        p.start()
-    results = [q.get(timeout=900) for _ in range(4)]
-    for p in procs:
-        p.join(60)
-    done = [r for r in results if r[0] == "done"]
-    secs = max(r[1] for r in done)
-    out["processes_2_photos_per_min"] = round(len(batch) / secs * 60, 1)
-    out["processes_2_hwm_mb_each"] = [round(r[2]) for r in done]
-    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=int, default=120, help="steady phase length (1 photo/s)")
     ap.add_argument("--burst", type=int, default=24, help="photos dropped at once (ceiling)")
-    ap.add_argument("--pool", type=int, default=0, help="photos for the threads-vs-processes phase")
-    ap.add_argument(
-        "--no-full-res", action="store_true", help="variant: detectors at 1920 px only (not default)"
-    )
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "watch_bench.json")
+    ap.add_argument("--scene", choices=["school", "crowd"], default="school")
+    ap.add_argument("--workers", type=int, default=0, help="service.workers (0 = the default: half the cores)")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    out = args.out or REPO / "bench" / "out" / f"watch_bench_{args.scene}_w{args.workers}.json"
     with tempfile.TemporaryDirectory(prefix="pg-watch-bench-") as tmp:
         work = Path(tmp)
         n = args.seconds + args.burst
         t = time.monotonic()
-        photos = make_photos(work / "photos", max(n, args.pool))
+        if args.scene == "school":
+            photos = school_photos.make_school_photos(work / "photos", n)
+        else:
+            photos = make_photos(work / "photos", n)
         print(f"made {len(photos)} 12 MP photos in {time.monotonic() - t:.0f} s", flush=True)
+        root = work / "root"
         result: dict[str, Any] = {
-            "date": "2026-11-21",
+            "date": time.strftime("%Y-%m-%d"),
             "cpus": os.cpu_count(),
-            "photo": "4000x3000 JPEG q90 tiled from WIDER val",
+            "load_avg_at_start": os.getloadavg()[0],
+            "scene": args.scene,
+            "workers": args.workers or "default",
+            "photo": "4000x3000 JPEG q90",
         }
-        if args.pool:
-            result["pool"] = pool_phase(photos[: args.pool], work)
-            print(json.dumps(result["pool"]), flush=True)
-        if args.seconds or args.burst:
-            result["config"] = "detect at 1920 px only" if args.no_full_res else "default"
-            result["service"] = run_service_phases(photos[:n], args.seconds, args.burst, work, args.no_full_res)
+        result["setup"] = setup_root(root, args.scene, args.workers, work)
+        result["service"] = run_service_phases(photos, args.seconds, args.burst, root, work)
         print(json.dumps(result, indent=1))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 

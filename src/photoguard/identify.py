@@ -116,6 +116,25 @@ class TemplateModel:
             if self._models is None:
                 self._models = self._load()
 
+    def start(self) -> None:
+        """Load the models and start the descriptor processes now (a service does this at start,
+        so the first photo does not pay ~1-2 s of process start). A pool that cannot start is
+        logged and templates are computed in-process."""
+        self.warm_up()
+        if self._workers < 2:
+            return
+        with self._lock:
+            pool = self._get_pool()
+        try:
+            for f in [pool.submit(_worker_descriptors, []) for _ in range(self._workers)]:
+                f.result(timeout=120)
+        except Exception as exc:
+            log.warning("template worker processes did not start (%s); computing templates in-process",
+                        type(exc).__name__)
+            self.close()
+            with self._lock:
+                self._workers = 0
+
     def _get_pool(self) -> Any:
         if self._pool is None:
             import multiprocessing

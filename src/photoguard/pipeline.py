@@ -282,20 +282,54 @@ class Pipeline:
     def render(self, rgb: np.ndarray, redact_boxes: Sequence[Box], keep_boxes: Sequence[Box]) -> np.ndarray:
         """Redact ``redact_boxes`` and run the self-check; faces found afterwards that are not one
         of ``keep_boxes`` (the visible, consented faces) get a solid fill."""
-        out = redact(rgb, redact_boxes, self.settings.redact, seed=len(redact_boxes))
-        if not self.settings.redact.self_check:
-            return out
-        # fail closed: every face the detector still finds that is not a consented, visible face
-        # (a face inside a redacted area, or one the first pass missed) gets a solid fill
-        extra = [
-            d.box
-            for d in self.checker.detect(out)
-            if not any(d.box.iou(k) > 0.3 or _covers(k, d.box) for k in keep_boxes)
-        ]
-        if extra:
-            log.info("self-check filled %s more face region(s)", len(extra))
-            out = solid_fill(out, extra, self.settings.redact.grow)
-        return out
+        boxes = list(keep_boxes) + list(redact_boxes)
+        shown = frozenset(range(len(keep_boxes)))
+        return self.render_versions(rgb, boxes, [shown])[shown]
+
+    def render_versions(
+        self, rgb: np.ndarray, boxes: Sequence[Box], versions: Collection[frozenset[int]]
+    ) -> dict[frozenset[int], np.ndarray]:
+        """All versions of :meth:`iter_versions` at once."""
+        return dict(self.iter_versions(rgb, boxes, versions))
+
+    def iter_versions(
+        self, rgb: np.ndarray, boxes: Sequence[Box], versions: Collection[frozenset[int]]
+    ) -> Iterator[tuple[frozenset[int], np.ndarray]]:
+        """One redacted image per distinct version, one at a time (a 12 MP image is 36 MB: the
+        caller encodes a version and lets it go before the next one is made). A version is the
+        set of indices into ``boxes`` of the faces it shows; every other face is redacted.
+
+        The self-check detector runs once, on the most-redacted image: every face redacted that
+        some version redacts (only the faces all versions show stay). Each version differs from
+        that image only inside faces it shows, so what the check finds elsewhere is what it
+        would find in the version. Fail closed: every face the check finds that is not a face the
+        version shows (a face inside a redacted area, or one the first pass missed) gets a solid
+        fill in that version."""
+        wanted = list(dict.fromkeys(versions))
+        if not wanted:
+            return
+        cfg = self.settings.redact
+
+        def redacted(shown: frozenset[int]) -> np.ndarray:
+            hidden = [b for i, b in enumerate(boxes) if i not in shown]
+            return redact(rgb, hidden, cfg, seed=len(hidden))
+
+        common = frozenset.intersection(*wanted)
+        base: np.ndarray | None = None
+        found: list[Box] = []
+        if cfg.self_check:
+            base = redacted(common)
+            found = [d.box for d in self.checker.detect(base)]
+            if common not in wanted:
+                base = None
+        for shown in wanted:
+            img = base if base is not None and shown == common else redacted(shown)
+            keep = [boxes[i] for i in shown]
+            extra = [f for f in found if not any(f.iou(k) > 0.3 or _covers(k, f) for k in keep)]
+            if extra:
+                log.info("self-check filled %s more face region(s)", len(extra))
+                img = solid_fill(img, extra, cfg.grow)
+            yield shown, img
 
     # -- stages ------------------------------------------------------------------------------
     def _process_image(
@@ -347,32 +381,29 @@ class Pipeline:
             ]
         # render, redact and encode per channel; channels with the same visible set share pixels
         t = time.perf_counter()
-        renders: dict[tuple[str, ...], np.ndarray] = {}
-        rendered: list[Rendered] = []
-        for ch in publish:
-            vis_idx = tuple(
-                str(i) for i, v in enumerate(verdicts) if v[ch.name].action is FaceAction.VISIBLE
-            )
-            if vis_idx not in renders:
-                keep = [dets[int(i)].box for i in vis_idx]
-                red = [d.box for i, d in enumerate(dets) if str(i) not in vis_idx]
-                renders[vis_idx] = self.render(rgb, red, keep)
-            rendered.append(Rendered(ch, b"", "", visible_pupils(verdicts, matches, ch.name)))
-        timings["redact"] = time.perf_counter() - t
-        t = time.perf_counter()
+        shown = {
+            ch.name: frozenset(i for i, v in enumerate(verdicts) if v[ch.name].action is FaceAction.VISIBLE)
+            for ch in publish
+        }
+        rendered = [Rendered(ch, b"", "", visible_pupils(verdicts, matches, ch.name)) for ch in publish]
         quality = img.jpeg_quality or self.settings.media.jpeg_quality
-        for r in rendered:
-            vis_idx = tuple(
-                str(i) for i, v in enumerate(verdicts) if v[r.channel.name].action is FaceAction.VISIBLE
-            )
-            alpha = img.alpha if r.channel.format != "jpeg" else None
-            r.data, r.ext = encode_clean(
-                renders[vis_idx], alpha, fmt=r.channel.format, quality=quality, max_side=r.channel.max_side
-            )
-            problems = verify_clean(r.data) or verify_decodes(r.data)
-            if problems:
-                raise Held(f"output for {r.channel.name} failed the metadata check: {problems[0]}")
-        timings["encode"] = time.perf_counter() - t
+        encoding = 0.0
+        for faces_shown, pixels in self.iter_versions(rgb, [d.box for d in dets], shown.values()):
+            t_enc = time.perf_counter()
+            for r in rendered:
+                if shown[r.channel.name] != faces_shown:
+                    continue
+                alpha = img.alpha if r.channel.format != "jpeg" else None
+                r.data, r.ext = encode_clean(
+                    pixels, alpha, fmt=r.channel.format, quality=quality, max_side=r.channel.max_side
+                )
+                problems = verify_clean(r.data) or verify_decodes(r.data)
+                if problems:
+                    raise Held(f"output for {r.channel.name} failed the metadata check: {problems[0]}")
+            encoding += time.perf_counter() - t_enc
+            del pixels
+        timings["redact"] = time.perf_counter() - t - encoding
+        timings["encode"] = encoding
         t = time.perf_counter()
         everyone = [PersonName(p.first_name, p.surname_prefix, p.surname) for p in pupils.values()]
         taken = img.taken_at.date() if img.taken_at else today

@@ -45,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import cv2
 from watchdog.events import (
     EVENT_TYPE_CLOSED,
     EVENT_TYPE_CREATED,
@@ -378,6 +379,15 @@ class WatchService:
         self._state = "starting"
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def _prepare_models(self) -> None:
+        """Share the cores between the workers (OpenCV's DNN threads per photo) and start the
+        template processes before the first photo arrives."""
+        cores = os.cpu_count() or 1
+        cv2.setNumThreads(max(1, cores // self.workers))
+        start = getattr(getattr(self.pipeline, "templates", None), "start", None)
+        if callable(start):
+            start()
+
     def start(self) -> None:
         """Check the folders, take the instance lock, reconcile, and start all threads.
         Raises :class:`ServiceError` with a clear message when it cannot run."""
@@ -399,6 +409,7 @@ class WatchService:
             )
             self._observer.schedule(_Handler(self), str(self.layout.inbox), recursive=True)
             self._observer.start()
+            self._prepare_models()
             for i in range(self.workers):
                 t = threading.Thread(target=self._worker, name=f"pg-worker-{i}")
                 t.start()
