@@ -336,7 +336,7 @@ class WatchService:
         self.polling = svc.polling if polling is None else polling
         n = svc.workers if workers is None else workers
         # auto: half the cores. Detection already uses every core inside one photo, and each
-        # 12 MP photo in flight costs ~0.4 GB, so more threads buy little speed for much memory
+        # 12 MP photo in flight costs ~0.25 GB, so more threads buy little speed for much memory
         self.workers = n if n > 0 else max(1, (os.cpu_count() or 1) // 2)
         self.queue_max = svc.queue_max
         self.settle = svc.settle_seconds if settle_seconds is None else settle_seconds
