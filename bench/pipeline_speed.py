@@ -22,6 +22,7 @@ from PIL import Image
 from photoguard.config import load_settings
 from photoguard.pipeline import Pipeline
 from photoguard.setup import init_root
+from school_photos import random_templates
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 WIDER = SHARED / "faces" / "widerval250" / "dev"
@@ -77,10 +78,8 @@ def _gallery(pipe: Pipeline, n: int) -> None:
     rows += [f"b{i},Kind{i},Achternaam{i},ja,ja,ja" for i in range(n)]
     Registry(pipe.store).import_pupils(parse_csv("\n".join(rows) + "\n"), source="bench")
     vault = TemplateVault(pipe.store, pipe._master)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        v = rng.normal(size=128).astype(np.float32)
-        vault.add(f"b{i}", v / np.linalg.norm(v) * 0.6, f"bench-{i}")
+    for i, v in enumerate(random_templates(n)):
+        vault.add(f"b{i}", v, f"bench-{i}")
 
 
 def main() -> int:
