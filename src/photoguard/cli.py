@@ -21,6 +21,7 @@ from photoguard.config import (
     load_settings,
     resolve_root,
 )
+from photoguard.runtime import tune_allocator
 
 log = logging.getLogger("photoguard")
 
@@ -28,6 +29,9 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
+
+#: commands that decode and render photos: they get the large-buffer allocator settings
+PHOTO_COMMANDS = frozenset({"process", "watch", "demo", "review", "enrol"})
 
 
 class Context:
@@ -287,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    if args.command in PHOTO_COMMANDS:
+        tune_allocator()
     ctx = Context(resolve_root(args.root))
     try:
         if getattr(args, "needs_config", True) and args.command not in ("dns",):

@@ -143,8 +143,14 @@ class IdentifyConfig(Strict):
     margin: float = Field(0.06, ge=0, lt=1, description="Required gap to the runner-up pupil")
     min_face_px: int = Field(40, ge=20, le=1000, description="Smaller faces are never matched")
     near_match: NearMatchPolicy = Field(NearMatchPolicy.HOLD, description="hold or redact")
+    template_engine: Literal["opencv", "dlib"] = Field(
+        "opencv",
+        description="Where dlib's face ResNet runs: opencv (fast; checked against dlib at start, falls back"
+        " to dlib on any difference) or dlib itself",
+    )
     template_workers: int = Field(
-        2, ge=0, le=16, description="Processes computing face templates in parallel (0 or 1 = in-process)"
+        2, ge=0, le=16,
+        description="With template_engine = dlib: processes computing templates in parallel (0 or 1 = in-process)",
     )
 
     @model_validator(mode="after")

@@ -127,7 +127,9 @@ class Pipeline:
         self.detector = detector or build_detector(settings.detect)
         # the self-check detector: an injected detector serves both passes (tests)
         self.checker = checker or detector or build_detector(settings.redact.check_detector)
-        self.templates = templates or TemplateModel(workers=settings.identify.template_workers)
+        self.templates = templates or TemplateModel(
+            workers=settings.identify.template_workers, engine=settings.identify.template_engine
+        )
         self.today = today
         self._master = keys.load_master(self.layout.key, create=True)
         self._claims: dict[str, list[Any]] = {}  # sha256 -> [lock, users]: one photo at a time
