@@ -91,6 +91,30 @@ def test_consented_face_visible_only_where_allowed(school: tuple[Path, Pipeline]
     assert "Vries" not in audit and "Emma" not in audit
 
 
+def test_channels_with_the_same_faces_size_and_format_share_one_encode(
+    school: tuple[Path, Pipeline], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, pipe = school
+    import photoguard.pipeline as pl
+
+    calls: list[int] = []
+    real = pl.encode_clean
+
+    def counting(*args: object, **kw: object) -> tuple[bytes, str]:
+        calls.append(int(kw["max_side"]))  # type: ignore[call-overload]
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl, "encode_clean", counting)
+    res = pipe.process_path(_photo(root / "inbox" / "x" / "IMG_7.jpg"), group="7")
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+    # newsletter and parro: both show Emma at 2000 px -> one file; the others differ in size
+    assert sorted(calls) == [1080, 1600, 2000, 3000]
+    rows = {r["channel"]: r["sha256"] for r in pipe.store.query("SELECT channel, sha256 FROM outputs")}
+    assert rows["newsletter"] == rows["parro"]
+    # the test photo is smaller than every max_side: guide equals newsletter, social equals website
+    assert rows["guide"] == rows["newsletter"] and rows["social"] == rows["website"] != rows["parro"]
+
+
 def test_same_photo_twice_is_not_published_twice(school: tuple[Path, Pipeline]) -> None:
     root, pipe = school
     a = _photo(root / "inbox" / "a" / "IMG_1.jpg")

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from photoguard.media import MediaError, walk_jpeg
+from photoguard.resample import shrink
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def _resize(pixels: np.ndarray, alpha: np.ndarray | None, max_side: int) -> tupl
     if (nw, nh) == (w, h):
         return pixels, alpha
     if alpha is None:
-        return cv2.resize(pixels, (nw, nh), interpolation=cv2.INTER_AREA), None
+        return shrink(pixels, (nw, nh)), None
     # resize premultiplied colour so fully transparent pixels do not bleed into the edges
     a = alpha.astype(np.float32) / 255.0
     pre = pixels.astype(np.float32) * a[..., None]

@@ -392,16 +392,22 @@ class Pipeline:
         encoding = 0.0
         for faces_shown, pixels in self.iter_versions(rgb, [d.box for d in dets], shown.values()):
             t_enc = time.perf_counter()
+            # channels that show the same faces at the same size and format get the same file
+            encoded: dict[tuple[str, int], tuple[bytes, str]] = {}
             for r in rendered:
                 if shown[r.channel.name] != faces_shown:
                     continue
-                alpha = img.alpha if r.channel.format != "jpeg" else None
-                r.data, r.ext = encode_clean(
-                    pixels, alpha, fmt=r.channel.format, quality=quality, max_side=r.channel.max_side
-                )
-                problems = verify_clean(r.data) or verify_decodes(r.data)
-                if problems:
-                    raise Held(f"output for {r.channel.name} failed the metadata check: {problems[0]}")
+                key = (r.channel.format, r.channel.max_side)
+                if key not in encoded:
+                    alpha = img.alpha if r.channel.format != "jpeg" else None
+                    out_bytes, ext = encode_clean(
+                        pixels, alpha, fmt=r.channel.format, quality=quality, max_side=r.channel.max_side
+                    )
+                    problems = verify_clean(out_bytes) or verify_decodes(out_bytes)
+                    if problems:
+                        raise Held(f"output for {r.channel.name} failed the metadata check: {problems[0]}")
+                    encoded[key] = (out_bytes, ext)
+                r.data, r.ext = encoded[key]
             encoding += time.perf_counter() - t_enc
             del pixels
         timings["redact"] = time.perf_counter() - t - encoding

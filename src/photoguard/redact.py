@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from photoguard.config import RedactConfig, RedactMethod
@@ -97,16 +98,30 @@ def _ring_colour(rgb: np.ndarray, box: Box, grow: float) -> np.ndarray:
         ] &= ~inside
     if not ring.any():
         return np.array(NEUTRAL, dtype=np.uint8)
-    mean = rgb[rs, cs][ring].reshape(-1, 3).mean(axis=0)
+    # OpenCV's masked mean: one pass in C instead of a boolean gather and a float64 reduce
+    mean = np.array(cv2.mean(np.ascontiguousarray(rgb[rs, cs]), mask=ring.view(np.uint8))[:3])
     q = np.round(mean / SOLID_QUANT) * SOLID_QUANT
     return np.clip(q, 0, 255).astype(np.uint8)
+
+
+def _fill(sub: np.ndarray, inside: np.ndarray, values: np.ndarray) -> None:
+    """``sub[inside] = values`` in place (``values``: one colour or an array shaped like ``sub``),
+    by OpenCV's masked copy: ~4x faster than numpy's boolean assignment on a large face."""
+    src = np.ascontiguousarray(values if values.shape == sub.shape else np.broadcast_to(values, sub.shape))
+    if cv2.copyTo(src, inside.view(np.uint8), sub) is not sub:  # OpenCV wrote a new array: do it here
+        sub[inside] = src[inside]
 
 
 def solid_fill(rgb: np.ndarray, boxes: Sequence[Box], grow: float) -> np.ndarray:
     """A copy with every grown ellipse filled flat neutral grey (used by the self-check)."""
     _check(rgb)
     out = rgb.copy()
-    out[redaction_mask(rgb.shape[:2], boxes, grow)] = NEUTRAL
+    grey = np.array(NEUTRAL, dtype=np.uint8)
+    for box in boxes:
+        patch = _ellipse_patch(rgb.shape[:2], box, grow)
+        if patch is not None:
+            rs, cs, inside = patch
+            _fill(out[rs, cs], inside, grey)
     return out
 
 
@@ -136,9 +151,7 @@ def _mosaic(
         means[:, c] = sums / np.maximum(counts, 1.0)
     means += rng.normal(0.0, NOISE_STD, size=means.shape)
     means = np.clip(np.round(means / QUANT) * QUANT, 0, 255)
-    tiles = means[ids].astype(np.uint8)
-    sub = out[rs, cs]
-    sub[inside] = tiles[inside]
+    _fill(out[rs, cs], inside, means[ids].astype(np.uint8))
 
 
 def redact(rgb: np.ndarray, boxes: Sequence[Box], cfg: RedactConfig, *, seed: int) -> np.ndarray:
@@ -158,7 +171,5 @@ def redact(rgb: np.ndarray, boxes: Sequence[Box], cfg: RedactConfig, *, seed: in
         if patch is None:
             continue
         rs, cs, inside = patch
-        colour = _ring_colour(rgb, box, cfg.grow)
-        sub = out[rs, cs]
-        sub[inside] = colour
+        _fill(out[rs, cs], inside, _ring_colour(rgb, box, cfg.grow))
     return out

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from photoguard.records import Box, Detection
+from photoguard.resample import shrink
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,9 @@ def resized(img: np.ndarray, factor: float) -> np.ndarray:
         return img
     h, w = img.shape[:2]
     nw, nh = max(1, round(w * factor)), max(1, round(h * factor))
-    interp = cv2.INTER_AREA if factor < 1.0 else cv2.INTER_LINEAR
-    return cv2.resize(img, (nw, nh), interpolation=interp)
+    if factor < 1.0:
+        return shrink(img, (nw, nh))
+    return cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
 
 
 #: Overlap of neighbouring tiles, in detector-input pixels: a face smaller than this lies whole
