@@ -13,7 +13,7 @@ from PIL import Image
 
 from photoguard import identify
 from photoguard.detect.base import ModelError
-from photoguard.facenet import MAX_DEVIATION, FaceNet, _Reader, build_onnx, probe_chips, read_layers
+from photoguard.facenet import MAX_BATCH, MAX_DEVIATION, FaceNet, _Reader, build_onnx, probe_chips, read_layers
 from photoguard.identify import RESNET_MODEL, SHAPE_MODEL, TemplateModel
 from photoguard.records import Box
 from tests.conftest import shared_path
@@ -64,6 +64,17 @@ def test_templates_equal_dlibs_on_real_faces() -> None:
         np.testing.assert_allclose(a, b, atol=1e-4)
     # and they still tell people apart
     assert np.linalg.norm(ours[0] - ours[1]) > 0.3
+
+
+def test_large_batches_are_split_and_keep_their_order() -> None:
+    chips = probe_chips(3)
+    net = FaceNet(layers())
+    many = [chips[i % 3] for i in range(MAX_BATCH + 5)]
+    out = net.descriptors(many)
+    assert out.shape == (MAX_BATCH + 5, 128)
+    single = net.descriptors(chips)
+    for i, row in enumerate(out):
+        np.testing.assert_allclose(row, single[i % 3], atol=1e-5)
 
 
 def test_a_network_that_differs_from_dlib_is_refused() -> None:

@@ -91,11 +91,14 @@ def test_consented_face_visible_only_where_allowed(school: tuple[Path, Pipeline]
     assert "Vries" not in audit and "Emma" not in audit
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 def test_channels_with_the_same_faces_size_and_format_share_one_encode(
-    school: tuple[Path, Pipeline], monkeypatch: pytest.MonkeyPatch
+    school: tuple[Path, Pipeline], monkeypatch: pytest.MonkeyPatch, threads: int
 ) -> None:
     root, pipe = school
     import photoguard.pipeline as pl
+
+    monkeypatch.setattr(pl.cv2, "getNumThreads", lambda: threads)  # encodes one by one or side by side
 
     calls: list[int] = []
     real = pl.encode_clean

@@ -14,12 +14,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from photoguard import fsutil, keys
@@ -392,22 +394,7 @@ class Pipeline:
         encoding = 0.0
         for faces_shown, pixels in self.iter_versions(rgb, [d.box for d in dets], shown.values()):
             t_enc = time.perf_counter()
-            # channels that show the same faces at the same size and format get the same file
-            encoded: dict[tuple[str, int], tuple[bytes, str]] = {}
-            for r in rendered:
-                if shown[r.channel.name] != faces_shown:
-                    continue
-                key = (r.channel.format, r.channel.max_side)
-                if key not in encoded:
-                    alpha = img.alpha if r.channel.format != "jpeg" else None
-                    out_bytes, ext = encode_clean(
-                        pixels, alpha, fmt=r.channel.format, quality=quality, max_side=r.channel.max_side
-                    )
-                    problems = verify_clean(out_bytes) or verify_decodes(out_bytes)
-                    if problems:
-                        raise Held(f"output for {r.channel.name} failed the metadata check: {problems[0]}")
-                    encoded[key] = (out_bytes, ext)
-                r.data, r.ext = encoded[key]
+            self._encode_version(img, pixels, [r for r in rendered if shown[r.channel.name] == faces_shown], quality)
             encoding += time.perf_counter() - t_enc
             del pixels
         timings["redact"] = time.perf_counter() - t - encoding
@@ -437,6 +424,31 @@ class Pipeline:
             )
         )
         return result
+
+    def _encode_version(self, img: DecodedImage, pixels: np.ndarray, mine: Sequence[Rendered], quality: int) -> None:
+        """Encode and check one version's files. Channels that show the same faces at the same size
+        and format get the same file; distinct files are encoded side by side (Pillow and OpenCV
+        release the GIL) on the threads OpenCV may use."""
+        files = list(dict.fromkeys((r.channel.format, r.channel.max_side) for r in mine))
+
+        def encode(key: tuple[str, int]) -> tuple[bytes, str]:
+            fmt, max_side = key
+            alpha = img.alpha if fmt != "jpeg" else None
+            out_bytes, ext = encode_clean(pixels, alpha, fmt=fmt, quality=quality, max_side=max_side)
+            problems = verify_clean(out_bytes) or verify_decodes(out_bytes)
+            if problems:
+                names = ", ".join(r.channel.name for r in mine if (r.channel.format, r.channel.max_side) == key)
+                raise Held(f"output for {names} failed the metadata check: {problems[0]}")
+            return out_bytes, ext
+
+        threads = min(len(files), max(1, cv2.getNumThreads()))
+        if threads > 1:
+            with ThreadPoolExecutor(threads, thread_name_prefix="encode") as pool:
+                encoded = dict(zip(files, pool.map(encode, files), strict=True))
+        else:
+            encoded = {key: encode(key) for key in files}
+        for r in mine:
+            r.data, r.ext = encoded[(r.channel.format, r.channel.max_side)]
 
     def _identify(self, rgb: np.ndarray, dets: Sequence[Detection]) -> list[Match]:
         cfg = self.settings.identify

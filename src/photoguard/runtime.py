@@ -7,7 +7,8 @@ the same amount in again: on eight school-day photos that was 3.2 million page f
 quarter of all CPU time, spent in the kernel. Taking large blocks from the heap instead, and
 returning memory only when more than ``TRIM_BYTES`` (1 GiB) sits free at the heap's top, lets
 the process reuse those pages (130,000 faults, a sixth of the kernel time). The resident size
-stays at its high-water mark, which is what the memory target measures anyway.
+stays at its high-water mark, which is what the memory target measures anyway; one arena for
+all threads keeps that mark at the peak of one photo rather than the sum of per-thread peaks.
 """
 
 from __future__ import annotations
@@ -23,11 +24,23 @@ log = logging.getLogger(__name__)
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
 _M_MMAP_MAX = -4
+_M_ARENA_MAX = -8
 
 TRIM_BYTES = 1024 * 1024 * 1024
 TOP_PAD_BYTES = 64 * 1024 * 1024
 
 _done = False
+
+
+def _settings() -> list[tuple[int, int]]:
+    return [
+        (_M_MMAP_MAX, 0),  # large blocks from the heap, so their pages are reused
+        (_M_TRIM_THRESHOLD, TRIM_BYTES),
+        (_M_TOP_PAD, TOP_PAD_BYTES),
+        # one arena for all threads: with one per thread (the worker and OpenCV's), each kept its
+        # own high-water mark and the service peaked at 585 instead of 472 MB
+        (_M_ARENA_MAX, 1),
+    ]
 
 
 def tune_allocator() -> bool:
@@ -47,7 +60,7 @@ def tune_allocator() -> bool:
     mallopt.restype = ctypes.c_int
     ok = all(
         mallopt(param, value) == 1
-        for param, value in ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, TRIM_BYTES), (_M_TOP_PAD, TOP_PAD_BYTES))
+        for param, value in _settings()
     )
     if not ok:
         log.debug("mallopt refused a setting; allocator left as it was")
