@@ -350,3 +350,13 @@ def test_problems_never_quote_segment_content() -> None:
     problems = verify_clean(dirty)
     assert any("APP5" in p for p in problems) and any("comment" in p for p in problems)
     assert not any("Emma" in p or "Vries" in p for p in problems)
+
+
+def test_optimised_huffman_tables_give_a_smaller_clean_file_of_the_same_image() -> None:
+    plain, _ = encode_clean(PHOTO, None, fmt="jpeg", quality=90, max_side=2000)
+    tight, _ = encode_clean(PHOTO, None, fmt="jpeg", quality=90, max_side=2000, optimize=True)
+    assert len(tight) < len(plain)
+    assert verify_clean(tight) == [] and verify_decodes(tight) == []
+    a = np.asarray(Image.open(io.BytesIO(plain)))
+    b = np.asarray(Image.open(io.BytesIO(tight)))
+    np.testing.assert_array_equal(a, b)  # lossless: only the entropy coding differs

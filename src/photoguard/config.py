@@ -176,6 +176,9 @@ class MediaConfig(Strict):
     )
     max_bytes: int = Field(200_000_000, ge=1_000_000, description="Largest accepted upload in bytes")
     jpeg_quality: int = Field(92, ge=60, le=100, description="JPEG quality when the source's is unknown")
+    jpeg_optimize: bool = Field(
+        False, description="Huffman-optimised JPEGs: 3-7 % smaller files for about twice the encoding time"
+    )
 
 
 class OriginalsConfig(Strict):

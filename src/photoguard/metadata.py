@@ -111,13 +111,21 @@ def _flatten_on_white(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def encode_clean(
-    pixels: np.ndarray, alpha: np.ndarray | None, *, fmt: str, quality: int, max_side: int
+    pixels: np.ndarray,
+    alpha: np.ndarray | None,
+    *,
+    fmt: str,
+    quality: int,
+    max_side: int,
+    optimize: bool = False,
 ) -> tuple[bytes, str]:
     """Encode pixels (and optional alpha) into a fresh, metadata-free JPEG or PNG.
 
     ``fmt``: 'jpeg' | 'png' | 'auto' ('auto' gives PNG only when ``alpha`` is given). A JPEG
-    flattens any alpha onto white. Returns ``(data, extension)``. Raises ``MediaError`` when the
-    result does not pass :func:`verify_clean` (it never should), ``ValueError`` on bad arguments.
+    flattens any alpha onto white. ``optimize``: Huffman tables fitted to the image (3-7 % smaller
+    JPEGs for about twice the encoding time). Returns ``(data, extension)``. Raises ``MediaError``
+    when the result does not pass :func:`verify_clean` (it never should), ``ValueError`` on bad
+    arguments.
     """
     _check_inputs(pixels, alpha)
     if fmt not in ("jpeg", "png", "auto"):
@@ -131,7 +139,7 @@ def encode_clean(
     if out_fmt == "jpeg":
         rgb = _flatten_on_white(pixels, alpha) if alpha is not None else pixels
         img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
-        img.save(buf, "JPEG", quality=quality, subsampling=chroma_subsampling(quality), optimize=True)
+        img.save(buf, "JPEG", quality=quality, subsampling=chroma_subsampling(quality), optimize=optimize)
         ext = "jpg"
     else:
         if alpha is not None:

@@ -434,7 +434,9 @@ class Pipeline:
         def encode(key: tuple[str, int]) -> tuple[bytes, str]:
             fmt, max_side = key
             alpha = img.alpha if fmt != "jpeg" else None
-            out_bytes, ext = encode_clean(pixels, alpha, fmt=fmt, quality=quality, max_side=max_side)
+            out_bytes, ext = encode_clean(
+                pixels, alpha, fmt=fmt, quality=quality, max_side=max_side, optimize=self.settings.media.jpeg_optimize
+            )
             problems = verify_clean(out_bytes) or verify_decodes(out_bytes)
             if problems:
                 names = ", ".join(r.channel.name for r in mine if (r.channel.format, r.channel.max_side) == key)

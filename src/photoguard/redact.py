@@ -99,7 +99,7 @@ def _ring_colour(rgb: np.ndarray, box: Box, grow: float) -> np.ndarray:
     if not ring.any():
         return np.array(NEUTRAL, dtype=np.uint8)
     # OpenCV's masked mean: one pass in C instead of a boolean gather and a float64 reduce
-    mean = np.array(cv2.mean(np.ascontiguousarray(rgb[rs, cs]), mask=ring.view(np.uint8))[:3])
+    mean = np.array(cv2.mean(rgb[rs, cs], mask=ring.view(np.uint8))[:3])
     q = np.round(mean / SOLID_QUANT) * SOLID_QUANT
     return np.clip(q, 0, 255).astype(np.uint8)
 
