@@ -118,7 +118,7 @@ class YuNetConfig(Strict):
 def _default_members() -> list[CenterFaceConfig | YuNetConfig]:
     # measured in docs/BENCHMARKS.md: YuNet at 3 scales carries recall; CenterFace at one
     # cheap scale adds a second, independently trained opinion
-    return [CenterFaceConfig(long_sides=[1024]), YuNetConfig(long_sides=[1024, 2560])]
+    return [CenterFaceConfig(long_sides=[1024]), YuNetConfig(long_sides=[1024, 2240])]
 
 
 class EnsembleConfig(Strict):
@@ -165,7 +165,7 @@ class RedactConfig(Strict):
     grow: float = Field(1.4, ge=1.0, le=3.0, description="Ellipse size relative to the face box")
     self_check: bool = Field(True, description="Detect again after redaction; fill what is found")
     check_detector: DetectorConfig = Field(
-        default_factory=lambda: YuNetConfig(score=0.3, long_sides=[1920]),
+        default_factory=lambda: YuNetConfig(score=0.3, long_sides=[1600]),
         description="Detector for the self-check pass (a fast one: the first pass already ran the full set)",
     )
 
