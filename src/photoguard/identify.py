@@ -3,8 +3,9 @@
 Model files come from the ``face-recognition-models`` wheel (located without running its code)
 and are checked against pinned sha256 values before dlib loads them. By default the ResNet runs
 in OpenCV (:mod:`photoguard.facenet`, ~10x faster than the BLAS-less dlib wheel, checked against
-dlib's own output at load); dlib computes the templates itself if that network cannot be built. Templates are biometric
-data: they are never logged, and only enrolled pupils' templates are stored (by ``enrol``).
+dlib's own output at load); dlib computes the templates itself if that network cannot be built.
+Templates are biometric data: they are never logged, and only enrolled pupils' templates are
+stored (by ``enrol``).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class TemplateModel:
     """dlib 5-point alignment + ResNet descriptor. Lazy, loaded once, thread-safe.
 
     Alignment (landmarks and the 150x150 face chip) runs in dlib. The ResNet descriptor runs in
-    OpenCV (``engine="opencv"``, ~5-8 ms per face, all faces of a photo in one batch) once that
+    OpenCV (``engine="opencv"``, ~4-8 ms per face, in batches of up to 16 faces) once that
     network has reproduced dlib's descriptor on probe chips; otherwise, or with
     ``engine="dlib"``, dlib computes it (~80 ms per face, holding the GIL), spread over
     ``workers`` processes when a photo has several matchable faces. Only aligned chips of the
