@@ -37,17 +37,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 LISTS = REPO.parent / "shared" / "dns" / "lists"
-CATEGORY = {
-    "porn_sinfonietta.hosts": "porn",
-    "porn_top1m_chadmayfield.domains": "porn",
-    "phishing_blocklistproject.domains": "phishing",
-    "ut1_agressif.domains": "hate",
-    "ut1_vpn.domains": "vpn",
-    "ut1_redirector.domains": "proxy",
-    "ut1_residential-proxies.domains": "proxy",
-    "ut1_doh.domains": "doh",
-    "doh_vpn_proxy_bypass_hagezi.domains": "doh",
-}
 ECHO = "uvloop echo (floor)"
 MIXES = {
     # share of cached / blocked / forwarded names in the dnsperf input
@@ -420,7 +409,10 @@ def main(argv: list[str] | None = None) -> int:
         "reps": args.reps,
         "seconds": args.seconds,
     }
-    files = [(CATEGORY[p.name], p) for p in sorted(LISTS.iterdir()) if p.name in CATEGORY]
+    sys.path.insert(0, str(REPO / "src"))
+    from photoguard.testing import shared_dns_lists
+
+    files = [(c, p) for c, p in shared_dns_lists(LISTS) if p.is_file()]
     names = read_list_names([p for _, p in files])
     log(f"{len(names)} unique names in {len(files)} files")
     loads = list_load_times(files, max(3, args.reps))

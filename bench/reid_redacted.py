@@ -39,34 +39,25 @@ def gaussian(sigma_px: float = 0.0, sigma_frac: float = 0.0) -> Method:
     return f
 
 
+def _mosaic(rgb: np.ndarray, box: Box, grid_size: Callable[[int, int], tuple[int, int]]) -> np.ndarray:
+    """The box shrunk to ``grid_size(w, h)`` cells (area) and blown up again (nearest)."""
+    out = rgb.copy()
+    x1, y1, x2, y2 = box.clipped(rgb.shape[1], rgb.shape[0]).as_ints()
+    face = rgb[y1:y2, x1:x2]
+    h, w = face.shape[:2]
+    small = cv2.resize(face, grid_size(w, h), interpolation=cv2.INTER_AREA)
+    out[y1:y2, x1:x2] = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
 def pixel_blocks(block: int) -> Method:
     """Mosaic with fixed ``block``×``block`` pixel blocks over the box."""
-
-    def f(rgb: np.ndarray, box: Box) -> np.ndarray:
-        out = rgb.copy()
-        x1, y1, x2, y2 = box.clipped(rgb.shape[1], rgb.shape[0]).as_ints()
-        face = rgb[y1:y2, x1:x2]
-        h, w = face.shape[:2]
-        small = cv2.resize(face, (max(1, w // block), max(1, h // block)), interpolation=cv2.INTER_AREA)
-        out[y1:y2, x1:x2] = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-        return out
-
-    return f
+    return lambda rgb, box: _mosaic(rgb, box, lambda w, h: (max(1, w // block), max(1, h // block)))
 
 
 def grid(n: int) -> Method:
     """The box downsampled to an n×n grid (the classic '8×8 pixelation')."""
-
-    def f(rgb: np.ndarray, box: Box) -> np.ndarray:
-        out = rgb.copy()
-        x1, y1, x2, y2 = box.clipped(rgb.shape[1], rgb.shape[0]).as_ints()
-        face = rgb[y1:y2, x1:x2]
-        h, w = face.shape[:2]
-        small = cv2.resize(face, (n, n), interpolation=cv2.INTER_AREA)
-        out[y1:y2, x1:x2] = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-        return out
-
-    return f
+    return lambda rgb, box: _mosaic(rgb, box, lambda w, h: (n, n))
 
 
 def ours(method: RedactMethod) -> Method:

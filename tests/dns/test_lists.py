@@ -19,6 +19,7 @@ from photoguard.dnsfilter.lists import (
     parse_text,
     suffixes,
 )
+from photoguard.testing import shared_dns_lists
 
 MIXED = """# comment line
 ! adblock comment
@@ -132,18 +133,7 @@ def _shared_lists() -> list[tuple[str, Path]]:
             f"real DNS lists not found at {lists}: the shared data folder must sit next to the "
             "repository (../shared/dns/lists)"
         )
-    cat = {
-        "porn_sinfonietta.hosts": "porn",
-        "porn_top1m_chadmayfield.domains": "porn",
-        "phishing_blocklistproject.domains": "phishing",
-        "ut1_agressif.domains": "hate",
-        "ut1_vpn.domains": "vpn",
-        "ut1_redirector.domains": "proxy",
-        "ut1_residential-proxies.domains": "proxy",
-        "ut1_doh.domains": "doh",
-        "doh_vpn_proxy_bypass_hagezi.domains": "doh",
-    }
-    return [(c, lists / f) for f, c in cat.items()]
+    return shared_dns_lists(lists)
 
 
 def test_real_lists_block_known_names() -> None:
