@@ -15,7 +15,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from photoguard.records import Box, Detection  # noqa: E402
+from photoguard.core.records import Box, Detection  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 FACES = SHARED / "faces"

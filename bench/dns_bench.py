@@ -410,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
     }
     sys.path.insert(0, str(REPO / "src"))
-    from photoguard.testing import shared_dns_lists
+    sys.path.insert(0, str(REPO))
+    from tests.support.dnslists import shared_dns_lists
 
     files = [(c, p) for c, p in shared_dns_lists(LISTS) if p.is_file()]
     names = read_list_names([p for _, p in files])

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from photoguard.config import MediaConfig  # noqa: E402
-from photoguard.media import MediaError, decode_bytes, decode_file, walk_jpeg  # noqa: E402
-from photoguard.metadata import encode_clean, verify_clean  # noqa: E402
+from photoguard.photo.decode import MediaError, decode_bytes, decode_file, walk_jpeg  # noqa: E402
+from photoguard.photo.encode import encode_clean, verify_clean  # noqa: E402
 
 SHARED = ROOT / ".." / "shared" / "meta"
 CORPUS = SHARED / "corpus"

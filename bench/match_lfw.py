@@ -17,9 +17,9 @@ import numpy as np
 
 from _common import LFW, load_rgb, machine, md_table, need
 from photoguard.config import IdentifyConfig, YuNetConfig
-from photoguard.detect import build_detector
-from photoguard.identify import Gallery, TemplateModel, match_faces
-from photoguard.records import Box, MatchKind
+from photoguard.core.records import Box, MatchKind
+from photoguard.photo.detect import build_detector
+from photoguard.photo.identify import Gallery, TemplateModel, match_faces
 
 #: the match_distance the review_distance sweep is run at (the shipped default)
 CHOSEN = IdentifyConfig().match_distance

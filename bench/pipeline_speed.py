@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image
 
 from photoguard.config import load_settings
-from photoguard.pipeline import Pipeline
-from photoguard.setup import init_root
+from photoguard.photo.pipeline import Pipeline
+from photoguard.service.setup import init_root
 from school_photos import random_templates
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -71,8 +71,8 @@ def composite(target_faces: int = 30) -> tuple[np.ndarray, int]:
 def _gallery(pipe: Pipeline, n: int) -> None:
     """A 30-pupil consent list with random enrolled templates, so identify runs for every
     matchable face (nobody in the composite matches them)."""
-    from photoguard.biometrics import TemplateVault
-    from photoguard.consent import Registry, parse_csv
+    from photoguard.ledger.consent import Registry, parse_csv
+    from photoguard.ledger.templates import TemplateVault
 
     rows = ["leerling_id,voornaam,achternaam,nieuwsbrief,parro,gezichtsherkenning"]
     rows += [f"b{i},Kind{i},Achternaam{i},ja,ja,ja" for i in range(n)]

@@ -6,7 +6,7 @@ box; boxes under 3 px on a side count as protected when at least half their pixe
 
 ``protect(rgb)`` = detect (configured ensemble) -> redact every face -> self-check (detect again
 with the check detector, solid-fill what is found), i.e. what the pipeline does for a photo in
-which nobody has consent. With --pipeline it goes through ``photoguard.pipeline.Pipeline``
+which nobody has consent. With --pipeline it goes through ``photoguard.photo.pipeline.Pipeline``
 (``analyse`` + ``render``) on a temporary root with the default configuration.
 
     PYTHONPATH=src .venv/bin/python bench/privacy_recall.py [--pipeline] [--method solid|pixelate]
@@ -27,9 +27,9 @@ from skimage.metrics import structural_similarity
 
 from _common import RecallTable, load_rgb, machine, md_table, wider_photos
 from photoguard.config import EnsembleConfig, RedactConfig, RedactMethod
-from photoguard.detect import build_detector
-from photoguard.records import Box
-from photoguard.redact import redact, solid_fill
+from photoguard.core.records import Box
+from photoguard.photo.detect import build_detector
+from photoguard.photo.redact import redact, solid_fill
 
 THRESHOLD = 0.6
 
@@ -54,8 +54,8 @@ def make_protect(method: RedactMethod, self_check: bool = True) -> Callable[[np.
 
 def make_pipeline_protect(method: RedactMethod) -> Callable[[np.ndarray], np.ndarray]:
     from photoguard.config import load_settings
-    from photoguard.pipeline import Pipeline
-    from photoguard.setup import init_root
+    from photoguard.photo.pipeline import Pipeline
+    from photoguard.service.setup import init_root
 
     root = Path(tempfile.mkdtemp(prefix="pg-bench-")) / "school"
     init_root(root)
@@ -100,7 +100,7 @@ def replaced(orig: np.ndarray, out: np.ndarray, box: Box, share: float = 0.9) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--pipeline", action="store_true", help="go through photoguard.pipeline")
+    ap.add_argument("--pipeline", action="store_true", help="go through photoguard.photo.pipeline")
     ap.add_argument("--method", choices=["solid", "pixelate"], default="solid")
     ap.add_argument("--no-self-check", action="store_true")
     ap.add_argument("--limit", type=int, default=None)

@@ -18,10 +18,10 @@ from skimage.metrics import structural_similarity
 
 from _common import LFW, load_rgb, machine, md_table, need
 from photoguard.config import RedactConfig, RedactMethod, YuNetConfig
-from photoguard.detect import build_detector
-from photoguard.identify import TemplateModel
-from photoguard.records import Box
-from photoguard.redact import redact
+from photoguard.core.records import Box
+from photoguard.photo.detect import build_detector
+from photoguard.photo.identify import TemplateModel
+from photoguard.photo.redact import redact
 
 Method = Callable[[np.ndarray, Box], np.ndarray]
 

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from photoguard.config import load_settings
-from photoguard.consent import Registry
-from photoguard.propagate import propagate_changes
-from photoguard.retention import Sweeper
-from photoguard.setup import init_root
-from photoguard.store import Store, iso
+from photoguard.followup.propagate import propagate_changes
+from photoguard.followup.retention import Sweeper
+from photoguard.ledger.consent import Registry
+from photoguard.ledger.db import Store, iso
+from photoguard.service.setup import init_root
 
 TODAY = date(2026, 11, 21)
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)

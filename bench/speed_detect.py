@@ -29,10 +29,10 @@ from photoguard.config import (
     RedactMethod,
     YuNetConfig,
 )
-from photoguard.detect import build_detector
-from photoguard.identify import TemplateModel, matchable
-from photoguard.records import Box
-from photoguard.redact import redact, solid_fill
+from photoguard.core.records import Box
+from photoguard.photo.detect import build_detector
+from photoguard.photo.identify import TemplateModel, matchable
+from photoguard.photo.redact import redact, solid_fill
 
 
 def compose(target_faces: int = 30) -> tuple[np.ndarray, list[Box]]:

@@ -182,11 +182,11 @@ def setup_root(root: Path, scene: str, workers: int, work: Path) -> dict[str, An
     if scene != "school":
         return {"enrolled": 0}
     sys.path.insert(0, str(REPO / "src"))
-    from photoguard.biometrics import TemplateVault
     from photoguard.config import load_settings
-    from photoguard.consent import Registry, parse_csv
-    from photoguard.enrol import enrol_dir
-    from photoguard.pipeline import Pipeline
+    from photoguard.followup.enrol import enrol_dir
+    from photoguard.ledger.consent import Registry, parse_csv
+    from photoguard.ledger.templates import TemplateVault
+    from photoguard.photo.pipeline import Pipeline
 
     pipe = Pipeline(root, load_settings(root))
     try:

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from photoguard.config import load_settings
-from photoguard.consent import import_csv
-from photoguard.pipeline import Pipeline
-from photoguard.records import Box
-from photoguard.setup import init_root
-from photoguard.testing import FACE_A, FACE_B, FakeDetector, FakeTemplates, fake_vector
+from photoguard.core.records import Box
+from photoguard.ledger.consent import import_csv
+from photoguard.photo.pipeline import Pipeline
+from photoguard.service.setup import init_root
+from tests.support.models import FACE_A, FACE_B, FakeDetector, FakeTemplates, fake_vector
 
 __all__ = [
     "CSV",
@@ -96,7 +96,7 @@ def make_school(tmp_path: Path, *, enrol: bool = True) -> tuple[Path, Pipeline]:
     (root / "c.csv").write_text(CSV, encoding="utf-8")
     import_csv(pipe.store, root / "c.csv")
     if enrol:
-        from photoguard.biometrics import TemplateVault
+        from photoguard.ledger.templates import TemplateVault
 
         TemplateVault(pipe.store, pipe._master).add("1001", _vec(1), "enrol-photo-sha")
     return root, pipe

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from photoguard.pipeline import Pipeline
-from photoguard.service import WatchService
+from photoguard.photo.pipeline import Pipeline
+from photoguard.service.watch import WatchService
 from tests.fakes import make_photo, make_school, photo_bytes, png_header_only, thread_guard, wait_for
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from cryptography.fernet import InvalidToken
 
-from photoguard import keys
-from photoguard.biometrics import EnrolmentRefused, TemplateVault
-from photoguard.consent import Registry, parse_csv
-from photoguard.store import Store
+from photoguard.ledger import keys
+from photoguard.ledger.consent import Registry, parse_csv
+from photoguard.ledger.db import Store
+from photoguard.ledger.templates import EnrolmentRefused, TemplateVault
 
 CSV = (
     "leerling_id,voornaam,achternaam,datum_uitschrijving,gezichtsherkenning\n"

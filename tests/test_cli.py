@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoguard.cli import build_parser, main
+from photoguard.cli.app import build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
 CSV = (

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from photoguard.config import ConfigError, Settings, load_settings, parse_settings
-from photoguard.setup import example_toml, init_root
+from photoguard.service.setup import example_toml, init_root
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,8 @@ def test_example_config_round_trips_to_defaults() -> None:
 
 def test_committed_example_config_is_up_to_date() -> None:
     committed = (REPO / "config" / "photoguard.example.toml").read_text(encoding="utf-8")
-    assert committed == example_toml(), "regenerate: python -m photoguard.setup > config/photoguard.example.toml"
+    hint = "regenerate: python -m photoguard.service.setup > config/photoguard.example.toml"
+    assert committed == example_toml(), hint
 
 
 def test_every_field_is_documented() -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from photoguard.consent import ConsentImportError, Registry, import_csv, parse_csv, parse_yes
-from photoguard.store import Store
+from photoguard.ledger.consent import ConsentImportError, Registry, import_csv, parse_csv, parse_yes
+from photoguard.ledger.db import Store
 
 DUTCH = (
     "leerling_id;voornaam;tussenvoegsel;achternaam;groep;datum_uitschrijving;nieuwsbrief;parro;"

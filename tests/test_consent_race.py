@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoguard.biometrics import TemplateVault
 from photoguard.config import Settings, load_settings
-from photoguard.consent import Registry, import_csv
-from photoguard.pipeline import Pipeline
-from photoguard.propagate import propagate_changes
-from photoguard.records import Box, Detection, PhotoStatus
-from photoguard.setup import init_root
+from photoguard.core.records import Box, Detection, PhotoStatus
+from photoguard.followup.propagate import propagate_changes
+from photoguard.ledger.consent import Registry, import_csv
+from photoguard.ledger.templates import TemplateVault
+from photoguard.photo.pipeline import Pipeline
+from photoguard.service.setup import init_root
 
 CSV = (
     "leerling_id;voornaam;achternaam;groep;nieuwsbrief;parro;schoolgids;website;social_media;"

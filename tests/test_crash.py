@@ -2,8 +2,8 @@
 while photos stream in, restarted, and finally stopped with SIGTERM. Afterwards no original is
 lost, nothing partial or temporary is visible in the outbox, and nothing is published twice.
 
-The subprocess uses the test-only fake models (``photoguard.testing``), selected by setting
-``PHOTOGUARD_TESTING_FAKE_MODELS`` to the root's path.
+The subprocess is the real command line with fake face models injected
+(``tests/support/fake_cli.py``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from photoguard.setup import init_root
-from photoguard.store import Store
-from photoguard.testing import ENV_DELAY, ENV_FAKE
+from photoguard.ledger.db import Store
+from photoguard.service.setup import init_root
 from tests.fakes import photo_bytes, thread_guard, wait_for
 
 pytestmark = pytest.mark.timeout(240)
@@ -33,6 +32,7 @@ KILLS = 22
 PHOTOS = 40
 CHANNELS = ("newsletter", "parro", "guide", "website", "social")
 REPO = Path(__file__).resolve().parents[1]
+FAKE_CLI = REPO / "tests" / "support" / "fake_cli.py"
 
 
 @pytest.fixture(autouse=True)
@@ -50,10 +50,10 @@ def _configure(root: Path) -> None:
 
 
 def _start(root: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, ENV_FAKE: str(root), ENV_DELAY: "0.15", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log, "ab") as fh:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "photoguard", "--root", str(root), "watch"],
+            [sys.executable, str(FAKE_CLI), "--detect-seconds", "0.15", "--", "--root", str(root), "watch"],
             cwd=REPO,
             env=env,
             stdout=fh,

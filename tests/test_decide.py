@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from photoguard.config import NearMatchPolicy, Settings
-from photoguard.decide import decide_all, decide_face, held_channels, visible_pupils
-from photoguard.records import FaceAction, Match, MatchKind, Pupil
+from photoguard.core.decide import decide_all, decide_face, held_channels, visible_pupils
+from photoguard.core.records import FaceAction, Match, MatchKind, Pupil
 
 TODAY = date(2026, 11, 21)
 ALL_YES = {k: True for k in ("newsletter", "parro", "guide", "website", "social", "face_matching")}

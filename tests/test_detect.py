@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from photoguard.config import CenterFaceConfig, EnsembleConfig, YuNetConfig
-from photoguard.detect import (
+from photoguard.core.records import Box, Detection
+from photoguard.photo.detect import (
     REGISTRY,
     CenterFaceDetector,
     EnsembleDetector,
@@ -20,9 +21,15 @@ from photoguard.detect import (
     build_detector,
     fuse,
 )
-from photoguard.detect.base import TILE_OVERLAP, MultiScaleDetector, factors_for, read_verified, tile_grid, verify_file
-from photoguard.detect.centerface import decode
-from photoguard.records import Box, Detection
+from photoguard.photo.detect.base import (
+    TILE_OVERLAP,
+    MultiScaleDetector,
+    factors_for,
+    read_verified,
+    tile_grid,
+    verify_file,
+)
+from photoguard.photo.detect.centerface import decode
 
 
 def det(x1: float, y1: float, x2: float, y2: float, s: float = 0.9, src: str = "a") -> Detection:

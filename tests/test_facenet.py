@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoguard import identify
-from photoguard.detect.base import ModelError
-from photoguard.facenet import MAX_BATCH, MAX_DEVIATION, FaceNet, _Reader, build_onnx, probe_chips, read_layers
-from photoguard.identify import RESNET_MODEL, SHAPE_MODEL, TemplateModel
-from photoguard.records import Box
+from photoguard.core.records import Box
+from photoguard.photo import identify
+from photoguard.photo.detect.base import ModelError
+from photoguard.photo.facenet import MAX_BATCH, MAX_DEVIATION, FaceNet, _Reader, build_onnx, probe_chips, read_layers
+from photoguard.photo.identify import RESNET_MODEL, SHAPE_MODEL, TemplateModel
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.model
@@ -107,7 +107,7 @@ def test_templates_fall_back_to_dlib_when_the_network_cannot_be_built(
     monkeypatch.setattr(identify.FaceNet, "from_file", broken)
     img = np.asarray(Image.open(shared_path("faces", "frexamples", "all", "obama.jpg")).convert("RGB"))
     model = TemplateModel()
-    with caplog.at_level(logging.WARNING, logger="photoguard.identify"):
+    with caplog.at_level(logging.WARNING, logger="photoguard.photo.identify"):
         [vec] = model.templates(img, [Box(0, 0, img.shape[1], img.shape[0])])
     assert model.engine == "dlib" and vec.shape == (128,)
     assert any("fall back to dlib" in r.getMessage() for r in caplog.records)

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from photoguard.config import IdentifyConfig
-from photoguard.identify import TEMPLATE_DIM, Gallery, match_faces, matchable
-from photoguard.records import Box, MatchKind
+from photoguard.core.records import Box, MatchKind
+from photoguard.photo.identify import TEMPLATE_DIM, Gallery, match_faces, matchable
 
 CFG = IdentifyConfig(match_distance=0.45, review_distance=0.55, margin=0.06, min_face_px=40)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoguard.identify import POOL_MIN_FACES, TemplateModel
-from photoguard.records import Box
+from photoguard.core.records import Box
+from photoguard.photo.identify import POOL_MIN_FACES, TemplateModel
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.model

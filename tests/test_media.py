@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from photoguard.config import MediaConfig
-from photoguard.media import (
+from photoguard.photo.decode import (
     DecodedImage,
     MediaError,
     decode_bytes,

@@ -19,8 +19,8 @@ import pytest
 from PIL import Image, ImageCms
 
 from photoguard.config import MediaConfig
-from photoguard.media import MediaError, decode_file, walk_jpeg
-from photoguard.metadata import encode_clean, verify_clean, verify_decodes
+from photoguard.photo.decode import MediaError, decode_file, walk_jpeg
+from photoguard.photo.encode import encode_clean, verify_clean, verify_decodes
 
 SHARED = Path(__file__).parents[1] / ".." / "shared"
 META = SHARED / "meta"

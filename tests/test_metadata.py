@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from photoguard.config import MediaConfig
-from photoguard.media import (
+from photoguard.photo.decode import (
     MediaError,
     decode_bytes,
     estimate_jpeg_quality,
@@ -27,7 +27,7 @@ from photoguard.media import (
     parse_dqt,
     walk_jpeg,
 )
-from photoguard.metadata import encode_clean, fit_size, verify_clean, verify_decodes
+from photoguard.photo.encode import encode_clean, fit_size, verify_clean, verify_decodes
 
 LEAKCHECK = Path(__file__).parents[1] / ".." / "shared" / "meta" / "leakcheck.py"
 CFG = MediaConfig()

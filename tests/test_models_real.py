@@ -20,18 +20,18 @@ from photoguard.config import (
     RedactMethod,
     YuNetConfig,
 )
-from photoguard.detect import (
+from photoguard.core.records import Box, MatchKind
+from photoguard.photo.detect import (
     CenterFaceDetector,
     Detector,
     ModelError,
     YuNetDetector,
     build_detector,
 )
-from photoguard.detect.centerface import CENTERFACE_MODEL
-from photoguard.detect.yunet import YUNET_MODEL
-from photoguard.identify import RESNET_MODEL, Gallery, TemplateModel, match_faces
-from photoguard.records import Box, MatchKind
-from photoguard.redact import redact, redaction_mask
+from photoguard.photo.detect.centerface import CENTERFACE_MODEL
+from photoguard.photo.detect.yunet import YUNET_MODEL
+from photoguard.photo.identify import RESNET_MODEL, Gallery, TemplateModel, match_faces
+from photoguard.photo.redact import redact, redaction_mask
 
 pytestmark = pytest.mark.model
 

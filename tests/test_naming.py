@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from photoguard.naming import (
+from photoguard.core.naming import (
     COMMON_WORD_SURNAMES,
     PersonName,
     fold,

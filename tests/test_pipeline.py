@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 from photoguard.config import Settings, load_settings
-from photoguard.consent import import_csv
-from photoguard.pipeline import Pipeline
-from photoguard.records import Box, Detection, PhotoStatus
-from photoguard.setup import init_root
-from photoguard.testing import FACE_A, FACE_B, FakeDetector, FakeTemplates, fake_vector
+from photoguard.core.records import Box, Detection, PhotoStatus
+from photoguard.ledger.consent import import_csv
+from photoguard.photo.pipeline import Pipeline
+from photoguard.service.setup import init_root
+from tests.support.models import FACE_A, FACE_B, FakeDetector, FakeTemplates, fake_vector
 
 CSV = (
     "leerling_id;voornaam;tussenvoegsel;achternaam;groep;datum_uitschrijving;nieuwsbrief;parro;"
@@ -50,7 +50,7 @@ def school(tmp_path: Path) -> tuple[Path, Pipeline]:
     pipe = Pipeline(root, settings, detector=detector, templates=templates, today=lambda: date(2026, 11, 21))
     (root / "c.csv").write_text(CSV, encoding="utf-8")
     import_csv(pipe.store, root / "c.csv")
-    from photoguard.biometrics import TemplateVault
+    from photoguard.ledger.templates import TemplateVault
 
     TemplateVault(pipe.store, pipe._master).add("1001", _vec(1), "enrol-photo-sha")
     return root, pipe
@@ -96,7 +96,7 @@ def test_channels_with_the_same_faces_size_and_format_share_one_encode(
     school: tuple[Path, Pipeline], monkeypatch: pytest.MonkeyPatch, threads: int
 ) -> None:
     root, pipe = school
-    import photoguard.pipeline as pl
+    import photoguard.photo.pipeline as pl
 
     monkeypatch.setattr(pl.cv2, "getNumThreads", lambda: threads)  # encodes one by one or side by side
 
@@ -197,7 +197,7 @@ def test_symlink_is_not_followed(school: tuple[Path, Pipeline], tmp_path: Path) 
 
 def test_metadata_failure_holds_everything(school: tuple[Path, Pipeline], monkeypatch: pytest.MonkeyPatch) -> None:
     root, pipe = school
-    import photoguard.pipeline as pl
+    import photoguard.photo.pipeline as pl
 
     monkeypatch.setattr(pl, "verify_clean", lambda data: ["EXIF found"])
     src = _photo(root / "inbox" / "x" / "IMG_3.jpg")

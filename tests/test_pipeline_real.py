@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from photoguard.config import load_settings
-from photoguard.consent import import_csv
-from photoguard.enrol import enrol_photos
-from photoguard.pipeline import Pipeline
-from photoguard.records import Box, MatchKind, PhotoStatus
-from photoguard.setup import init_root
+from photoguard.core.records import Box, MatchKind, PhotoStatus
+from photoguard.followup.enrol import enrol_photos
+from photoguard.ledger.consent import import_csv
+from photoguard.photo.pipeline import Pipeline
+from photoguard.service.setup import init_root
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.model

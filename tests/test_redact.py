@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from photoguard.config import RedactConfig, RedactMethod
-from photoguard.records import Box
-from photoguard.redact import MIN_GROW, redact, redaction_mask, solid_fill
+from photoguard.core.records import Box
+from photoguard.photo.redact import MIN_GROW, redact, redaction_mask, solid_fill
 
 SOLID = RedactConfig(method=RedactMethod.SOLID, grow=1.4)
 MOSAIC = RedactConfig(method=RedactMethod.PIXELATE, grow=1.4)
@@ -137,7 +137,7 @@ def test_box_always_fully_redacted(
 
 
 def test_mosaic_small_face_blocks_at_least_min_block() -> None:
-    from photoguard.redact import MIN_BLOCK
+    from photoguard.photo.redact import MIN_BLOCK
 
     rgb = noise_image(80, 80)
     box = Box(30, 30, 42, 42)  # 12 px face: a quarter would be 3 px blocks

@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from photoguard.classlist import class_list, render
-from photoguard.cli import main
-from photoguard.consent import Registry, import_csv
-from photoguard.reports import (
+from photoguard.cli.app import main
+from photoguard.followup.classlist import class_list, render
+from photoguard.followup.reports import (
     build_privacy_report,
     parse_period,
     period_cutoff,
     render_privacy,
     stale_pupils,
 )
-from photoguard.setup import init_root
-from photoguard.store import Store
+from photoguard.ledger.consent import Registry, import_csv
+from photoguard.ledger.db import Store
+from photoguard.service.setup import init_root
 
 CSV = (
     "leerling_id;voornaam;tussenvoegsel;achternaam;groep;datum_uitschrijving;telefoon;parro;website;"

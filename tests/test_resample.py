@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from photoguard.resample import shrink
+from photoguard.photo.resample import shrink
 
 
 def textured(h: int, w: int) -> np.ndarray:

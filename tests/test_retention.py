@@ -9,12 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from photoguard.config import Settings, load_settings, parse_settings
-from photoguard.consent import Registry
-from photoguard.propagate import PupilState, propagate_changes, safe_unlink, withdrawal_reason
-from photoguard.records import Pupil
-from photoguard.retention import Sweeper, run_sweep
-from photoguard.setup import init_root
-from photoguard.store import Store, iso
+from photoguard.core.records import Pupil
+from photoguard.followup.propagate import PupilState, propagate_changes, safe_unlink, withdrawal_reason
+from photoguard.followup.retention import Sweeper, run_sweep
+from photoguard.ledger.consent import Registry
+from photoguard.ledger.db import Store, iso
+from photoguard.service.setup import init_root
 
 TODAY = date(2026, 11, 21)
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -232,8 +232,8 @@ def test_leftover_file_of_withdrawn_output_is_removed(tmp_path: Path) -> None:
 
 def test_future_leave_date_keeps_templates_until_the_day(tmp_path: Path) -> None:
     root, settings, store = _root(tmp_path)
-    from photoguard import keys
-    from photoguard.biometrics import TemplateVault
+    from photoguard.ledger import keys
+    from photoguard.ledger.templates import TemplateVault
 
     master = keys.load_master(root / "state" / "photoguard.key")
     import numpy as np

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from photoguard import ops_cli
-from photoguard.cli import main
-from photoguard.pipeline import Pipeline
-from photoguard.review import Review, ReviewError
-from photoguard.service import WatchService
-from photoguard.store import Store
+from photoguard.cli import ops as ops_cli
+from photoguard.cli.app import main
+from photoguard.followup.review import Review, ReviewError
+from photoguard.ledger.db import Store
+from photoguard.photo.pipeline import Pipeline
+from photoguard.service.watch import WatchService
 from tests.fakes import FACE_A, FACE_B, FakeTemplates, _vec, make_photo, make_school, thread_guard, wait_for
 
 pytestmark = pytest.mark.timeout(60)

@@ -12,7 +12,7 @@ SCRIPT = """
 import resource, sys
 import cv2
 import numpy as np
-from photoguard.runtime import tune_allocator
+from photoguard.service.runtime import tune_allocator
 if sys.argv[1] == "tuned":
     assert tune_allocator() and tune_allocator()
 img = np.random.default_rng(0).integers(0, 255, (1500, 2000, 3), dtype=np.uint8)
@@ -44,7 +44,7 @@ def test_tuned_allocator_page_faults_far_less() -> None:
 
 
 def test_photo_commands_tune_and_others_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    from photoguard import cli
+    from photoguard.cli import app as cli
 
     calls: list[str] = []
     monkeypatch.setattr(cli, "tune_allocator", lambda: calls.append("tuned") or True)

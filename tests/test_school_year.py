@@ -20,17 +20,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoguard.biometrics import TemplateVault
-from photoguard.cli import main
+from photoguard.cli.app import main
 from photoguard.config import Settings, load_settings
-from photoguard.consent import Registry, import_csv
-from photoguard.pipeline import Pipeline
-from photoguard.propagate import propagate_changes
-from photoguard.records import Box, PhotoStatus
-from photoguard.retention import Sweeper
-from photoguard.setup import init_root
-from photoguard.takedown import NameScrubber, list_takedowns, render_html
-from photoguard.testing import FakeDetector, FakeTemplates, fake_vector
+from photoguard.core.records import Box, PhotoStatus
+from photoguard.followup.propagate import propagate_changes
+from photoguard.followup.retention import Sweeper
+from photoguard.followup.takedown import NameScrubber, list_takedowns, render_html
+from photoguard.ledger.consent import Registry, import_csv
+from photoguard.ledger.templates import TemplateVault
+from photoguard.photo.pipeline import Pipeline
+from photoguard.service.setup import init_root
+from tests.support.models import FakeDetector, FakeTemplates, fake_vector
 
 TODAY = date.today()
 HEADER = (

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from photoguard.cli import main
+from photoguard.cli.app import main
 from photoguard.config import Settings
-from photoguard.pipeline import Pipeline
-from photoguard.service import (
+from photoguard.ledger.db import iso
+from photoguard.photo.pipeline import Pipeline
+from photoguard.service.watch import (
     WatchService,
     basic_sweep,
     clean_stale_temps,
@@ -26,7 +27,6 @@ from photoguard.service import (
     next_sweep_time,
     path_id,
 )
-from photoguard.store import iso
 from tests.fakes import make_photo, make_school, photo_bytes, thread_guard, wait_for
 
 pytestmark = pytest.mark.timeout(60)

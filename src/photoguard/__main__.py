@@ -1,5 +1,5 @@
 import sys
 
-from photoguard.cli import main
+from photoguard.cli.app import main
 
 sys.exit(main())

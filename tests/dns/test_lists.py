@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.support.dnslists import shared_dns_lists
 
 from conftest import SHARED_DNS
 from photoguard.dnsfilter.lists import (
@@ -19,7 +20,6 @@ from photoguard.dnsfilter.lists import (
     parse_text,
     suffixes,
 )
-from photoguard.testing import shared_dns_lists
 
 MIXED = """# comment line
 ! adblock comment

@@ -1,0 +1,89 @@
+"""Pure decisions: consent x channel x match -> visible / redact / hold, with a reason per face.
+
+The one invariant (fail closed): a face stays visible in a channel only when it is confidently
+matched to an enrolled pupil who is still at school and has consent for that channel now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from photoguard.config import ChannelConfig, NearMatchPolicy
+from photoguard.core.records import FaceAction, Match, MatchKind, Pupil
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: FaceAction
+    reason: str
+
+
+def decide_face(
+    match: Match,
+    channel: ChannelConfig,
+    pupils: Mapping[str, Pupil],
+    today: date,
+    near_policy: NearMatchPolicy,
+    approved: bool = False,
+) -> Verdict:
+    """Decide one face in one channel. ``approved``: a reviewer released this channel, so a
+    near-match is redacted instead of held (never made visible)."""
+    if match.kind is MatchKind.TOO_SMALL:
+        return Verdict(FaceAction.REDACT, "too small to recognise")
+    if match.kind is MatchKind.NONE or match.pupil_id is None:
+        return Verdict(FaceAction.REDACT, "not recognised")
+    pupil = pupils.get(match.pupil_id)
+    allowed, why_not = _allowed(pupil, channel, today)
+    if match.kind is MatchKind.NEAR:
+        if allowed and near_policy is NearMatchPolicy.HOLD and not approved:
+            return Verdict(FaceAction.HOLD, "uncertain match to a consenting pupil")
+        return Verdict(FaceAction.REDACT, "uncertain match")
+    if not allowed:
+        return Verdict(FaceAction.REDACT, why_not)
+    return Verdict(FaceAction.VISIBLE, f"consent for {channel.consent}")
+
+
+def _allowed(pupil: Pupil | None, channel: ChannelConfig, today: date) -> tuple[bool, str]:
+    if pupil is None:
+        return False, "pupil not in the registry"
+    if pupil.has_left(today):
+        return False, "pupil has left the school"
+    if not pupil.consents_to("face_matching"):
+        return False, "no face_matching consent"
+    if not pupil.consents_to(channel.consent):
+        return False, f"no consent for {channel.consent}"
+    return True, ""
+
+
+def decide_all(
+    matches: Sequence[Match],
+    channels: Sequence[ChannelConfig],
+    pupils: Mapping[str, Pupil],
+    today: date,
+    near_policy: NearMatchPolicy,
+    approved_channels: Collection[str] = (),
+) -> list[dict[str, Verdict]]:
+    """One dict channel -> Verdict per face, in the order of ``matches``."""
+    return [
+        {
+            ch.name: decide_face(m, ch, pupils, today, near_policy, ch.name in approved_channels)
+            for ch in channels
+        }
+        for m in matches
+    ]
+
+
+def held_channels(verdicts: Sequence[Mapping[str, Verdict]], channels: Sequence[ChannelConfig]) -> list[str]:
+    return [ch.name for ch in channels if any(v[ch.name].action is FaceAction.HOLD for v in verdicts)]
+
+
+def visible_pupils(
+    verdicts: Sequence[Mapping[str, Verdict]], matches: Sequence[Match], channel: str
+) -> list[str]:
+    return sorted(
+        m.pupil_id
+        for v, m in zip(verdicts, matches, strict=True)
+        if v[channel].action is FaceAction.VISIBLE and m.pupil_id is not None
+    )

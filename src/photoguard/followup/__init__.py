@@ -1,0 +1,1 @@
+"""What follows publication: consent propagation, retention, review, enrolment, reports."""

@@ -1,0 +1,511 @@
+"""What happens after consent changes: biometric data destroyed, published files withdrawn.
+
+The rules are *state based*: after a change, every live output in the ledger showing an affected
+pupil is checked against the registry as it is now. An output is withdrawn when a visible pupil
+
+* no longer has consent for the channel's consent key,
+* has left the school (``left_on`` <= today) and the channel is one of
+  ``retention.leaver_channels`` (or ``retention.leaver_other_days`` have passed since), or
+* is no longer in the registry at all (fail closed).
+
+A withdrawal, in one transaction: the ledger row is marked ``withdrawn_at``/``withdrawn_reason``,
+one ``takedowns`` row per withdrawn pupil is written, the deletion is logged, and the file and
+its caption sidecar are unlinked (inside the write transaction, so a publish that reuses the
+folder cannot slip in between). Where the original is still in the vault, the photo is then
+re-rendered through the pipeline for the affected channel(s) only: the normal decision redacts
+the pupil, the result is published under a new name and noted as the replacement.
+
+A withdrawn ``face_matching`` consent (or a pupil who has left) destroys the pupil's templates
+and data key at once; a leave date in the future waits for the sweep on that date. Published
+photos are not withdrawn for a ``face_matching`` withdrawal alone: the publication consents
+still stand (re-renders will no longer recognise the pupil, so they redact the face).
+
+Only ids and hashes are logged. ``propagate_changes`` and the sweep serialise on one lock file
+(``state/retention.lock``) so two runs never withdraw or re-render the same output twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from photoguard.config import Layout, Settings
+from photoguard.ledger.consent import Change
+from photoguard.ledger.db import AuditEvent, Store, iso
+from photoguard.ledger.templates import TemplateVault
+
+if TYPE_CHECKING:
+    from photoguard.photo.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "retention.lock"
+#: outputs withdrawn per write transaction (keeps the write lock short for the watch service)
+BATCH = 500
+
+PipelineFactory = Callable[[], "Pipeline"]
+
+
+# -- the lock ---------------------------------------------------------------------------------
+@contextlib.contextmanager
+def retention_lock(layout: Layout) -> Iterator[None]:
+    """An exclusive ``flock`` on ``state/retention.lock`` (blocks until free; never a symlink).
+
+    ``flock`` locks belong to the open file description, so two threads of one process that
+    each call this also exclude each other. Not re-entrant: take it once per run."""
+    layout.state.mkdir(parents=True, exist_ok=True)
+    fd = os.open(layout.state / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+# -- link-safe deletion -----------------------------------------------------------------------
+def safe_unlink(base: Path, path: Path) -> str:
+    """Delete the regular file ``path`` only if it lies inside ``base``; never follows a link.
+
+    Returns ``"deleted"``, ``"missing"`` or ``"refused"`` (outside ``base``, a link, a folder)."""
+    try:
+        base_r = base.resolve(strict=True)
+        parent = path.parent.resolve(strict=True)
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except (OSError, RuntimeError):
+        return "refused"
+    if path.name in ("", ".", "..") or not parent.is_relative_to(base_r):
+        return "refused"
+    try:
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return "refused"
+    try:
+        try:
+            st = os.stat(path.name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return "missing"
+        if not stat.S_ISREG(st.st_mode):
+            return "refused"
+        try:
+            os.unlink(path.name, dir_fd=fd)
+        except FileNotFoundError:
+            return "missing"
+        return "deleted"
+    finally:
+        os.close(fd)
+
+
+# -- records ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PupilState:
+    """What the withdrawal rule needs to know of one pupil (no names)."""
+
+    pupil_id: str
+    left_on: date | None
+    consents: frozenset[str]
+
+
+@dataclass
+class Withdrawal:
+    output_id: int
+    source_sha256: str
+    channel: str
+    path: str
+    sha256: str
+    pupil_ids: list[str]
+    reason: str
+    file: str = "missing"  # deleted | missing | refused
+    takedown_ids: list[int] = field(default_factory=list)
+    replacement: str | None = None
+
+
+@dataclass
+class PropagationReport:
+    templates_destroyed: dict[str, int] = field(default_factory=dict)
+    withdrawn: list[Withdrawal] = field(default_factory=list)
+    held_for_review: list[str] = field(default_factory=list)  # source sha256 of re-renders held
+    refused_paths: list[str] = field(default_factory=list)
+
+    def merge(self, other: PropagationReport) -> None:
+        for k, v in other.templates_destroyed.items():
+            self.templates_destroyed[k] = self.templates_destroyed.get(k, 0) + v
+        self.withdrawn.extend(other.withdrawn)
+        self.held_for_review.extend(other.held_for_review)
+        self.refused_paths.extend(other.refused_paths)
+
+    @property
+    def replaced(self) -> int:
+        return sum(1 for w in self.withdrawn if w.replacement)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"destroyed {n} face template(s) of pupil {pid}"
+            for pid, n in sorted(self.templates_destroyed.items())
+            if n
+        ]
+        for w in self.withdrawn:
+            msg = f"withdrew {w.path} ({w.channel}; pupil(s) {', '.join(w.pupil_ids)}: {w.reason})"
+            if w.replacement:
+                msg += f"; replaced by {w.replacement}"
+            out.append(msg)
+        if self.held_for_review:
+            out.append(f"{len(self.held_for_review)} re-render(s) held for review in quarantine/")
+        for p in self.refused_paths:
+            out.append(f"NOT deleted (outside photoguard's folders or not a regular file): {p}")
+        if self.withdrawn:
+            out.append("see: photoguard takedown list")
+        return out
+
+
+def withdrawal_reason(
+    pupil: PupilState | None, consent_key: str, channel: str, settings: Settings, today: date
+) -> str | None:
+    """Why an output in ``channel`` may no longer show ``pupil`` (None: it may)."""
+    if pupil is None:
+        return "pupil no longer in the registry"
+    if consent_key not in pupil.consents:
+        return f"consent for {consent_key} withdrawn"
+    if pupil.left_on is not None and pupil.left_on <= today:
+        rules = settings.retention
+        if channel in rules.leaver_channels:
+            return "pupil left the school"
+        days = rules.leaver_other_days
+        if days and today >= pupil.left_on + timedelta(days=days):
+            return f"pupil left the school more than {days} days ago"
+    return None
+
+
+def biometrics_allowed(pupil: PupilState | None, today: date) -> bool:
+    return (
+        pupil is not None
+        and "face_matching" in pupil.consents
+        and not (pupil.left_on is not None and pupil.left_on <= today)
+    )
+
+
+def load_states(store: Store, pupil_ids: Iterable[str] | None = None) -> dict[str, PupilState]:
+    if pupil_ids is None:
+        rows = store.query("SELECT pupil_id, left_on FROM pupils")
+        cons = store.query("SELECT pupil_id, key FROM consent WHERE value=1")
+    else:
+        ids = json.dumps(sorted(set(pupil_ids)))
+        rows = store.query(
+            "SELECT pupil_id, left_on FROM pupils "
+            "WHERE pupil_id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        )
+        cons = store.query(
+            "SELECT pupil_id, key FROM consent WHERE value=1 "
+            "AND pupil_id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        )
+    keys: dict[str, set[str]] = {}
+    for c in cons:
+        keys.setdefault(c["pupil_id"], set()).add(c["key"])
+    return {
+        r["pupil_id"]: PupilState(
+            r["pupil_id"],
+            date.fromisoformat(r["left_on"]) if r["left_on"] else None,
+            frozenset(keys.get(r["pupil_id"], ())),
+        )
+        for r in rows
+    }
+
+
+# -- the engine -------------------------------------------------------------------------------
+class Propagator:
+    """Withdraws outputs that may no longer be shown and re-renders them from the vault.
+
+    Callers hold ``retention_lock``; ``pipeline`` builds a Pipeline only when a re-render is
+    actually needed (the real one loads the face models)."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        store: Store,
+        *,
+        today: date,
+        pipeline: PipelineFactory | None = None,
+    ) -> None:
+        self.root = root
+        self.settings = settings
+        self.layout = Layout(root, settings)
+        self.store = store
+        self.today = today
+        self._factory = pipeline
+        self._pipeline: Pipeline | None = None
+
+    # biometrics -------------------------------------------------------------------------
+    def destroy_templates(self, pupil_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """Destroy templates/keys of the given pupils (default: everyone holding any) who may no
+        longer be matched today. Idempotent."""
+        holders = {
+            r["pupil_id"]
+            for r in self.store.query(
+                "SELECT pupil_id FROM pupil_keys UNION SELECT DISTINCT pupil_id FROM templates"
+            )
+        }
+        if pupil_ids is not None:
+            holders &= set(pupil_ids)
+        if not holders:
+            return {}
+        states = load_states(self.store, holders)
+        destroyed: dict[str, int] = {}
+        for pid in sorted(holders):
+            st = states.get(pid)
+            if biometrics_allowed(st, self.today):
+                continue
+            reason = (
+                "pupil left the school"
+                if st is not None and st.left_on
+                else ("face_matching consent withdrawn")
+            )
+            with self.store.transaction() as conn:
+                destroyed[pid] = TemplateVault.destroy_in(conn, pid, reason)
+            log.info("destroyed %s template(s) of pupil %s", destroyed[pid], pid)
+        if destroyed:
+            self.store.checkpoint()
+        return destroyed
+
+    # outputs ----------------------------------------------------------------------------
+    def violations(self, pupil_ids: Iterable[str] | None = None) -> list[Withdrawal]:
+        """Live outputs that show a pupil who may no longer be shown in that channel."""
+        chans = [(c.name, c.consent) for c in self.settings.channels]
+        if not chans:
+            return []
+        values = ",".join("(?,?)" for _ in chans)
+        params: list[Any] = [v for pair in chans for v in pair]
+        # candidates: a visible pupil not in the registry, without the channel's consent, or
+        # with a leave date; the leave rule itself is applied in Python
+        sql = (
+            f"WITH chans(name, ckey) AS (VALUES {values}) "
+            "SELECT o.id, o.source_sha256, o.channel, o.path, o.sha256, op.pupil_id, ch.ckey "
+            "FROM output_pupils op "
+            "JOIN outputs o ON o.id = op.output_id "
+            "JOIN chans ch ON ch.name = o.channel "
+            "LEFT JOIN pupils p ON p.pupil_id = op.pupil_id "
+            "LEFT JOIN consent c ON c.pupil_id = op.pupil_id AND c.key = ch.ckey "
+            "WHERE o.withdrawn_at IS NULL "
+            "AND (p.pupil_id IS NULL OR p.left_on IS NOT NULL OR COALESCE(c.value, 0) = 0)"
+        )
+        if pupil_ids is not None:
+            ids = sorted(set(pupil_ids))
+            if not ids:
+                return []
+            sql += " AND op.pupil_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(ids))
+        rows = self.store.query(sql + " ORDER BY o.id, op.pupil_id", tuple(params))
+        if not rows:
+            return []
+        states = load_states(self.store, {r["pupil_id"] for r in rows})
+        found: dict[int, Withdrawal] = {}
+        for r in rows:
+            reason = withdrawal_reason(
+                states.get(r["pupil_id"]), r["ckey"], r["channel"], self.settings, self.today
+            )
+            if reason is None:
+                continue
+            w = found.get(r["id"])
+            if w is None:
+                found[r["id"]] = Withdrawal(
+                    r["id"],
+                    r["source_sha256"],
+                    r["channel"],
+                    r["path"],
+                    r["sha256"],
+                    [r["pupil_id"]],
+                    reason,
+                )
+            else:
+                w.pupil_ids.append(r["pupil_id"])
+        return list(found.values())
+
+    def withdraw(self, candidates: Sequence[Withdrawal]) -> PropagationReport:
+        """Withdraw ``candidates`` (files unlinked inside the write transaction), then re-render
+        what the vault still holds."""
+        report = PropagationReport()
+        done: list[Withdrawal] = []
+        for start in range(0, len(candidates), BATCH):
+            batch = candidates[start : start + BATCH]
+            with self.store.transaction() as conn:
+                for w in batch:
+                    if self._withdraw_in(conn, w):
+                        done.append(w)
+        for w in done:
+            if w.file == "refused":
+                report.refused_paths.append(w.path)
+        report.withdrawn.extend(done)
+        if done:
+            log.info("withdrew %s output(s)", len(done))
+            report.held_for_review.extend(self._replace(done))
+        return report
+
+    def _withdraw_in(self, conn: Any, w: Withdrawal) -> bool:
+        row = conn.execute("SELECT withdrawn_at FROM outputs WHERE id=?", (w.output_id,)).fetchone()
+        if row is None or row["withdrawn_at"] is not None:
+            return False  # someone else withdrew it meanwhile
+        now = iso()
+        conn.execute(
+            "UPDATE outputs SET withdrawn_at=?, withdrawn_reason=? WHERE id=?",
+            (now, w.reason, w.output_id),
+        )
+        for pid in w.pupil_ids:
+            cur = conn.execute(
+                "INSERT INTO takedowns(at, channel, output_path, output_sha256, pupil_id, reason) "
+                "VALUES(?,?,?,?,?,?)",
+                (now, w.channel, w.path, w.sha256, pid, w.reason),
+            )
+            w.takedown_ids.append(int(cur.lastrowid))
+        # ref by ledger id: a closed channel's file name may carry a first name
+        Store.log_deletion(
+            conn, "output", f"output {w.output_id}", w.reason, sha256=w.sha256, channel=w.channel
+        )
+        Store.audit_in(
+            conn,
+            AuditEvent(
+                "output.withdrawn",
+                photo_sha256=w.source_sha256,
+                channel=w.channel,
+                detail={
+                    "output_id": w.output_id,
+                    "output_sha256": w.sha256,
+                    "pupils": w.pupil_ids,
+                    "reason": w.reason,
+                },
+            ),
+        )
+        target = self.root / w.path
+        w.file = safe_unlink(self.layout.outbox, target)
+        if w.file != "refused":
+            safe_unlink(self.layout.outbox, target.with_name(target.name + ".txt"))
+        else:
+            log.warning(
+                "output %s not deleted: outside the outbox or not a regular file", w.output_id
+            )
+        return True
+
+    def _replace(self, done: Sequence[Withdrawal]) -> list[str]:
+        """Re-render each affected photo once, for the withdrawn channels only."""
+        by_source: dict[str, list[Withdrawal]] = {}
+        for w in done:
+            by_source.setdefault(w.source_sha256, []).append(w)
+        held: list[str] = []
+        for sha, ws in by_source.items():
+            vaulted = self.layout.vault / f"{sha}.enc"
+            if not vaulted.is_file() or vaulted.is_symlink() or self._factory is None:
+                continue
+            channels = {w.channel for w in ws}
+            # only channels without a live output of this photo (a concurrent run may have one)
+            live = {
+                r["channel"]
+                for r in self.store.query(
+                    "SELECT channel FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL",
+                    (sha,),
+                )
+            }
+            channels -= live
+            if not channels:
+                continue
+            try:
+                pipe = self._get_pipeline()
+                data = pipe.vault_bytes(sha)
+            except Exception as exc:  # the vault copy is unreadable: withdrawn stays withdrawn
+                log.warning("cannot re-render photo %s: %s", sha[:12], type(exc).__name__)
+                continue
+            if data is None:
+                continue
+            photo = self.store.one("SELECT grp, stem FROM photos WHERE sha256=?", (sha,))
+            res = pipe.process_bytes(
+                data,
+                source=f"vault:{sha[:12]}",
+                stem=photo["stem"] if photo else "foto",
+                group=photo["grp"] if photo else "",
+                channels=sorted(channels),
+                rerender=True,
+            )
+            if res.held_channels or res.status.value != "published":
+                held.append(sha)
+            with self.store.transaction() as conn:
+                for w in ws:
+                    new = res.outputs.get(w.channel)
+                    if not new:
+                        continue
+                    w.replacement = new
+                    conn.executemany(
+                        "UPDATE takedowns SET replacement_path=? WHERE id=?",
+                        [(new, tid) for tid in w.takedown_ids],
+                    )
+                    Store.audit_in(
+                        conn,
+                        AuditEvent(
+                            "output.replaced",
+                            photo_sha256=sha,
+                            channel=w.channel,
+                            detail={"output_id": w.output_id},
+                        ),
+                    )
+        return held
+
+    def _get_pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            assert self._factory is not None
+            self._pipeline = self._factory()
+        return self._pipeline
+
+
+# -- entry points -----------------------------------------------------------------------------
+def affected_pupils(changes: Iterable[Change]) -> set[str]:
+    """Pupils whose outputs or templates may have to go after ``changes``."""
+    return {
+        c.pupil_id
+        for c in changes
+        if (c.key == "left_on" and c.new) or (c.new is False) or c.key == "face_matching"
+    }
+
+
+def propagate_changes(
+    root: Path,
+    settings: Settings,
+    store: Store,
+    changes: Sequence[Change],
+    *,
+    today: date | None = None,
+    pipeline: PipelineFactory | None = None,
+) -> PropagationReport:
+    """Apply the consequences of ``changes`` now (templates, withdrawals, re-renders)."""
+    pids = affected_pupils(changes)
+    report = PropagationReport()
+    if not pids:
+        return report
+    prop = Propagator(root, settings, store, today=today or date.today(), pipeline=pipeline)
+    with retention_lock(prop.layout):
+        report.templates_destroyed = prop.destroy_templates(pids)
+        report.merge(prop.withdraw(prop.violations(pids)))
+    return report
+
+
+def after_changes(ctx: Any, changes: Sequence[Change]) -> list[str]:
+    """Apply the consequences of ``changes``; returns lines for the user (CLI entry point)."""
+    if not affected_pupils(changes):
+        return []
+    store = Store(ctx.layout.db)
+    try:
+        report = propagate_changes(ctx.root, ctx.settings, store, changes, pipeline=ctx.pipeline)
+    finally:
+        store.close()
+    return report.lines()

@@ -1,0 +1,227 @@
+"""Reviewing held photos: list, show, approve (publish the held channels with the redactions as
+decided, near-matches redacted), reject (delete the held original, logged in the deletion log).
+
+``quarantine/<id>/`` holds ``original.<ext>`` and ``reason.json``; the ``quarantine`` table is the
+index. Every action is audited with ids only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from photoguard.config import Layout, Settings
+from photoguard.core.records import PhotoStatus
+from photoguard.ledger.db import AuditEvent, Store, iso
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = ("held", "rejected")
+
+
+class ReviewError(Exception):
+    """A review action that cannot be done (unknown id, already resolved, wrong channel)."""
+
+
+@dataclass
+class Item:
+    id: str
+    sha256: str
+    status: str
+    reason: str
+    held_channels: list[str]
+    created_at: str
+    resolved_at: str | None
+    published: dict[str, str] = field(default_factory=dict)
+    faces: list[dict[str, Any]] = field(default_factory=list)
+    group: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sha256": self.sha256,
+            "status": self.status,
+            "reason": self.reason,
+            "held_channels": self.held_channels,
+            "created_at": self.created_at,
+            "resolved_at": self.resolved_at,
+            "published": self.published,
+            "faces": self.faces,
+            "group": self.group,
+        }
+
+
+class Review:
+    """Review actions on one root. ``pipeline`` is needed only for :meth:`approve`."""
+
+    def __init__(self, root: Path, settings: Settings, store: Store, pipeline: Any = None) -> None:
+        self.root = root
+        self.settings = settings
+        self.layout = Layout(root, settings)
+        self.store = store
+        self.pipeline = pipeline
+
+    # -- reading -----------------------------------------------------------------------------
+    def list(self, include_resolved: bool = False) -> list[Item]:
+        sql = "SELECT * FROM quarantine"
+        if not include_resolved:
+            sql += " WHERE resolved_at IS NULL"
+        rows = self.store.query(sql + " ORDER BY created_at, id")
+        return [self._item(r) for r in rows]
+
+    def get(self, qid: str) -> Item:
+        row = self.store.one("SELECT * FROM quarantine WHERE id=?", (qid,))
+        if row is None:
+            raise ReviewError(f"no held photo with id {qid}")
+        item = self._item(row)
+        info = self._reason_file(qid)
+        item.faces = list(info.get("faces", []))
+        item.group = str(info.get("group", ""))
+        return item
+
+    def channel_preview(self, item: Item) -> dict[str, str]:
+        """What each channel has or would get on approval, one line per channel."""
+        out: dict[str, str] = {}
+        for ch in self.settings.channels:
+            name = ch.name
+            if name in item.published:
+                out[name] = f"published already ({item.published[name]})"
+                continue
+            if item.status == "rejected":
+                out[name] = "nothing: the file was rejected (" + item.reason + ")"
+                continue
+            if item.held_channels and name not in item.held_channels:
+                out[name] = "nothing new (not held for this channel)"
+                continue
+            visible = redacted = 0
+            for f in item.faces:
+                action = (f.get("decision") or {}).get(name)
+                if action == "visible":
+                    visible += 1
+                else:  # redact, and hold: an approval redacts an uncertain face
+                    redacted += 1
+            if not item.faces:
+                out[name] = "on approval: processed again (no face decisions were recorded)"
+            else:
+                out[name] = f"on approval: {visible} face(s) visible, {redacted} redacted"
+        return out
+
+    def original_path(self, qid: str) -> Path | None:
+        qdir = self.layout.quarantine / qid
+        if not qdir.is_dir() or qdir.is_symlink():
+            return None
+        for p in sorted(qdir.iterdir()):
+            if p.name.startswith("original") and p.is_file() and not p.is_symlink():
+                return p
+        return None
+
+    # -- actions -------------------------------------------------------------------------------
+    def approve(self, qid: str, channel: str | None = None) -> Any:
+        """Publish the held channels (or only ``channel``) with the redactions as decided;
+        uncertain faces are redacted. Channels published before are not published again."""
+        if self.pipeline is None:
+            raise ReviewError("approve needs a pipeline")
+        item = self.get(qid)
+        if item.resolved_at is not None:
+            raise ReviewError(f"item {qid} is already resolved ({item.status})")
+        if item.status != "held":
+            raise ReviewError(f"item {qid} was rejected ({item.reason}); it cannot be published")
+        candidates = item.held_channels or [
+            c.name for c in self.settings.channels if c.name not in item.published
+        ]
+        if channel is not None:
+            if channel not in candidates:
+                held = ", ".join(candidates) or "-"
+                raise ReviewError(f"channel {channel} is not held for item {qid} (held: {held})")
+            approved = [channel]
+        else:
+            approved = list(candidates)
+        original = self.original_path(qid)
+        if original is None:
+            raise ReviewError(f"the original of item {qid} is missing from the quarantine folder")
+        data = original.read_bytes()
+        photo = self.store.one("SELECT stem, grp FROM photos WHERE sha256=?", (item.sha256,))
+        stem = str(photo["stem"]) if photo and photo["stem"] else qid
+        group = str(photo["grp"]) if photo else item.group
+        result = self.pipeline.process_bytes(
+            data,
+            source=f"quarantine/{qid}",
+            stem=stem,
+            suffix=original.suffix,
+            group=group,
+            approved_channels=approved,
+            from_quarantine=qid,
+        )
+        outcome = result.status.value
+        self.store.audit(
+            AuditEvent(
+                "review.approve",
+                photo_sha256=item.sha256,
+                detail={
+                    "id": qid,
+                    "channels": approved,
+                    "published": sorted(result.outputs),
+                    "outcome": outcome,
+                    "still_held": list(result.held_channels),
+                },
+            )
+        )
+        if result.status is PhotoStatus.PUBLISHED:
+            self._delete_original(qid, item.sha256, "approved in review and published")
+        log.info("event=review_approve id=%s outcome=%s", qid, outcome)
+        return result
+
+    def reject(self, qid: str) -> None:
+        """Delete the held original; nothing more of it is published."""
+        item = self.get(qid)
+        if item.resolved_at is not None:
+            raise ReviewError(f"item {qid} is already resolved ({item.status})")
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE quarantine SET status='discarded', resolved_at=? WHERE id=?", (iso(), qid)
+            )
+            Store.audit_in(
+                conn, AuditEvent("review.reject", photo_sha256=item.sha256, detail={"id": qid})
+            )
+        self._delete_original(qid, item.sha256, "rejected in review")
+        log.info("event=review_reject id=%s", qid)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _delete_original(self, qid: str, sha: str, reason: str) -> None:
+        qdir = self.layout.quarantine / qid
+        if qdir.is_dir() and not qdir.is_symlink():
+            shutil.rmtree(qdir)
+        with self.store.transaction() as conn:
+            Store.log_deletion(conn, "quarantine_original", qid, reason, sha256=sha)
+
+    def _item(self, row: Any) -> Item:
+        sha = str(row["sha256"])
+        published = {
+            r["channel"]: r["path"]
+            for r in self.store.query(
+                "SELECT channel, path FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL",
+                (sha,),
+            )
+        }
+        return Item(
+            id=str(row["id"]),
+            sha256=sha,
+            status=str(row["status"]),
+            reason=str(row["reason"]),
+            held_channels=list(json.loads(row["held_channels"] or "[]")),
+            created_at=str(row["created_at"]),
+            resolved_at=row["resolved_at"],
+            published=published,
+        )
+
+    def _reason_file(self, qid: str) -> dict[str, Any]:
+        path = self.layout.quarantine / qid / "reason.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}

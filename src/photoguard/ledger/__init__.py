@@ -1,0 +1,1 @@
+"""The only SQL: schema, ledger of photos and outputs, consent registry, templates, audit, keys."""

@@ -1,0 +1,387 @@
+"""The consent registry: CSV import (all-or-nothing, as a diff), single changes and history.
+
+Opt-in only: a blank, unknown or unparsable answer means *no*. Every change of a consent value,
+a pupil's group or leave date is a row in ``consent_history`` with time, source and version.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from photoguard.config import CONSENT_KEYS
+from photoguard.core.records import Pupil
+from photoguard.ledger.db import AuditEvent, Store, iso
+
+#: header alias -> canonical field (Dutch as exported by the administration, or English)
+HEADER_ALIASES: dict[str, str] = {
+    "leerling_id": "pupil_id",
+    "leerlingnummer": "pupil_id",
+    "pupil_id": "pupil_id",
+    "voornaam": "first_name",
+    "first_name": "first_name",
+    "tussenvoegsel": "surname_prefix",
+    "surname_prefix": "surname_prefix",
+    "achternaam": "surname",
+    "surname": "surname",
+    "groep": "group",
+    "group": "group",
+    "datum_uitschrijving": "left_on",
+    "left_on": "left_on",
+    "telefoon": "phone",
+    "phone": "phone",
+    "nieuwsbrief": "newsletter",
+    "newsletter": "newsletter",
+    "parro": "parro",
+    "schoolgids": "guide",
+    "guide": "guide",
+    "website": "website",
+    "social_media": "social",
+    "social": "social",
+    "telefoon_klassenlijst": "classlist_phone",
+    "classlist_phone": "classlist_phone",
+    "gezichtsherkenning": "face_matching",
+    "face_matching": "face_matching",
+}
+REQUIRED = ("pupil_id", "first_name", "surname")
+YES = frozenset({"ja", "yes", "j", "y", "1", "true", "waar"})
+_DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y", "%d.%m.%Y")
+_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+class ConsentImportError(Exception):
+    """The CSV was refused as a whole; ``problems`` holds 'line N: ...' messages."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
+
+
+def parse_yes(raw: str | None) -> bool:
+    """Opt-in parsing: only an explicit yes counts; anything else (blank, 'misschien') is no."""
+    return (raw or "").strip().lower() in YES
+
+
+def parse_date(raw: str) -> date | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(raw, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"unreadable date {raw!r} (use YYYY-MM-DD or DD-MM-YYYY)")
+
+
+def _canonical_header(name: str) -> str | None:
+    key = name.strip().lower().replace(" ", "_").replace("-", "_")
+    return HEADER_ALIASES.get(key)
+
+
+def parse_csv(text: str) -> list[Pupil]:
+    """Parse a consent export. Raises ConsentImportError listing every bad row (nothing imported)."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise ConsentImportError(["line 1: the file is empty"])
+    first = text.splitlines()[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise ConsentImportError([f"line 1: unreadable header: {exc}"]) from None
+    columns: list[str | None] = [_canonical_header(h) for h in header]
+    problems: list[str] = []
+    unknown = [h for h, c in zip(header, columns, strict=True) if c is None and h.strip()]
+    if unknown:
+        problems.append(f"line 1: unknown column(s): {', '.join(unknown)}")
+    seen_cols = [c for c in columns if c]
+    dupes = sorted({c for c in seen_cols if seen_cols.count(c) > 1})
+    if dupes:
+        problems.append(f"line 1: column(s) given twice: {', '.join(dupes)}")
+    missing = [r for r in REQUIRED if r not in seen_cols]
+    if missing:
+        problems.append(f"line 1: missing required column(s): {', '.join(missing)}")
+    if problems:
+        raise ConsentImportError(problems)
+
+    pupils: list[Pupil] = []
+    ids: dict[str, int] = {}
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise ConsentImportError([f"line {reader.line_num}: {exc}"]) from None
+    for offset, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            problems.append(f"line {offset}: expected {len(header)} fields, found {len(row)}")
+            continue
+        rec = {c: cell.strip() for c, cell in zip(columns, row, strict=True) if c}
+        pid = rec.get("pupil_id", "")
+        if not pid or not set(pid) <= _ID_OK or len(pid) > 64:
+            problems.append(f"line {offset}: pupil id must be 1-64 letters, digits, '-', '_' or '.'")
+            continue
+        if pid in ids:
+            problems.append(f"line {offset}: pupil id given twice (first on line {ids[pid]})")
+            continue
+        ids[pid] = offset
+        if not rec.get("first_name") or not rec.get("surname"):
+            problems.append(f"line {offset}: first name and surname are required")
+            continue
+        try:
+            left_on = parse_date(rec.get("left_on", ""))
+        except ValueError as exc:
+            problems.append(f"line {offset}: {exc}")
+            continue
+        consents = {k: parse_yes(rec.get(k)) for k in CONSENT_KEYS}
+        pupils.append(
+            Pupil(
+                pupil_id=pid,
+                first_name=rec["first_name"],
+                surname_prefix=rec.get("surname_prefix", ""),
+                surname=rec["surname"],
+                group=rec.get("group", ""),
+                left_on=left_on,
+                phone=rec.get("phone", ""),
+                consents=consents,
+            )
+        )
+    if problems:
+        raise ConsentImportError(problems)
+    return pupils
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One changed fact: a consent key ('newsletter', ...), or 'left_on' / 'group' / 'enrolled'."""
+
+    pupil_id: str
+    key: str
+    old: object
+    new: object
+
+    @property
+    def is_withdrawal(self) -> bool:
+        return self.key in CONSENT_KEYS and self.old is True and self.new is False
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    missing_from_file: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    version: int = 0
+
+
+class Registry:
+    """Read and change the consent registry in the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- reading ---------------------------------------------------------------------------
+    def pupils(self) -> dict[str, Pupil]:
+        rows = self.store.query("SELECT * FROM pupils")
+        consent: dict[str, dict[str, bool]] = {}
+        for r in self.store.query("SELECT pupil_id, key, value FROM consent"):
+            consent.setdefault(r["pupil_id"], {})[r["key"]] = bool(r["value"])
+        return {r["pupil_id"]: _row_to_pupil(r, consent.get(r["pupil_id"], {})) for r in rows}
+
+    def pupil(self, pupil_id: str) -> Pupil | None:
+        r = self.store.one("SELECT * FROM pupils WHERE pupil_id=?", (pupil_id,))
+        if r is None:
+            return None
+        cons = {
+            c["key"]: bool(c["value"])
+            for c in self.store.query("SELECT key, value FROM consent WHERE pupil_id=?", (pupil_id,))
+        }
+        return _row_to_pupil(r, cons)
+
+    def history(self, pupil_id: str) -> list[sqlite3.Row]:
+        return self.store.query(
+            "SELECT at, key, old_value, new_value, source, version FROM consent_history "
+            "WHERE pupil_id=? ORDER BY id",
+            (pupil_id,),
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+    def import_pupils(self, pupils: Sequence[Pupil], source: str) -> ImportReport:
+        """Apply a full export as a diff in one transaction; returns what changed."""
+        report = ImportReport()
+        now = iso()
+        with self.store.transaction() as conn:
+            version = int(_meta(conn, "consent_version")) + 1
+            existing = {r["pupil_id"]: r for r in conn.execute("SELECT * FROM pupils")}
+            old_consent: dict[str, dict[str, bool]] = {}
+            for r in conn.execute("SELECT pupil_id, key, value FROM consent"):
+                old_consent.setdefault(r["pupil_id"], {})[r["key"]] = bool(r["value"])
+            for p in pupils:
+                changes = self._apply(conn, p, existing.get(p.pupil_id), old_consent.get(p.pupil_id), now)
+                if p.pupil_id not in existing:
+                    report.added += 1
+                elif changes:
+                    report.updated += 1
+                else:
+                    report.unchanged += 1
+                    conn.execute("UPDATE pupils SET confirmed_at=? WHERE pupil_id=?", (now, p.pupil_id))
+                report.changes.extend(changes)
+            report.missing_from_file = sorted(set(existing) - {p.pupil_id for p in pupils})
+            if report.changes:
+                for ch in report.changes:
+                    _history(conn, ch, now, source, version)
+                Store.set_meta(conn, "consent_version", str(version))
+                report.version = version
+            else:
+                report.version = version - 1
+            Store.audit_in(
+                conn,
+                AuditEvent(
+                    "consent.import",
+                    detail={
+                        "added": report.added,
+                        "updated": report.updated,
+                        "unchanged": report.unchanged,
+                        "changes": len(report.changes),
+                        "version": report.version,
+                    },
+                ),
+            )
+        return report
+
+    def set_consent(self, pupil_id: str, key: str, value: bool, source: str = "manual") -> list[Change]:
+        if key not in CONSENT_KEYS:
+            raise ValueError(f"unknown consent key {key!r}; expected one of {', '.join(CONSENT_KEYS)}")
+        now = iso()
+        with self.store.transaction() as conn:
+            if conn.execute("SELECT 1 FROM pupils WHERE pupil_id=?", (pupil_id,)).fetchone() is None:
+                raise LookupError(f"no pupil with id {pupil_id!r}")
+            row = conn.execute(
+                "SELECT value FROM consent WHERE pupil_id=? AND key=?", (pupil_id, key)
+            ).fetchone()
+            old = bool(row["value"]) if row else False
+            if old == value:
+                conn.execute("UPDATE pupils SET confirmed_at=? WHERE pupil_id=?", (now, pupil_id))
+                return []
+            version = int(_meta(conn, "consent_version")) + 1
+            conn.execute(
+                "INSERT INTO consent(pupil_id, key, value) VALUES(?,?,?) "
+                "ON CONFLICT(pupil_id, key) DO UPDATE SET value=excluded.value",
+                (pupil_id, key, int(value)),
+            )
+            conn.execute(
+                "UPDATE pupils SET updated_at=?, confirmed_at=? WHERE pupil_id=?", (now, now, pupil_id)
+            )
+            ch = Change(pupil_id, key, old, value)
+            _history(conn, ch, now, source, version)
+            Store.set_meta(conn, "consent_version", str(version))
+            Store.audit_in(
+                conn,
+                AuditEvent("consent.set", pupil_id=pupil_id, detail={"key": key, "value": value}),
+            )
+        return [ch]
+
+    def _apply(
+        self,
+        conn: sqlite3.Connection,
+        p: Pupil,
+        old: sqlite3.Row | None,
+        old_consent: dict[str, bool] | None,
+        now: str,
+    ) -> list[Change]:
+        changes: list[Change] = []
+        left = p.left_on.isoformat() if p.left_on else None
+        if old is None:
+            conn.execute(
+                "INSERT INTO pupils(pupil_id, first_name, surname_prefix, surname, grp, left_on, phone, "
+                "confirmed_at, updated_at) VALUES(?,?,?,?,?,?,?,?,?)",
+                (p.pupil_id, p.first_name, p.surname_prefix, p.surname, p.group, left, p.phone, now, now),
+            )
+            changes.extend(Change(p.pupil_id, k, None, v) for k, v in p.consents.items() if v)
+            if left:
+                changes.append(Change(p.pupil_id, "left_on", None, left))
+        else:
+            if old["left_on"] != left:
+                changes.append(Change(p.pupil_id, "left_on", old["left_on"], left))
+            if old["grp"] != p.group:
+                changes.append(Change(p.pupil_id, "group", old["grp"], p.group))
+            prev = old_consent or {}
+            changes.extend(
+                Change(p.pupil_id, k, prev.get(k, False), v)
+                for k, v in p.consents.items()
+                if prev.get(k, False) != v
+            )
+            names_changed = (old["first_name"], old["surname_prefix"], old["surname"], old["phone"]) != (
+                p.first_name,
+                p.surname_prefix,
+                p.surname,
+                p.phone,
+            )
+            if changes or names_changed:
+                conn.execute(
+                    "UPDATE pupils SET first_name=?, surname_prefix=?, surname=?, grp=?, left_on=?, "
+                    "phone=?, updated_at=?, confirmed_at=? WHERE pupil_id=?",
+                    (p.first_name, p.surname_prefix, p.surname, p.group, left, p.phone, now, now, p.pupil_id),
+                )
+        for k, v in p.consents.items():
+            conn.execute(
+                "INSERT INTO consent(pupil_id, key, value) VALUES(?,?,?) "
+                "ON CONFLICT(pupil_id, key) DO UPDATE SET value=excluded.value",
+                (p.pupil_id, k, int(v)),
+            )
+        return changes
+
+
+def import_csv(store: Store, path: Path) -> ImportReport:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConsentImportError([f"cannot read {path.name}: {exc.strerror}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConsentImportError([f"not UTF-8 text (byte {exc.start}); export the list as UTF-8 CSV"]) from None
+    pupils = parse_csv(text)
+    return Registry(store).import_pupils(pupils, source=f"csv:{path.name}")
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str:
+    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return str(row["value"]) if row else "0"
+
+
+def _history(conn: sqlite3.Connection, ch: Change, now: str, source: str, version: int) -> None:
+    def enc(v: object) -> object:
+        return int(v) if isinstance(v, bool) else v
+
+    conn.execute(
+        "INSERT INTO consent_history(at, pupil_id, key, old_value, new_value, source, version) "
+        "VALUES(?,?,?,?,?,?,?)",
+        (now, ch.pupil_id, ch.key, enc(ch.old), enc(ch.new), source, version),
+    )
+
+
+def _row_to_pupil(r: sqlite3.Row, consents: dict[str, bool]) -> Pupil:
+    return Pupil(
+        pupil_id=r["pupil_id"],
+        first_name=r["first_name"],
+        surname_prefix=r["surname_prefix"],
+        surname=r["surname"],
+        group=r["grp"],
+        left_on=date.fromisoformat(r["left_on"]) if r["left_on"] else None,
+        phone=r["phone"],
+        consents={k: consents.get(k, False) for k in CONSENT_KEYS},
+    )
+
+
+def withdrawals(changes: Iterable[Change]) -> list[Change]:
+    return [c for c in changes if c.is_withdrawal]

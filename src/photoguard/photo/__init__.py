@@ -1,0 +1,1 @@
+"""The stages one photo passes through, in flow order: ingest, decode, detect, identify, redact, encode, publish."""

@@ -1,0 +1,753 @@
+"""Decode an uploaded photo into upright sRGB pixels, failing closed on anything doubtful.
+
+What this module guarantees for :func:`decode_bytes` / :func:`decode_file`:
+
+* Only JPEG (incl. MPO), PNG (incl. APNG), WebP and HEIF/HEIC are accepted, recognised by their
+  magic bytes, never by the file name. GIF, AVIF, TIFF, BMP ... are refused.
+* The pixel count is checked from the header *before* any pixel is decoded (decompression bombs);
+  Pillow's own ``DecompressionBombWarning``/``Error`` are turned into :class:`MediaError` too.
+* Truncated files are refused: a JPEG must reach its EOI marker, a PNG its IEND chunk, a WebP its
+  declared RIFF length; libheif refuses truncated HEIF items itself.
+* Multi-frame files (MPO, animated WebP, APNG, HEIF sequences/collections) publish the **first
+  (primary) frame only**. The other frames are never decoded, so they cannot leak.
+* Orientation: JPEG/PNG/WebP have their EXIF (or XMP) Orientation 1-8 applied. HEIF has its
+  ``irot``/``imir`` transforms applied by libheif; the HEIF specification makes those authoritative,
+  so any EXIF Orientation inside a HEIF is ignored (never rotated twice).
+* Colour: CMYK (Adobe inverted included, which Pillow un-inverts) becomes RGB through its ICC
+  profile when there is one; any non-sRGB ICC profile (Display P3, Adobe RGB, ...) is converted
+  to sRGB with LittleCMS; HEIF ``nclx`` colour with Display P3 / BT.2020 primaries is converted too.
+  An unreadable ICC profile is treated as sRGB (a colour problem, not a privacy one).
+* Captions are read from the metadata before the caller strips it.
+
+Every failure raises :class:`MediaError` whose ``reason`` is safe to show to a teacher: it never
+contains a file name or any metadata value.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import io
+import logging
+import re
+import struct
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageCms, IptcImagePlugin
+
+from photoguard.config import MediaConfig
+
+logger = logging.getLogger(__name__)
+
+# Thumbnails, depth maps and auxiliary images are never wanted: not decoding them at all also
+# guarantees Pillow's draft() can never swap in an embedded (unredacted) HEIF thumbnail.
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
+#: Pillow formats we open (an MPO is opened through the JPEG plugin); everything else is refused.
+_OPEN_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
+_PIL_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "HEIF")
+_SOURCE_FORMAT = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "HEIF": "heif"}
+
+MAX_SIDECAR_BYTES = 64 * 1024
+MAX_CAPTION_CHARS = 2000
+MAX_CAPTIONS = 16
+
+SUPPORTED_TEXT = "JPEG, PNG, WebP or HEIC"
+
+
+class MediaError(Exception):
+    """A photo that cannot be published. ``reason`` is user-facing and free of personal data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray  # (H, W, 3) uint8 RGB, upright, sRGB
+    alpha: np.ndarray | None  # (H, W) uint8 when the source has meaningful alpha
+    source_format: str  # "jpeg" | "png" | "webp" | "heif"
+    jpeg_quality: int | None  # estimated source JPEG quality, when known
+    captions: tuple[str, ...]  # captions found before stripping
+    taken_at: datetime | None  # EXIF DateTimeOriginal
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+# --------------------------------------------------------------------------------------------
+# JPEG structure (also used by photoguard.photo.encode.verify_clean)
+
+#: After SOS: the next 0xFF that is not byte stuffing (FF00), a restart marker or fill (FFFF).
+_ENTROPY_END = re.compile(rb"\xff(?![\x00\xd0-\xd7\xff])")
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+
+
+@dataclass(frozen=True, slots=True)
+class JpegSegment:
+    marker: int  # second marker byte, e.g. 0xE1 for APP1
+    offset: int  # offset of the 0xFF that starts the segment
+    payload: bytes  # segment body without marker and length (empty for stand-alone markers)
+
+
+@dataclass(frozen=True, slots=True)
+class JpegLayout:
+    segments: tuple[JpegSegment, ...]
+    eoi_end: int | None  # offset just after EOI, None when the stream never ends (truncated)
+    garbage: bool  # bytes between segments that are not a marker
+
+
+def walk_jpeg(data: bytes) -> JpegLayout:
+    """Walk the marker segments of the first JPEG stream in ``data`` up to its EOI.
+
+    Raises ``ValueError`` when ``data`` does not start with SOI or a segment runs past the end.
+    """
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("no SOI")
+    n = len(data)
+    i = 2
+    segments: list[JpegSegment] = []
+    garbage = False
+    while i < n:
+        if data[i] != 0xFF:
+            garbage = True
+            j = data.find(b"\xff", i)
+            if j < 0:
+                break
+            i = j
+            continue
+        start = i
+        while i < n and data[i] == 0xFF:
+            i += 1
+        if i >= n:
+            break
+        marker = data[i]
+        i += 1
+        if marker == 0xD9:
+            segments.append(JpegSegment(marker, start, b""))
+            return JpegLayout(tuple(segments), i, garbage)
+        if marker in _STANDALONE or marker == 0xD8:
+            segments.append(JpegSegment(marker, start, b""))
+            continue
+        if i + 2 > n:
+            raise ValueError("segment header past end")
+        length = struct.unpack_from(">H", data, i)[0]
+        if length < 2 or i + length > n:
+            raise ValueError("segment past end")
+        segments.append(JpegSegment(marker, start, data[i + 2 : i + length]))
+        i += length
+        if marker == 0xDA:
+            m = _ENTROPY_END.search(data, i)
+            if m is None:
+                break
+            i = m.start()
+    return JpegLayout(tuple(segments), None, garbage)
+
+
+# IJG (Annex K) base tables in natural order.
+_STD_LUMA = (
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+)  # fmt: skip
+_STD_CHROMA = (
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
+    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
+    *([99] * 32),
+)  # fmt: skip
+_ZIGZAG = (
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
+    12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+    35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+    58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+)  # fmt: skip
+
+
+def _ijg_tables() -> np.ndarray:
+    """(100, 2, 64) IJG tables for quality 1..100, in zigzag (DQT) order."""
+    base = np.array([[_STD_LUMA[z] for z in _ZIGZAG], [_STD_CHROMA[z] for z in _ZIGZAG]], np.int64)
+    out = np.empty((100, 2, 64), np.int64)
+    for q in range(1, 101):
+        scale = 5000 // q if q < 50 else 200 - 2 * q
+        out[q - 1] = np.clip((base * scale + 50) // 100, 1, 255)
+    return out
+
+
+_IJG = _ijg_tables()
+
+
+def parse_dqt(layout: JpegLayout) -> dict[int, np.ndarray]:
+    """Quantisation tables by id (0-3), values in DQT (zigzag) order."""
+    tables: dict[int, np.ndarray] = {}
+    for seg in layout.segments:
+        if seg.marker != 0xDB:
+            continue
+        p, body = 0, seg.payload
+        while p < len(body):
+            precision, tid = body[p] >> 4, body[p] & 15
+            p += 1
+            if precision:
+                if p + 128 > len(body):
+                    break
+                tables[tid] = np.frombuffer(body, ">u2", 64, p).astype(np.int64)
+                p += 128
+            else:
+                if p + 64 > len(body):
+                    break
+                tables[tid] = np.frombuffer(body, np.uint8, 64, p).astype(np.int64)
+                p += 64
+    return tables
+
+
+def estimate_jpeg_quality(tables: dict[int, np.ndarray]) -> int | None:
+    """The IJG quality (1-100) whose scaled standard tables are nearest to ``tables``.
+
+    Cameras use their own tables; the nearest IJG quality is then a good equivalent for re-encoding.
+    """
+    if 0 not in tables:
+        return None
+    err = np.abs(_IJG[:, 0, :] - tables[0][None, :]).sum(axis=1).astype(np.float64)
+    if 1 in tables:
+        err += np.abs(_IJG[:, 1, :] - tables[1][None, :]).sum(axis=1)
+    # ties go to the higher quality (argmin over the reversed array)
+    best = 99 - int(np.argmin(err[::-1]))
+    return best + 1
+
+
+def jpeg_sampling(layout: JpegLayout) -> tuple[int, ...] | None:
+    """(h, v) sampling factors of each component from the first SOF, flattened."""
+    for seg in layout.segments:
+        if 0xC0 <= seg.marker <= 0xCF and seg.marker not in (0xC4, 0xC8, 0xCC):
+            body = seg.payload
+            if len(body) < 6:
+                return None
+            count = body[5]
+            out: list[int] = []
+            for k in range(count):
+                b = body[6 + 3 * k + 1] if 6 + 3 * k + 1 < len(body) else 0x11
+                out += [b >> 4, b & 15]
+            return tuple(out)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Container sniffing and structural checks (before Pillow sees the data)
+
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1",
+                b"msf1", b"mif2", b"MiHE", b"MiHB", b"MiPr", b"miaf"}  # fmt: skip
+_AVIF_BRANDS = {b"avif", b"avis"}
+
+
+def sniff_format(data: bytes) -> str | None:
+    """'jpeg' | 'png' | 'webp' | 'heif' from the magic bytes, or None."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:8] == b"ftyp" and len(data) >= 16:
+        size = struct.unpack(">I", data[:4])[0]
+        brands = {data[8:12]} | {data[k : k + 4] for k in range(16, min(size, 256), 4)}
+        if data[8:12] in _AVIF_BRANDS:
+            return None
+        if brands & _HEIF_BRANDS:
+            return "heif"
+    return None
+
+
+def _describe_unknown(data: bytes) -> str:
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return f"GIF images are not supported; please send the photo as {SUPPORTED_TEXT}"
+    if data[4:8] == b"ftyp" and data[8:12] in _AVIF_BRANDS:
+        return f"AVIF images are not supported; please send the photo as {SUPPORTED_TEXT}"
+    if data[4:8] == b"ftyp":
+        return f"video or unknown media files are not supported; please send a {SUPPORTED_TEXT} photo"
+    return f"the file is not a supported image ({SUPPORTED_TEXT})"
+
+
+_TRUNCATED = "the file is incomplete or damaged (it ends too early); please upload it again"
+
+
+def _too_many_pixels(w: int, h: int, cfg: MediaConfig) -> MediaError:
+    return MediaError(f"the image is too large ({w}x{h} pixels; the limit is {cfg.max_pixels / 1e6:.0f} megapixels)")
+
+
+def _check_png(data: bytes, cfg: MediaConfig) -> None:
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise MediaError(_TRUNCATED)
+    w, h = struct.unpack_from(">II", data, 16)
+    if w == 0 or h == 0:
+        raise MediaError("the image has no pixels")
+    if w * h > cfg.max_pixels:
+        raise _too_many_pixels(w, h, cfg)
+    i, n = 8, len(data)
+    while i + 8 <= n:
+        length, typ = struct.unpack_from(">I4s", data, i)
+        i += 12 + length
+        if i > n:
+            raise MediaError(_TRUNCATED)
+        if typ == b"IEND":
+            return
+    raise MediaError(_TRUNCATED)
+
+
+def _check_webp(data: bytes) -> None:
+    riff_len = struct.unpack_from("<I", data, 4)[0]
+    if 8 + riff_len > len(data) or riff_len < 12:
+        raise MediaError(_TRUNCATED)
+
+
+def _check_jpeg(data: bytes, cfg: MediaConfig) -> JpegLayout:
+    try:
+        layout = walk_jpeg(data)
+    except ValueError:
+        raise MediaError(_TRUNCATED) from None
+    if layout.eoi_end is None:
+        raise MediaError(_TRUNCATED)
+    for seg in layout.segments:
+        if 0xC0 <= seg.marker <= 0xCF and seg.marker not in (0xC4, 0xC8, 0xCC):
+            if len(seg.payload) >= 5:
+                h, w = struct.unpack_from(">HH", seg.payload, 1)
+                if w * h > cfg.max_pixels:
+                    raise _too_many_pixels(w, h, cfg)
+            break
+    return layout
+
+
+# --------------------------------------------------------------------------------------------
+# Captions and date (read before stripping)
+
+_CAMERA_DEFAULTS = re.compile(
+    r"^(olympus digital camera|sony dsc|digital camera|konica minolta digital camera|"
+    r"samsung( digital camera)?|exif_jpeg_picture|default|untitled|image|picture|"
+    r"lg digital camera|minolta digital camera|camera|photo|\s*|\d+)$",
+    re.IGNORECASE,
+)
+_XMP_FIELD = re.compile(
+    rb"<dc:(description|title)\b[^>]*>(.*?)</dc:\1>|\bdc:(description|title)=\"([^\"]*)\"",
+    re.DOTALL,
+)
+_XMP_LI = re.compile(rb"<rdf:li\b[^>]*>(.*?)</rdf:li>", re.DOTALL)
+
+
+def _clean_caption(raw: str) -> str | None:
+    text = raw.replace("\x00", " ").strip()
+    text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
+    text = re.sub(r"[ \t]+", " ", text).strip()
+    if not text or _CAMERA_DEFAULTS.match(text):
+        return None
+    return text[:MAX_CAPTION_CHARS]
+
+
+def _xmp_captions(xmp: bytes | str) -> list[str]:
+    raw = xmp.encode("utf-8", "replace") if isinstance(xmp, str) else xmp
+    out: list[str] = []
+    for m in _XMP_FIELD.finditer(raw):
+        body = m.group(2)
+        items = (_XMP_LI.findall(body) or [body]) if body is not None else [m.group(4)]
+        for item in items:
+            text = re.sub(rb"<[^>]*>", b"", item)
+            out.append(html.unescape(text.decode("utf-8", "replace")))
+    return out
+
+
+def _user_comment(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, bytes | bytearray):
+        return None
+    head, body = bytes(value[:8]), bytes(value[8:])
+    if head.startswith(b"UNICODE"):
+        # the byte order is not stated; UCS-2 text in a Latin script has many zero high bytes
+        le = body[1::2].count(0) >= body[0::2].count(0)
+        return body.decode("utf-16-le" if le else "utf-16-be", "replace")
+    if head.startswith(b"ASCII") or head == b"\x00" * 8:
+        return body.decode("latin-1")
+    if head.startswith(b"JIS"):
+        return body.decode("shift_jis", "replace")
+    return bytes(value).decode("utf-8", "replace")
+
+
+def _xp_text(value: Any) -> str | None:
+    if isinstance(value, tuple | list):
+        value = bytes(value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-16-le", "replace")
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def _exif_text(exif: Image.Exif) -> tuple[list[str], datetime | None]:
+    out: list[str] = []
+    desc = exif.get(0x010E)  # ImageDescription
+    if isinstance(desc, bytes):
+        desc = desc.decode("utf-8", "replace")
+    if isinstance(desc, str):
+        out.append(desc)
+    for tag in (0x9C9B, 0x9C9C):  # XPTitle, XPComment
+        text = _xp_text(exif.get(tag))
+        if text:
+            out.append(text)
+    taken: datetime | None = None
+    try:
+        sub = exif.get_ifd(0x8769)
+    except Exception:  # a damaged Exif IFD is not a reason to refuse the pixels
+        sub = {}
+    comment = _user_comment(sub.get(0x9286))
+    if comment:
+        out.append(comment)
+    for tag in (0x9003, 0x9004):  # DateTimeOriginal, DateTimeDigitized
+        taken = _exif_datetime(sub.get(tag))
+        if taken is not None:
+            break
+    return out, taken
+
+
+def _exif_datetime(value: Any) -> datetime | None:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if not isinstance(value, str):
+        return None
+    m = re.match(r"\s*(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})", value)
+    if not m:
+        return None
+    try:
+        y, mo, d, hh, mi, ss = (int(g) for g in m.groups())
+        dt = datetime(y, mo, d, hh, mi, ss)
+    except ValueError:
+        return None
+    return dt if 1990 <= dt.year <= 2100 else None
+
+
+def _iptc_captions(im: Image.Image) -> list[str]:
+    try:
+        info = IptcImagePlugin.getiptcinfo(im)  # type: ignore[arg-type]
+    except Exception:
+        return []
+    out: list[str] = []
+    if not info:
+        return out
+    for key in ((2, 120), (2, 105)):  # Caption-Abstract, Headline
+        val = info.get(key)
+        vals = val if isinstance(val, list) else [val]
+        for v in vals:
+            if isinstance(v, bytes):
+                try:
+                    out.append(v.decode("utf-8"))
+                except UnicodeDecodeError:
+                    out.append(v.decode("latin-1"))
+    return out
+
+
+def _read_captions(im: Image.Image, sidecar_text: str | None) -> tuple[tuple[str, ...], datetime | None]:
+    raw: list[str] = []
+    if sidecar_text:
+        raw.append(sidecar_text)
+    xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    if isinstance(xmp, bytes | str):
+        raw += _xmp_captions(xmp)
+    raw += _iptc_captions(im)
+    taken: datetime | None = None
+    try:
+        exif = im.getexif()
+    except Exception:
+        exif = None
+    if exif is not None:
+        texts, taken = _exif_text(exif)
+        raw += texts
+    for key in ("comment", "Comment", "Description", "Title"):  # JPEG COM, PNG text chunks
+        val = im.info.get(key)
+        if isinstance(val, bytes):
+            val = val.decode("utf-8", "replace")
+        if isinstance(val, str):
+            raw.append(val)
+    seen: set[str] = set()
+    out: list[str] = []
+    for r in raw:
+        c = _clean_caption(r)
+        if c and c.casefold() not in seen:
+            seen.add(c.casefold())
+            out.append(c)
+    return tuple(out[:MAX_CAPTIONS]), taken
+
+
+# --------------------------------------------------------------------------------------------
+# Colour
+
+_SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@functools.lru_cache(maxsize=16)
+def _icc_transform(icc: bytes, in_mode: str) -> ImageCms.ImageCmsTransform | None:
+    """A transform ``in_mode`` -> sRGB 'RGB', or None when the profile is sRGB or unusable."""
+    try:
+        prof = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    except Exception:
+        logger.warning("unreadable ICC profile ignored (treated as sRGB)")
+        return None
+    space = (prof.profile.xcolor_space or "").strip()
+    want = {"RGB": "RGB", "CMYK": "CMYK"}[in_mode]
+    if space != want:
+        logger.info("ICC colour space %r does not match %s pixels; ignored", space, in_mode)
+        return None
+    desc = (prof.profile.profile_description or "").lower()
+    if in_mode == "RGB" and "srgb" in desc:
+        return None
+    try:
+        return ImageCms.buildTransform(prof, _SRGB_PROFILE, in_mode, "RGB", renderingIntent=ImageCms.Intent.PERCEPTUAL)
+    except Exception:
+        try:
+            return ImageCms.buildTransform(
+                prof,
+                _SRGB_PROFILE,
+                in_mode,
+                "RGB",
+                renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            )
+        except Exception:
+            logger.warning("ICC transform could not be built; colours left as they are")
+            return None
+
+
+# Linear-light RGB of a primaries set -> linear sRGB (D65 whites for all three).
+_P3_TO_SRGB = np.array([[1.2249, -0.2247, 0.0], [-0.0420, 1.0419, 0.0], [-0.0197, -0.0786, 1.0979]], np.float32)
+_BT2020_TO_SRGB = np.array(
+    [[1.6605, -0.5876, -0.0728], [-0.1246, 1.1329, -0.0083], [-0.0182, -0.1006, 1.1187]], np.float32
+)
+
+
+def _srgb_decode_lut() -> np.ndarray:
+    v = np.arange(256, dtype=np.float64) / 255.0
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def _srgb_encode_lut(n: int = 4096) -> np.ndarray:
+    v = np.arange(n, dtype=np.float64) / (n - 1)
+    e = np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+    return np.clip(np.round(e * 255.0), 0, 255).astype(np.uint8)
+
+
+_DEC_LUT = _srgb_decode_lut()
+_ENC_LUT = _srgb_encode_lut()
+
+
+def _convert_primaries(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Convert sRGB-transfer RGB with other primaries to sRGB (relative, clipped)."""
+    import cv2
+
+    lin = cv2.LUT(np.ascontiguousarray(rgb), _DEC_LUT)
+    lin = cv2.transform(lin, matrix)
+    idx = np.clip(lin * 4095.0 + 0.5, 0, 4095).astype(np.uint16)
+    return np.ascontiguousarray(_ENC_LUT[idx])
+
+
+def _nclx_matrix(info: dict[Any, Any]) -> np.ndarray | None:
+    nclx = info.get("nclx_profile")
+    if not isinstance(nclx, dict):
+        return None
+    prim = nclx.get("color_primaries")
+    if prim == 12:  # SMPTE EG 432-1 (Display P3)
+        return _P3_TO_SRGB
+    if prim == 9:  # BT.2020 (8-bit SDR decode; approximate)
+        return _BT2020_TO_SRGB
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        val = im.getexif().get(0x0112)
+    except Exception:
+        return 1
+    try:
+        o = int(val) if val is not None else 1
+    except (TypeError, ValueError):
+        return 1
+    return o if 1 <= o <= 8 else 1
+
+
+def _to_rgb_alpha(im: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
+    """Any decoded mode -> an 'RGB' image (colour-managed later) plus optional alpha array."""
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(im)
+        if mode == "I" and arr.max(initial=0) <= 255:
+            g = arr.astype(np.uint8)
+        else:
+            g = ((arr.astype(np.uint32) + 128) // 257).clip(0, 255).astype(np.uint8)
+        return Image.fromarray(np.ascontiguousarray(g), "L").convert("RGB"), None
+    if mode == "F":
+        arr = np.asarray(im)
+        g = np.clip(arr, 0, 255).astype(np.uint8)
+        return Image.fromarray(g, "L").convert("RGB"), None
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        mode in ("P", "L", "RGB", "1") and "transparency" in im.info
+    )
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        a = np.array(rgba.getchannel("A"))
+        rgb = rgba.convert("RGB")
+        return rgb, (a if int(a.min(initial=255)) < 255 else None)
+    if mode == "RGB":
+        return im, None
+    return im.convert("RGB"), None
+
+
+def _color_manage(im: Image.Image, rgb: Image.Image, fmt: str) -> Image.Image:
+    icc = im.info.get("icc_profile")
+    if im.mode == "CMYK":
+        if isinstance(icc, bytes) and icc:
+            t = _icc_transform(icc, "CMYK")
+            if t is not None:
+                return ImageCms.applyTransform(im, t)  # type: ignore[return-value]
+        return rgb
+    if isinstance(icc, bytes) and icc and rgb.mode == "RGB" and im.mode not in ("L", "LA", "1"):
+        t = _icc_transform(icc, "RGB")
+        if t is not None:
+            return ImageCms.applyTransform(rgb, t)  # type: ignore[return-value]
+        return rgb
+    if fmt == "heif":
+        m = _nclx_matrix(im.info)
+        if m is not None:
+            return Image.fromarray(_convert_primaries(np.asarray(rgb), m), "RGB")
+    return rgb
+
+
+def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedImage:
+    if not data:
+        raise MediaError("the file is empty")
+    if len(data) > cfg.max_bytes:
+        raise MediaError(f"the file is too large (limit {cfg.max_bytes // 1_000_000} MB)")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise MediaError(_describe_unknown(data))
+    quality: int | None = None
+    if fmt == "jpeg":
+        layout = _check_jpeg(data, cfg)
+        quality = estimate_jpeg_quality(parse_dqt(layout))
+    elif fmt == "png":
+        _check_png(data, cfg)
+    elif fmt == "webp":
+        _check_webp(data)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        im = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
+        if im.format not in _PIL_FORMATS or _SOURCE_FORMAT[im.format] != fmt:
+            raise MediaError(_describe_unknown(data))
+        w, h = im.size
+        if w <= 0 or h <= 0:
+            raise MediaError("the image has no pixels")
+        if w * h > cfg.max_pixels:
+            raise _too_many_pixels(w, h, cfg)
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1:
+            logger.info("multi-frame %s: only the first frame is used (%d frames)", fmt, frames)
+            if im.tell() != 0 and fmt != "heif":
+                im.seek(0)
+        captions, taken = _read_captions(im, sidecar_text)
+        orientation = 1 if fmt == "heif" else _orientation(im)
+        im.load()
+
+    rgb, alpha = _to_rgb_alpha(im)
+    rgb = _color_manage(im, rgb, fmt)
+    if rgb.mode != "RGB":
+        rgb = rgb.convert("RGB")
+    if orientation != 1:
+        rgb = rgb.transpose(_TRANSPOSE[orientation])
+        if alpha is not None:
+            alpha = np.array(Image.fromarray(alpha, "L").transpose(_TRANSPOSE[orientation]))
+    pixels = np.array(rgb, dtype=np.uint8)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise MediaError("the image could not be decoded into colour pixels")
+    if alpha is not None and alpha.shape != pixels.shape[:2]:
+        raise MediaError("the image's transparency does not match its size")
+    return DecodedImage(pixels, alpha, fmt, quality, captions, taken)
+
+
+def decode_bytes(data: bytes, cfg: MediaConfig, *, sidecar_text: str | None = None) -> DecodedImage:
+    """Decode ``data`` into upright sRGB pixels. Raises :class:`MediaError` and nothing else."""
+    try:
+        return _decode(bytes(data), cfg, sidecar_text)
+    except MediaError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise MediaError(f"the image has too many pixels (limit {cfg.max_pixels / 1e6:.0f} megapixels)") from None
+    except MemoryError:
+        raise MediaError("the image is too large to process") from None
+    except Exception as exc:
+        text = str(exc).lower()
+        logger.info("decode failed: %s", type(exc).__name__)
+        if "truncated" in text or "premature" in text or "broken data stream" in text:
+            raise MediaError(_TRUNCATED) from exc
+        raise MediaError("the image could not be decoded (damaged or unsupported variant)") from exc
+
+
+def sidecar_paths(path: Path) -> Iterator[Path]:
+    """Caption files a teacher may put next to a photo: ``IMG_1.txt`` and ``IMG_1.jpg.txt``."""
+    yield path.with_suffix(".txt")
+    yield path.with_name(path.name + ".txt")
+
+
+def read_sidecar(path: Path) -> str | None:
+    for p in sidecar_paths(path):
+        if p == path or not p.is_file() or p.is_symlink():
+            continue
+        try:
+            with p.open("rb") as fh:
+                raw = fh.read(MAX_SIDECAR_BYTES + 1)
+        except OSError:
+            continue
+        text = raw[:MAX_SIDECAR_BYTES].decode("utf-8-sig", "replace")
+        return text
+    return None
+
+
+def decode_file(path: Path, cfg: MediaConfig) -> DecodedImage:
+    """Read and decode one uploaded photo (plus its sidecar caption). Raises :class:`MediaError`."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise MediaError("the upload is not a regular file")
+        size = path.stat().st_size
+        if size == 0:
+            raise MediaError("the file is empty")
+        if size > cfg.max_bytes:
+            raise MediaError(f"the file is too large (limit {cfg.max_bytes // 1_000_000} MB)")
+        with path.open("rb") as fh:
+            data = fh.read(cfg.max_bytes + 1)
+        sidecar = read_sidecar(path)
+    except MediaError:
+        raise
+    except OSError as exc:
+        logger.info("read failed: %s", type(exc).__name__)
+        raise MediaError("the file could not be read") from exc
+    return decode_bytes(data, cfg, sidecar_text=sidecar)

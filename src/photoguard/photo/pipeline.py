@@ -1,0 +1,756 @@
+"""The only module that chains the stages: ingest -> decode -> detect -> identify -> decide ->
+redact -> encode -> name -> publish -> original -> audit.
+
+Fail closed: any exception after ingest holds the photo in ``quarantine/`` with a reason file and
+publishes nothing of it; the original leaves the inbox only after its outputs (or its quarantine
+copy) are committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from photoguard import fsutil
+from photoguard.config import ChannelConfig, Layout, OriginalAction, Settings
+from photoguard.core.decide import Verdict, decide_all, held_channels, visible_pupils
+from photoguard.core.naming import PersonName, output_name, scrub_text
+from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus, Pupil
+from photoguard.ledger import keys
+from photoguard.ledger.consent import Registry
+from photoguard.ledger.db import AuditEvent, Store, iso
+from photoguard.ledger.templates import TemplateVault
+from photoguard.photo.decode import DecodedImage, MediaError, decode_bytes
+from photoguard.photo.detect import Detector, build_detector
+from photoguard.photo.encode import encode_clean, verify_clean, verify_decodes
+from photoguard.photo.identify import TemplateModel, match_faces, matchable
+from photoguard.photo.redact import redact, solid_fill
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FaceReport:
+    box: Box
+    score: float
+    match: Match
+    verdicts: dict[str, Verdict]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "box": self.box.to_list(),
+            "score": round(self.score, 3),
+            "match": self.match.kind.value,
+            "pupil_id": self.match.pupil_id if self.match.kind is MatchKind.MATCH else None,
+            "distance": None if self.match.distance is None else round(self.match.distance, 4),
+            "decision": {ch: v.action.value for ch, v in self.verdicts.items()},
+            "reason": {ch: v.reason for ch, v in self.verdicts.items()},
+        }
+
+
+@dataclass
+class ProcessResult:
+    source: str
+    sha256: str | None
+    status: PhotoStatus
+    reason: str = ""
+    faces: list[FaceReport] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    held_channels: list[str] = field(default_factory=list)
+    quarantine_id: str | None = None
+    duplicate: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "sha256": self.sha256,
+            "status": self.status.value,
+            "reason": self.reason,
+            "faces": [f.to_json() for f in self.faces],
+            "outputs": self.outputs,
+            "held_channels": self.held_channels,
+            "quarantine_id": self.quarantine_id,
+            "duplicate": self.duplicate,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+class Held(Exception):
+    """Stop processing and hold the photo with ``reason``."""
+
+
+class ConsentChanged(Exception):
+    """Consent changed between deciding and publishing: decide again."""
+
+
+#: how often a photo is re-decided when consent keeps changing under it before it is held
+MAX_CONSENT_RETRIES = 3
+
+
+@dataclass
+class Rendered:
+    channel: ChannelConfig
+    data: bytes
+    ext: str
+    visible: list[str]
+
+
+class Pipeline:
+    """Processes photos for one photoguard root. Thread-safe for concurrent ``process_path`` calls
+    on different files (models and the store serialise internally)."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        detector: Detector | None = None,
+        templates: TemplateModel | None = None,
+        checker: Detector | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self.settings = settings
+        self.layout = Layout(root, settings)
+        self.store = store or Store(self.layout.db)
+        self.detector = detector or build_detector(settings.detect)
+        # the self-check detector: an injected detector serves both passes (tests)
+        self.checker = checker or detector or build_detector(settings.redact.check_detector)
+        self.templates = templates or TemplateModel(
+            workers=settings.identify.template_workers, engine=settings.identify.template_engine
+        )
+        self.today = today
+        self._master = keys.load_master(self.layout.key, create=True)
+        self._claims: dict[str, list[Any]] = {}  # sha256 -> [lock, users]: one photo at a time
+        self._claims_lock = threading.Lock()
+
+    # -- public ------------------------------------------------------------------------------
+    def process_path(
+        self,
+        path: Path,
+        *,
+        group: str | None = None,
+        uploader: str = "",
+        remove_original: bool = True,
+    ) -> ProcessResult:
+        """Process one file. ``group`` is the pupils' group for naming (default: from the folder)."""
+        t0 = time.perf_counter()
+        source = str(path)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return ProcessResult(source, None, PhotoStatus.REJECTED, "file disappeared before it was read")
+        import stat as _stat
+
+        if _stat.S_ISLNK(st.st_mode):
+            self.store.audit(AuditEvent("ingest.rejected", detail={"reason": "symbolic link"}))
+            return ProcessResult(source, None, PhotoStatus.REJECTED, "symbolic links are not followed")
+        if not _stat.S_ISREG(st.st_mode):
+            return ProcessResult(source, None, PhotoStatus.REJECTED, "not a regular file")
+        try:
+            data = fsutil.read_regular_file(path, self.settings.media.max_bytes)
+        except FileNotFoundError:
+            return ProcessResult(source, None, PhotoStatus.REJECTED, "file disappeared while it was read")
+        except PermissionError:
+            return ProcessResult(source, None, PhotoStatus.REJECTED, "permission denied reading the file")
+        except (OSError, ValueError) as exc:
+            reason = f"unreadable file: {exc}"
+            sha = fsutil.sha256_bytes(b"")
+            return ProcessResult(source, sha, PhotoStatus.REJECTED, reason)
+        sidecar = _read_sidecar(path)
+        result = self.process_bytes(
+            data,
+            source=source,
+            stem=path.stem,
+            suffix=path.suffix,
+            group=group if group is not None else self._group_for(path),
+            uploader=uploader,
+            sidecar_text=sidecar,
+        )
+        result.timings["ingest"] = result.timings.get("ingest", 0.0)
+        if remove_original and (result.status is not PhotoStatus.REJECTED or result.quarantine_id):
+            if _unchanged(path, st):
+                self._remove_original(path, result)
+            else:  # still being written: keep it; the new content is processed on its own
+                sha12 = (result.sha256 or "-")[:12]
+                log.warning("original of %s changed while it was read; left in place", sha12)
+        result.timings["total"] = time.perf_counter() - t0
+        return result
+
+    def process_bytes(
+        self,
+        data: bytes,
+        *,
+        source: str,
+        stem: str,
+        suffix: str = ".jpg",
+        group: str = "",
+        uploader: str = "",
+        sidecar_text: str | None = None,
+        approved_channels: Collection[str] = (),
+        from_quarantine: str | None = None,
+        channels: Collection[str] | None = None,
+        rerender: bool = False,
+    ) -> ProcessResult:
+        """``channels``: decide and publish only these channels (default: all configured).
+        ``rerender``: a re-render of a published photo (after a withdrawal): skip the duplicate
+        check so the photo is decided again with the current consent."""
+        sha = fsutil.sha256_bytes(data)
+        with self._claim(sha):  # the same content twice at once (two folders, review + watch)
+            return self._process_bytes(
+                data, sha, source=source, stem=stem, suffix=suffix, group=group, uploader=uploader,
+                sidecar_text=sidecar_text, approved_channels=approved_channels,
+                from_quarantine=from_quarantine, channels=channels, rerender=rerender,
+            )
+
+    @contextmanager
+    def _claim(self, sha: str) -> Iterator[None]:
+        with self._claims_lock:
+            entry = self._claims.setdefault(sha, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._claims_lock:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._claims[sha]
+
+    def _process_bytes(
+        self,
+        data: bytes,
+        sha: str,
+        *,
+        source: str,
+        stem: str,
+        suffix: str,
+        group: str,
+        uploader: str,
+        sidecar_text: str | None,
+        approved_channels: Collection[str],
+        from_quarantine: str | None,
+        channels: Collection[str] | None,
+        rerender: bool,
+    ) -> ProcessResult:
+        timings: dict[str, float] = {}
+        dup = self._duplicate(sha, source) if not approved_channels and not rerender else None
+        if dup is not None:
+            return dup
+        self.store.audit(AuditEvent("ingest", photo_sha256=sha, detail={"bytes": len(data)}))
+        if not data:
+            return self._hold(sha, source, data, suffix, "empty file (0 bytes)", PhotoStatus.REJECTED, stem, group)
+        # decode
+        t = time.perf_counter()
+        try:
+            img = decode_bytes(data, self.settings.media, sidecar_text=sidecar_text)
+        except MediaError as exc:
+            return self._hold(sha, source, data, suffix, exc.reason, PhotoStatus.REJECTED, stem, group)
+        timings["decode"] = time.perf_counter() - t
+        try:
+            for _attempt in range(MAX_CONSENT_RETRIES):
+                try:
+                    return self._process_image(
+                        img, sha, source, data, suffix, stem, group, uploader, timings, approved_channels,
+                        from_quarantine, channels,
+                        skip_live=not rerender,
+                    )
+                except ConsentChanged:
+                    log.info("consent changed while photo %s was processed; deciding again", sha[:12])
+            raise Held("consent kept changing while the photo was processed")
+        except Held as exc:
+            return self._hold(sha, source, data, suffix, str(exc), PhotoStatus.HELD, stem, group)
+        except Exception as exc:  # fail closed: anything unexpected holds the photo
+            log.exception("photo %s held after an internal error", sha[:12])
+            reason = f"internal error ({type(exc).__name__}); the photo was held, nothing published"
+            return self._hold(sha, source, data, suffix, reason, PhotoStatus.HELD, stem, group)
+
+    def analyse(self, rgb: np.ndarray) -> tuple[list[Detection], list[Match]]:
+        """Detect and identify on an upright RGB image (no side effects)."""
+        dets = self.detector.detect(rgb)
+        return dets, self._identify(rgb, dets)
+
+    def render(self, rgb: np.ndarray, redact_boxes: Sequence[Box], keep_boxes: Sequence[Box]) -> np.ndarray:
+        """Redact ``redact_boxes`` and run the self-check; faces found afterwards that are not one
+        of ``keep_boxes`` (the visible, consented faces) get a solid fill."""
+        boxes = list(keep_boxes) + list(redact_boxes)
+        shown = frozenset(range(len(keep_boxes)))
+        return self.render_versions(rgb, boxes, [shown])[shown]
+
+    def render_versions(
+        self, rgb: np.ndarray, boxes: Sequence[Box], versions: Collection[frozenset[int]]
+    ) -> dict[frozenset[int], np.ndarray]:
+        """All versions of :meth:`iter_versions` at once."""
+        return dict(self.iter_versions(rgb, boxes, versions))
+
+    def iter_versions(
+        self, rgb: np.ndarray, boxes: Sequence[Box], versions: Collection[frozenset[int]]
+    ) -> Iterator[tuple[frozenset[int], np.ndarray]]:
+        """One redacted image per distinct version, one at a time (a 12 MP image is 36 MB: the
+        caller encodes a version and lets it go before the next one is made). A version is the
+        set of indices into ``boxes`` of the faces it shows; every other face is redacted.
+
+        The self-check detector runs once, on the most-redacted image: every face redacted that
+        some version redacts (only the faces all versions show stay). Each version differs from
+        that image only inside faces it shows, so what the check finds elsewhere is what it
+        would find in the version. Fail closed: every face the check finds that is not a face the
+        version shows (a face inside a redacted area, or one the first pass missed) gets a solid
+        fill in that version."""
+        wanted = list(dict.fromkeys(versions))
+        if not wanted:
+            return
+        cfg = self.settings.redact
+
+        def redacted(shown: frozenset[int]) -> np.ndarray:
+            hidden = [b for i, b in enumerate(boxes) if i not in shown]
+            return redact(rgb, hidden, cfg, seed=len(hidden))
+
+        common = frozenset.intersection(*wanted)
+        base: np.ndarray | None = None
+        found: list[Box] = []
+        if cfg.self_check:
+            base = redacted(common)
+            found = [d.box for d in self.checker.detect(base)]
+            if common not in wanted:
+                base = None
+        for shown in wanted:
+            img = base if base is not None and shown == common else redacted(shown)
+            keep = [boxes[i] for i in shown]
+            extra = [f for f in found if not any(f.iou(k) > 0.3 or _covers(k, f) for k in keep)]
+            if extra:
+                log.info("self-check filled %s more face region(s)", len(extra))
+                img = solid_fill(img, extra, cfg.grow)
+            yield shown, img
+
+    # -- stages ------------------------------------------------------------------------------
+    def _process_image(
+        self,
+        img: DecodedImage,
+        sha: str,
+        source: str,
+        data: bytes,
+        suffix: str,
+        stem: str,
+        group: str,
+        uploader: str,
+        timings: dict[str, float],
+        approved: Collection[str],
+        from_quarantine: str | None,
+        only: Collection[str] | None = None,
+        *,
+        skip_live: bool = False,
+    ) -> ProcessResult:
+        """``skip_live``: channels that already have a live output of this photo are left alone
+        (a restart after a partial publish, a re-drop after review, an approval)."""
+        rgb = img.pixels
+        t = time.perf_counter()
+        dets = self.detector.detect(rgb)
+        timings["detect"] = time.perf_counter() - t
+        t = time.perf_counter()
+        matches = self._identify(rgb, dets)
+        timings["identify"] = time.perf_counter() - t
+        version = self.store.consent_version()
+        pupils = Registry(self.store).pupils()
+        today = self.today()
+        channels = [c for c in self.settings.channels if only is None or c.name in only]
+        if skip_live:
+            live = self._live_channels(sha)
+            channels = [c for c in channels if c.name not in live]
+        verdicts = decide_all(matches, channels, pupils, today, self.settings.identify.near_match, approved)
+        faces = [FaceReport(d.box, d.score, m, v) for d, m, v in zip(dets, matches, verdicts, strict=True)]
+        held = held_channels(verdicts, channels)
+        publish = [c for c in channels if c.name not in held]
+        if from_quarantine is not None:
+            # an approval publishes the approved channels only; the other channels that were held
+            # stay held (an empty list held everything: e.g. an internal error)
+            was_held = set(self._quarantine_held(from_quarantine)) or {c.name for c in channels}
+            publish = [c for c in publish if c.name in approved]
+            held += [
+                c.name
+                for c in channels
+                if c.name in was_held and c.name not in approved and c.name not in held
+            ]
+        # render, redact and encode per channel; channels with the same visible set share pixels
+        t = time.perf_counter()
+        shown = {
+            ch.name: frozenset(i for i, v in enumerate(verdicts) if v[ch.name].action is FaceAction.VISIBLE)
+            for ch in publish
+        }
+        rendered = [Rendered(ch, b"", "", visible_pupils(verdicts, matches, ch.name)) for ch in publish]
+        quality = img.jpeg_quality or self.settings.media.jpeg_quality
+        encoding = 0.0
+        for faces_shown, pixels in self.iter_versions(rgb, [d.box for d in dets], shown.values()):
+            t_enc = time.perf_counter()
+            self._encode_version(img, pixels, [r for r in rendered if shown[r.channel.name] == faces_shown], quality)
+            encoding += time.perf_counter() - t_enc
+            del pixels
+        timings["redact"] = time.perf_counter() - t - encoding
+        timings["encode"] = encoding
+        t = time.perf_counter()
+        everyone = [PersonName(p.first_name, p.surname_prefix, p.surname) for p in pupils.values()]
+        taken = img.taken_at.date() if img.taken_at else today
+        outputs = self._publish(
+            sha, rendered, taken, group, stem, everyone, pupils, img.captions, version,
+            guard_live=skip_live,
+        )
+        timings["publish"] = time.perf_counter() - t
+        status = PhotoStatus.HELD if held else PhotoStatus.PUBLISHED
+        result = ProcessResult(source, sha, status, faces=faces, outputs=outputs, held_channels=held, timings=timings)
+        if held:
+            result.reason = "uncertain match to a consenting pupil; review needed for: " + ", ".join(held)
+            self._hold(sha, source, data, suffix, result.reason, PhotoStatus.HELD, stem, group, held, result)
+        else:
+            self._record_photo(sha, PhotoStatus.PUBLISHED, "", group, stem, uploader, taken)
+        if from_quarantine and not held:
+            self._resolve_quarantine(from_quarantine, "approved")
+        self.store.audit(
+            AuditEvent(
+                "photo." + status.value,
+                photo_sha256=sha,
+                detail={"faces": len(faces), "channels": sorted(outputs), "held": held},
+            )
+        )
+        return result
+
+    def _encode_version(self, img: DecodedImage, pixels: np.ndarray, mine: Sequence[Rendered], quality: int) -> None:
+        """Encode and check one version's files. Channels that show the same faces at the same size
+        and format get the same file; distinct files are encoded side by side (Pillow and OpenCV
+        release the GIL) on the threads OpenCV may use."""
+        files = list(dict.fromkeys((r.channel.format, r.channel.max_side) for r in mine))
+
+        def encode(key: tuple[str, int]) -> tuple[bytes, str]:
+            fmt, max_side = key
+            alpha = img.alpha if fmt != "jpeg" else None
+            out_bytes, ext = encode_clean(
+                pixels, alpha, fmt=fmt, quality=quality, max_side=max_side, optimize=self.settings.media.jpeg_optimize
+            )
+            problems = verify_clean(out_bytes) or verify_decodes(out_bytes)
+            if problems:
+                names = ", ".join(r.channel.name for r in mine if (r.channel.format, r.channel.max_side) == key)
+                raise Held(f"output for {names} failed the metadata check: {problems[0]}")
+            return out_bytes, ext
+
+        threads = min(len(files), max(1, cv2.getNumThreads()))
+        if threads > 1:
+            with ThreadPoolExecutor(threads, thread_name_prefix="encode") as pool:
+                encoded = dict(zip(files, pool.map(encode, files), strict=True))
+        else:
+            encoded = {key: encode(key) for key in files}
+        for r in mine:
+            r.data, r.ext = encoded[(r.channel.format, r.channel.max_side)]
+
+    def _identify(self, rgb: np.ndarray, dets: Sequence[Detection]) -> list[Match]:
+        cfg = self.settings.identify
+        big = [i for i, d in enumerate(dets) if matchable(d.box, cfg)]
+        gallery = TemplateVault(self.store, self._master).gallery(self.today())
+        if not big or len(gallery.pupil_ids) == 0:
+            return [
+                Match(MatchKind.NONE) if i in big else Match(MatchKind.TOO_SMALL) for i in range(len(dets))
+            ]
+        vecs = self.templates.templates(rgb, [dets[i].box for i in big])
+        by_face: list[np.ndarray | None] = [None] * len(dets)
+        for i, v in zip(big, vecs, strict=True):
+            by_face[i] = v
+        return match_faces(by_face, gallery, cfg)
+
+    def _publish(
+        self,
+        sha: str,
+        rendered: Sequence[Rendered],
+        taken: date,
+        group: str,
+        stem: str,
+        everyone: Sequence[PersonName],
+        pupils: dict[str, Pupil],
+        captions: Sequence[str],
+        decided_version: int,
+        *,
+        guard_live: bool = False,
+    ) -> dict[str, str]:
+        if not rendered:
+            return {}
+        temps: list[tuple[Rendered, Path]] = []
+        try:
+            for r in rendered:
+                temps.append((r, fsutil.write_temp(self.layout.channel_dir(r.channel.name), r.data)))
+            outputs: dict[str, str] = {}
+            with self.store.transaction() as conn:
+                version = int(_meta_value(conn, "consent_version"))
+                if version != decided_version:
+                    # the write lock is held: no consent change can slip in after this check
+                    raise ConsentChanged()
+                live = self._live_channels(sha, conn) if guard_live else set()
+                for r, tmp in temps:
+                    if r.channel.name in live:  # published meanwhile elsewhere: no duplicate
+                        continue
+                    folder = self.layout.channel_dir(r.channel.name)
+                    name = self._free_name(conn, folder, taken, group, stem, everyone, r)
+                    final = folder / name
+                    fsutil.commit_temp(tmp, final)
+                    rel = str(final.relative_to(self.layout.root))
+                    cur = conn.execute(
+                        "INSERT INTO outputs(source_sha256, channel, path, sha256, visible_pupils, "
+                        "consent_version, created_at) VALUES(?,?,?,?,?,?,?)",
+                        (sha, r.channel.name, rel, fsutil.sha256_bytes(r.data), json.dumps(r.visible), version, iso()),
+                    )
+                    oid = cur.lastrowid
+                    conn.executemany(
+                        "INSERT INTO output_pupils(output_id, pupil_id) VALUES(?,?)", [(oid, p) for p in r.visible]
+                    )
+                    Store.audit_in(
+                        conn,
+                        AuditEvent(
+                            "publish",
+                            photo_sha256=sha,
+                            channel=r.channel.name,
+                            detail={"output_sha256": fsutil.sha256_bytes(r.data), "visible": r.visible},
+                        ),
+                    )
+                    outputs[r.channel.name] = rel
+                    if captions:
+                        self._write_caption(final, captions, everyone, r, pupils)
+            return outputs
+        finally:
+            for _r, tmp in temps:
+                fsutil.remove_quietly(tmp)
+
+    def _free_name(
+        self,
+        conn: Any,
+        folder: Path,
+        taken: date,
+        group: str,
+        stem: str,
+        everyone: Sequence[PersonName],
+        r: Rendered,
+    ) -> str:
+        group_label = f"groep-{group}" if group else ""
+        n = 1
+        while True:
+            name = output_name(taken, group_label, stem, everyone, public=r.channel.public, n=n, ext=r.ext)
+            rel = str((folder / name).relative_to(self.layout.root))
+            # never reuse a name, not even a withdrawn one: a re-render gets a new name
+            live = conn.execute("SELECT 1 FROM outputs WHERE path=?", (rel,)).fetchone()
+            if live is None:
+                return name
+            n += 1
+
+    def _write_caption(
+        self,
+        final: Path,
+        captions: Sequence[str],
+        everyone: Sequence[PersonName],
+        r: Rendered,
+        pupils: dict[str, Pupil],
+    ) -> None:
+        text = "\n".join(scrub_text(c, everyone, public=r.channel.public) for c in captions if c.strip())
+        if text.strip():
+            fsutil.atomic_write(final.with_suffix(final.suffix + ".txt"), (text.strip() + "\n").encode())
+
+    # -- holding, records, originals ---------------------------------------------------------
+    def _hold(
+        self,
+        sha: str,
+        source: str,
+        data: bytes,
+        suffix: str,
+        reason: str,
+        status: PhotoStatus,
+        stem: str,
+        group: str,
+        held: Sequence[str] = (),
+        result: ProcessResult | None = None,
+    ) -> ProcessResult:
+        qid = sha[:16]
+        qdir = self.layout.quarantine / qid
+        ext = suffix.lower() if suffix and len(suffix) <= 6 and suffix[1:].isalnum() else ".bin"
+        original = qdir / f"original{ext}"
+        if not original.exists():
+            fsutil.atomic_write(original, data)
+        info = {
+            "id": qid,
+            "sha256": sha,
+            "status": status.value,
+            "reason": reason,
+            "held_channels": list(held),
+            "created_at": iso(),
+            "faces": [f.to_json() for f in result.faces] if result else [],
+            "group": group,
+        }
+        fsutil.atomic_write(qdir / "reason.json", json.dumps(info, indent=2).encode())
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO quarantine(id, sha256, status, reason, held_channels, created_at) "
+                "VALUES(?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, "
+                "reason=excluded.reason, held_channels=excluded.held_channels, resolved_at=NULL",
+                (qid, sha, status.value, reason, json.dumps(list(held)), iso()),
+            )
+            _upsert_photo(conn, sha, status.value, reason, group, stem, "", None, qid)
+            Store.audit_in(
+                conn, AuditEvent("photo.quarantined", photo_sha256=sha, detail={"id": qid, "status": status.value})
+            )
+        log.info("photo %s %s: %s", sha[:12], status.value, reason)
+        if result is not None:
+            result.quarantine_id = qid
+            return result
+        return ProcessResult(source, sha, status, reason, quarantine_id=qid, held_channels=list(held))
+
+    def _record_photo(
+        self, sha: str, status: PhotoStatus, reason: str, group: str, stem: str, uploader: str, taken: date
+    ) -> None:
+        with self.store.transaction() as conn:
+            _upsert_photo(conn, sha, status.value, reason, group, stem, uploader, taken.isoformat(), None)
+
+    def _live_channels(self, sha: str, conn: Any = None) -> set[str]:
+        sql = "SELECT channel FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL"
+        rows = conn.execute(sql, (sha,)).fetchall() if conn else self.store.query(sql, (sha,))
+        return {str(r["channel"]) for r in rows}
+
+    def _quarantine_held(self, qid: str) -> list[str]:
+        row = self.store.one("SELECT held_channels FROM quarantine WHERE id=?", (qid,))
+        return list(json.loads(row["held_channels"])) if row else []
+
+    def _resolve_quarantine(self, qid: str, how: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE quarantine SET status=?, resolved_at=? WHERE id=?", (how, iso(), qid))
+
+    def _duplicate(self, sha: str, source: str) -> ProcessResult | None:
+        row = self.store.one("SELECT status, reason, quarantine_id FROM photos WHERE sha256=?", (sha,))
+        if row is None:
+            return None
+        outputs = {
+            r["channel"]: r["path"]
+            for r in self.store.query(
+                "SELECT channel, path FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL", (sha,)
+            )
+        }
+        if row["status"] == PhotoStatus.PUBLISHED.value:
+            return ProcessResult(
+                source, sha, PhotoStatus.PUBLISHED, "already published", outputs=outputs, duplicate=True
+            )
+        qid = row["quarantine_id"]
+        if qid and (self.layout.quarantine / qid).is_dir():
+            q = self.store.one("SELECT status, reason, held_channels FROM quarantine WHERE id=?", (qid,))
+            if q is not None and q["status"] in ("held", "rejected"):
+                return ProcessResult(
+                    source,
+                    sha,
+                    PhotoStatus(q["status"]),
+                    f"already in quarantine ({q['reason']})",
+                    outputs=outputs,
+                    held_channels=json.loads(q["held_channels"]),
+                    quarantine_id=qid,
+                    duplicate=True,
+                )
+        return None
+
+    def _remove_original(self, path: Path, result: ProcessResult) -> None:
+        """The original leaves the inbox only once its outputs or its quarantine copy exist."""
+        if result.sha256 is None:
+            return
+        keep = self.settings.originals.action is OriginalAction.VAULT
+        if keep and result.status is PhotoStatus.PUBLISHED and not result.duplicate:
+            self._vault(path, result.sha256)
+        try:
+            fsutil.remove_quietly(path)
+        except OSError as exc:
+            log.warning("could not remove original of %s: %s", result.sha256[:12], exc.strerror)
+            return
+        self.store.audit(AuditEvent("original.removed", photo_sha256=result.sha256))
+
+    def _vault(self, path: Path, sha: str) -> None:
+        target = self.layout.vault / f"{sha}.enc"
+        if target.exists():
+            return
+        data = fsutil.read_regular_file(path, self.settings.media.max_bytes)
+        fsutil.atomic_write(target, self._master.encrypt(data))
+        with self.store.transaction() as conn:
+            rel = str(target.relative_to(self.layout.root))
+            conn.execute("UPDATE photos SET vault_path=? WHERE sha256=?", (rel, sha))
+            Store.audit_in(conn, AuditEvent("original.vaulted", photo_sha256=sha))
+
+    def vault_bytes(self, sha: str) -> bytes | None:
+        target = self.layout.vault / f"{sha}.enc"
+        if not target.is_file():
+            return None
+        return self._master.decrypt(target.read_bytes())
+
+    def _group_for(self, path: Path) -> str:
+        try:
+            rel = path.resolve().relative_to(self.layout.inbox.resolve())
+        except ValueError:
+            return ""
+        if len(rel.parts) < 2:
+            return ""
+        folder = rel.parts[0]
+        return self.settings.group_for_folder(folder) or ""
+
+
+def _meta_value(conn: Any, key: str) -> str:
+    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return str(row["value"]) if row else "0"
+
+
+def _upsert_photo(
+    conn: Any,
+    sha: str,
+    status: str,
+    reason: str,
+    group: str,
+    stem: str,
+    uploader: str,
+    taken: str | None,
+    qid: str | None,
+) -> None:
+    now = iso()
+    conn.execute(
+        "INSERT INTO photos(sha256, status, reason, grp, stem, taken_on, uploader, quarantine_id, first_seen, "
+        "updated_at) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(sha256) DO UPDATE SET status=excluded.status, "
+        "reason=excluded.reason, grp=excluded.grp, stem=excluded.stem, "
+        "taken_on=COALESCE(excluded.taken_on, photos.taken_on), "
+        "quarantine_id=COALESCE(excluded.quarantine_id, photos.quarantine_id), updated_at=excluded.updated_at",
+        (sha, status, reason, group, stem, taken, uploader, qid, now, now),
+    )
+
+
+def _unchanged(path: Path, before: os.stat_result) -> bool:
+    """Whether ``path`` is still the file ``before`` described (not rewritten while read)."""
+    try:
+        now = os.lstat(path)
+    except OSError:
+        return True  # gone or unreadable: removing is a no-op
+    same = (now.st_ino, now.st_size, now.st_mtime_ns)
+    return same == (before.st_ino, before.st_size, before.st_mtime_ns)
+
+
+def _covers(outer: Box, inner: Box) -> bool:
+    return inner.area > 0 and outer.intersection(inner) / inner.area > 0.6
+
+
+def _read_sidecar(path: Path) -> str | None:
+    side = path.with_suffix(".txt")
+    try:
+        if side.is_file() and not side.is_symlink() and side.stat().st_size < 64_000:
+            return side.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return None
+
+
+def open_pipeline(root: Path, settings: Settings, **kw: Any) -> Pipeline:
+    return Pipeline(root, settings, **kw)
+

@@ -1,0 +1,924 @@
+"""``photoguard watch``: a long-running service over ``inbox/``.
+
+Shape (all threads are non-daemon and joined on stop):
+
+* a watchdog observer (inotify, or ``PollingObserver`` for network shares) only *offers* paths;
+* one control loop ("pg-control") debounces: a path becomes ready when its size and mtime have
+  been stable for ``settle_seconds`` and no event arrived for that long (files that look
+  truncated get extra patience); it also rescans the inbox periodically, checks the folders,
+  writes the heartbeat ``state/service.json`` and starts the nightly retention sweep;
+* a bounded queue feeds ``workers`` threads that share one thread-safe :class:`Pipeline`.
+
+Back-pressure: at most ``queue_max`` paths are tracked (pending + queued + running). When that is
+reached new events are dropped and remembered only as "overflow"; the next rescan (sooner when
+there is room again) picks the skipped files up. Memory stays bounded whatever lands in the inbox.
+
+Crash safety comes from the pipeline's ordering (outputs and ledger rows are committed before the
+original leaves the inbox; temp files are hidden ``.pg-*.tmp``) plus the start-up reconciliation
+here: stale temp files are removed and everything still in the inbox is processed again; content
+identity (sha256) makes re-processing idempotent.
+
+Logs carry ids and hashes only: a photo is named by ``sha256[:12]``, a path by a keyed hash
+(:func:`path_id`), never by its file name (file names often contain pupils' names).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import importlib
+import json
+import logging
+import os
+import queue
+import secrets
+import shutil
+import stat
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+from watchdog.events import (
+    EVENT_TYPE_CLOSED,
+    EVENT_TYPE_CREATED,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_MOVED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from photoguard import __version__, fsutil
+from photoguard.config import Layout, Settings
+from photoguard.core.records import PhotoStatus
+from photoguard.ledger.db import AuditEvent, Store, iso
+from photoguard.photo.ingest import is_ignored
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_NAME = "service.json"
+LOCK_NAME = "service.lock"
+#: below this much free space (bytes) a folder counts as full and photos wait in the inbox
+MIN_FREE_BYTES = 200 * 1024 * 1024
+_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".tif", ".tiff")
+_RUN_KEY = secrets.token_bytes(16)
+
+
+class PipelineLike(Protocol):
+    """What the service needs of :class:`photoguard.photo.pipeline.Pipeline` (tests pass fakes)."""
+
+    store: Store
+
+    def process_path(
+        self,
+        path: Path,
+        *,
+        group: str | None = ...,
+        uploader: str = ...,
+        remove_original: bool = ...,
+    ) -> Any: ...
+
+
+class ServiceError(Exception):
+    """The service cannot start (missing folder, another instance running, ...)."""
+
+
+def path_id(path: Path | str) -> str:
+    """A short keyed hash of a path for log lines (stable within one run, meaningless outside)."""
+    return hashlib.blake2b(os.fsencode(str(path)), key=_RUN_KEY, digest_size=6).hexdigest()
+
+
+# -- folder checks -----------------------------------------------------------------------------
+def check_folders(layout: Layout, min_free_bytes: int = MIN_FREE_BYTES) -> list[str]:
+    """Human-readable problems with the folders the service writes to (empty list: all fine)."""
+    problems: list[str] = []
+    for label, folder in (
+        ("inbox", layout.inbox),
+        ("outbox", layout.outbox),
+        ("quarantine", layout.quarantine),
+        ("state", layout.state),
+    ):
+        if not folder.is_dir():
+            problems.append(f"the {label} folder {folder} is missing")
+            continue
+        if not os.access(folder, os.W_OK | os.X_OK):
+            problems.append(f"the {label} folder {folder} is not writable for this user")
+            continue
+        try:
+            st = os.statvfs(folder)
+        except OSError as exc:
+            problems.append(
+                f"cannot check free space of the {label} folder {folder}: {exc.strerror}"
+            )
+            continue
+        free = st.f_bavail * st.f_frsize
+        if free < min_free_bytes or (st.f_files > 0 and st.f_favail == 0):
+            problems.append(
+                f"the disk of the {label} folder {folder} is full ({free >> 20} MB free, "
+                f"at least {min_free_bytes >> 20} MB needed)"
+            )
+    return problems
+
+
+# -- completeness heuristics -------------------------------------------------------------------
+def looks_complete(path: Path) -> bool:
+    """Whether a file's bytes end the way its container says they should (JPEG EOI, PNG IEND,
+    RIFF/WebP length, ISO-BMFF/HEIC box sizes). Unknown formats and unreadable files count as
+    complete: the pipeline judges them. A "no" only buys the file extra settle time."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return True
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return True
+        size = st.st_size
+        if size == 0:
+            return False
+        head = os.pread(fd, 16, 0)
+        if head[:2] == b"\xff\xd8":
+            tail = os.pread(fd, 4096, max(0, size - 4096)).rstrip(b"\x00\r\n ")
+            return tail.endswith(b"\xff\xd9")
+        if head[:8] == b"\x89PNG\r\n\x1a\n":
+            return os.pread(fd, 8, max(0, size - 8)) == b"IEND\xaeB`\x82"
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return size >= int.from_bytes(head[4:8], "little") + 8
+        if head[4:8] == b"ftyp":
+            return _bmff_complete(fd, size)
+        return True
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _bmff_complete(fd: int, size: int) -> bool:
+    off = 0
+    for _ in range(10_000):
+        if off == size:
+            return True
+        hdr = os.pread(fd, 16, off)
+        if len(hdr) < 8:
+            return False
+        box = int.from_bytes(hdr[:4], "big")
+        if box == 1:
+            if len(hdr) < 16:
+                return False
+            box = int.from_bytes(hdr[8:16], "big")
+        elif box == 0:
+            return True  # "to the end of the file"
+        if box < 8:
+            return True  # not a box structure we understand: let the decoder judge
+        off += box
+        if off > size:
+            return False
+    return True
+
+
+# -- temp files and the basic sweep ------------------------------------------------------------
+def _walk_files(top: Path) -> Iterator[Path]:
+    if not top.is_dir():
+        return
+    for dirpath, _dirnames, filenames in os.walk(top, followlinks=False):
+        for name in filenames:
+            yield Path(dirpath) / name
+
+
+def clean_stale_temps(layout: Layout, max_age_seconds: float) -> int:
+    """Remove hidden ``.pg-*.tmp`` files older than ``max_age_seconds`` under outbox, quarantine,
+    vault and state (left behind by a crash). Younger ones may belong to a running command."""
+    cutoff = time.time() - max_age_seconds
+    removed = 0
+    for top in (layout.outbox, layout.quarantine, layout.vault, layout.state):
+        for p in _walk_files(top):
+            if not fsutil.is_temp_name(p.name):
+                continue
+            try:
+                st = os.lstat(p)
+                if st.st_mtime < cutoff and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                    p.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.warning("event=temp_cleanup_failed path=%s error=%s", path_id(p), exc.strerror)
+    if removed:
+        log.info("event=temp_cleanup removed=%d", removed)
+    return removed
+
+
+def basic_sweep(root: Path, settings: Settings, store: Store) -> dict[str, int]:
+    """A minimal retention sweep used when ``photoguard.followup.retention.run_sweep`` is not available:
+    expired quarantine items (``retention.quarantine_days``) and stale temp files."""
+    layout = Layout(root, settings)
+    cutoff = iso(datetime.now(UTC) - timedelta(days=settings.retention.quarantine_days))
+    expired = store.query(
+        "SELECT id, sha256 FROM quarantine WHERE resolved_at IS NULL AND created_at < ?", (cutoff,)
+    )
+    removed = 0
+    for row in expired:
+        qid = str(row["id"])
+        qdir = layout.quarantine / qid
+        if qdir.is_dir() and not qdir.is_symlink():
+            shutil.rmtree(qdir, ignore_errors=True)
+        with store.transaction() as conn:
+            conn.execute(
+                "UPDATE quarantine SET status='expired', resolved_at=? WHERE id=?", (iso(), qid)
+            )
+            Store.log_deletion(
+                conn, "quarantine", qid, "retention: quarantine_days passed", sha256=row["sha256"]
+            )
+            Store.audit_in(
+                conn,
+                AuditEvent(
+                    "retention.quarantine_expired", photo_sha256=row["sha256"], detail={"id": qid}
+                ),
+            )
+        removed += 1
+    temps = clean_stale_temps(layout, settings.retention.temp_minutes * 60)
+    return {"quarantine_expired": removed, "temp_removed": temps}
+
+
+def find_sweep() -> Callable[[Path, Settings, Store], object] | None:
+    """``photoguard.followup.retention.run_sweep`` when that module provides it, else ``None``."""
+    try:
+        mod = importlib.import_module("photoguard.followup.retention")
+    except ImportError:
+        return None
+    fn = getattr(mod, "run_sweep", None)
+    return fn if callable(fn) else None
+
+
+def next_sweep_time(now: datetime, at: str) -> datetime:
+    """The next local time ``at`` (HH:MM) strictly after ``now`` (naive local datetimes)."""
+    hh, mm = (int(x) for x in at.split(":"))
+    hh, mm = min(hh, 23), min(mm, 59)
+    candidate = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    if candidate <= now:
+        candidate += timedelta(days=1)
+    return candidate
+
+
+# -- the service -------------------------------------------------------------------------------
+@dataclass
+class _Entry:
+    first_seen: float
+    last_event: float
+    sig: tuple[int, int] | None = None
+    stable_since: float = 0.0
+    not_before: float = 0.0
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, service: WatchService) -> None:
+        super().__init__()
+        self.service = service
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        kind = event.event_type
+        if kind not in (
+            EVENT_TYPE_CREATED,
+            EVENT_TYPE_MODIFIED,
+            EVENT_TYPE_MOVED,
+            EVENT_TYPE_CLOSED,
+        ):
+            return
+        raw = event.dest_path if kind == EVENT_TYPE_MOVED else event.src_path
+        if not raw:
+            return
+        path = Path(os.fsdecode(raw))
+        if event.is_directory:
+            if kind in (EVENT_TYPE_CREATED, EVENT_TYPE_MOVED):
+                self.service.directory_appeared(path)
+            return
+        self.service.offer(path)
+
+
+class WatchService:
+    """The watch service for one root. ``start()`` then ``stop()``; or ``run(stop_event)``."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        pipeline: PipelineLike,
+        *,
+        polling: bool | None = None,
+        workers: int | None = None,
+        settle_seconds: float | None = None,
+        rescan_seconds: float = 30.0,
+        heartbeat_seconds: float = 2.0,
+        incomplete_grace: float = 30.0,
+        retry_seconds: float = 15.0,
+        min_free_bytes: int = MIN_FREE_BYTES,
+        tick_seconds: float = 0.2,
+        sweep: Callable[[Path, Settings, Store], object] | None = None,
+        local_now: Callable[[], datetime] = datetime.now,
+        fake_models: bool = False,
+    ) -> None:
+        self.root = root
+        self.settings = settings
+        self.layout = Layout(root, settings)
+        self.pipeline = pipeline
+        self.store = pipeline.store
+        svc = settings.service
+        self.polling = svc.polling if polling is None else polling
+        n = svc.workers if workers is None else workers
+        # auto: half the cores. Detection already uses every core inside one photo, and each
+        # 12 MP photo in flight costs ~0.25 GB, so more threads buy little speed for much memory
+        self.workers = n if n > 0 else max(1, (os.cpu_count() or 1) // 2)
+        self.queue_max = svc.queue_max
+        self.settle = svc.settle_seconds if settle_seconds is None else settle_seconds
+        self.rescan_seconds = rescan_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.incomplete_grace = incomplete_grace
+        self.retry_seconds = retry_seconds
+        self.min_free_bytes = min_free_bytes
+        self.tick = tick_seconds
+        self._sweep_fn = sweep
+        self.local_now = local_now
+        self.fake_models = fake_models
+
+        self._inbox_real = self.layout.inbox.resolve()
+        self._lock = threading.Lock()
+        self._pending: dict[Path, _Entry] = {}
+        self._queued: set[Path] = set()
+        self._running: set[Path] = set()
+        self._dirty: set[Path] = set()
+        self._noted: dict[Path, tuple[int, int, int]] = {}
+        self._attempts: dict[Path, int] = {}
+        self._dirs: set[Path] = set()
+        self._overflow = False
+        self._queue: queue.Queue[Path | None] = queue.Queue(maxsize=self.queue_max)
+        self._stop = threading.Event()
+        self._rescan_now = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sweep_thread: threading.Thread | None = None
+        self._control_thread: threading.Thread | None = None
+        self._observer: BaseObserver | None = None
+        self._lock_fd: int | None = None
+        self.counts: Counter[str] = Counter()
+        self.last_processed_at: str | None = None
+        self.last_photo: str | None = None
+        self.last_error: dict[str, str] | None = None
+        self.last_sweep: dict[str, Any] | None = None
+        self.problems: list[str] = []
+        self.started_at = iso()
+        self.next_sweep: datetime = next_sweep_time(local_now(), svc.sweep_at)
+        self._state = "starting"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _prepare_models(self) -> None:
+        """Share the cores between the workers (OpenCV's DNN threads per photo) and start the
+        template processes before the first photo arrives."""
+        cores = os.cpu_count() or 1
+        cv2.setNumThreads(max(1, cores // self.workers))
+        start = getattr(getattr(self.pipeline, "templates", None), "start", None)
+        if callable(start):
+            start()
+
+    def start(self) -> None:
+        """Check the folders, take the instance lock, reconcile, and start all threads.
+        Raises :class:`ServiceError` with a clear message when it cannot run."""
+        missing = [
+            p for p in check_folders(self.layout, 0) if p.startswith(("the inbox", "the state"))
+        ]
+        if missing:
+            raise ServiceError("; ".join(missing))
+        self._take_lock()
+        try:
+            self.problems = check_folders(self.layout, self.min_free_bytes)
+            for p in self.problems:
+                log.error("event=folder_problem detail=%s", p)
+            clean_stale_temps(self.layout, self.settings.retention.temp_minutes * 60)
+            self._observer = (
+                PollingObserver(timeout=self.settings.service.poll_seconds)
+                if self.polling
+                else Observer()
+            )
+            self._observer.schedule(_Handler(self), str(self.layout.inbox), recursive=True)
+            self._observer.start()
+            self._prepare_models()
+            for i in range(self.workers):
+                t = threading.Thread(target=self._worker, name=f"pg-worker-{i}")
+                t.start()
+                self._threads.append(t)
+            self.rescan()  # start-up reconciliation: whatever is already in the inbox
+            self._control_thread = threading.Thread(target=self._control, name="pg-control")
+            self._control_thread.start()
+        except BaseException:
+            self.stop()
+            raise
+        self._state = "running"
+        self.store.audit(
+            AuditEvent("service.started", detail={"workers": self.workers, "polling": self.polling})
+        )
+        log.info(
+            "event=service_started version=%s workers=%d polling=%s queue_max=%d settle=%.1f",
+            __version__,
+            self.workers,
+            self.polling,
+            self.queue_max,
+            self.settle,
+        )
+        self._write_heartbeat()
+
+    def stop(self, timeout: float = 120.0) -> None:
+        """Stop taking work, finish the photos in hand (queued ones stay untouched in the inbox),
+        stop the observer and the workers. Idempotent."""
+        self._stop.set()
+        self._rescan_now.set()
+        self._state = "stopping"
+        if self._observer is not None:
+            with contextlib.suppress(Exception):
+                self._observer.stop()
+                self._observer.join(timeout)
+        deadline = time.monotonic() + timeout
+        if self._control_thread is not None:
+            self._control_thread.join(max(0.1, deadline - time.monotonic()))
+        with self._lock:
+            self._pending.clear()
+        # hand back what was queued but not started: it stays in the inbox for the next start
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                with self._lock:
+                    self._queued.discard(item)
+        for _ in range(self.workers):
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=max(0.1, deadline - time.monotonic()))
+        for t in self._threads:
+            t.join(max(0.1, deadline - time.monotonic()))
+        if self._sweep_thread is not None:
+            self._sweep_thread.join(max(0.1, deadline - time.monotonic()))
+        extra = [t for t in (self._control_thread, self._sweep_thread) if t is not None]
+        alive = [t.name for t in [*self._threads, *extra] if t.is_alive()]
+        self._threads = [t for t in self._threads if t.is_alive()]
+        if self._lock_fd is not None:
+            self._state = "stopped"
+            with contextlib.suppress(OSError):
+                self._write_heartbeat()
+            with contextlib.suppress(Exception):
+                self.store.audit(AuditEvent("service.stopped", detail=dict(self.counts)))
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        if alive:
+            log.error("event=service_stop_timeout threads=%s", ",".join(alive))
+        else:
+            log.info("event=service_stopped")
+
+    def run(self, stop_event: threading.Event) -> int:
+        """Start, wait for ``stop_event`` (set by a signal handler), stop. Returns an exit code."""
+        self.start()
+        while not stop_event.wait(1.0):
+            pass
+        self.stop()
+        return 0
+
+    def _take_lock(self) -> None:
+        path = self.layout.state / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ServiceError(
+                f"another 'photoguard watch' is already running for {self.root} (lock {path})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    # -- intake --------------------------------------------------------------------------------
+    def _candidate(self, path: Path) -> Path | None:
+        """``path`` when it may be a photo inside the inbox, else ``None`` (with a log line for
+        paths outside the inbox)."""
+        try:
+            rel = path.relative_to(self.layout.inbox)
+        except ValueError:
+            try:
+                rel = path.relative_to(self._inbox_real)
+                path = self.layout.inbox / rel
+            except ValueError:
+                log.warning("event=ignored reason=outside_inbox path=%s", path_id(path))
+                return None
+        if (
+            not rel.parts
+            or any(part.startswith(".") for part in rel.parts[:-1])
+            or is_ignored(rel.name)
+        ):
+            return None
+        return path
+
+    def offer(self, path: Path, *, from_scan: bool = False) -> bool:
+        """Track ``path`` (an event or a rescan saw it). Returns False when it was not taken
+        (ignored, or the service is at its bound: back-pressure)."""
+        if self._stop.is_set():
+            return False
+        cand = self._candidate(path)
+        if cand is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            if cand in self._running or cand in self._queued:
+                self._dirty.add(cand)
+                return True
+            entry = self._pending.get(cand)
+            if entry is not None:
+                if not from_scan:
+                    entry.last_event = now
+                return True
+            if len(self._pending) + len(self._queued) + len(self._running) >= self.queue_max:
+                if not self._overflow:
+                    log.warning(
+                        "event=backpressure queue_max=%d; new files wait for the next rescan",
+                        self.queue_max,
+                    )
+                self._overflow = True
+                return False
+            self._pending[cand] = _Entry(
+                first_seen=now, last_event=now if not from_scan else now - self.settle
+            )
+        return True
+
+    def directory_appeared(self, path: Path) -> None:
+        """A folder was created or moved in: its contents may bring no events of their own."""
+        cand = self._candidate(path / "x")  # containment and hidden-folder check on the folder
+        if cand is None:
+            return
+        if path.name.lower().endswith(_PHOTO_SUFFIXES):
+            log.warning("event=rejected reason=folder_named_like_a_photo path=%s", path_id(path))
+            with contextlib.suppress(Exception):
+                self.store.audit(
+                    AuditEvent("ingest.rejected", detail={"reason": "folder named like a photo"})
+                )
+        with self._lock:
+            self._dirs.add(path)
+        self._rescan_now.set()
+
+    def rescan(self, top: Path | None = None) -> int:
+        """Offer every candidate file under ``top`` (default: the whole inbox). Never follows
+        links. Stops early at the bound (the next rescan continues)."""
+        base = top or self.layout.inbox
+        offered = 0
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if is_ignored(name):
+                    continue
+                if self._stop.is_set():
+                    return offered
+                if self.offer(Path(dirpath) / name, from_scan=True):
+                    offered += 1
+                elif self._overflow:
+                    return offered
+        return offered
+
+    # -- the control loop ----------------------------------------------------------------------
+    def _control(self) -> None:
+        last_rescan = time.monotonic()
+        last_beat = 0.0
+        last_health = time.monotonic()
+        while not self._stop.is_set():
+            self._rescan_now.wait(self.tick)
+            if self._stop.is_set():
+                break
+            now = time.monotonic()
+            try:
+                with self._lock:
+                    dirs, self._dirs = self._dirs, set()
+                for d in dirs:
+                    self.rescan(d)
+                room = self.queue_max - self._tracked()
+                if now - last_rescan >= self.rescan_seconds or (
+                    self._overflow and room >= max(1, self.queue_max // 2)
+                ):
+                    self._overflow = False
+                    self.rescan()
+                    last_rescan = now
+                self._rescan_now.clear()
+                if now - last_health >= 5.0:
+                    self._check_health()
+                    last_health = now
+                self._settle_pass(now)
+                if now - last_beat >= self.heartbeat_seconds:
+                    self._write_heartbeat()
+                    last_beat = now
+                self._maybe_sweep()
+            except Exception:  # the loop must survive anything (full disk, a vanished folder)
+                log.exception("event=control_loop_error")
+                self._note_error("control")
+                time.sleep(min(5.0, self.retry_seconds))
+
+    def _tracked(self) -> int:
+        with self._lock:
+            return len(self._pending) + len(self._queued) + len(self._running)
+
+    def _settle_pass(self, now: float) -> None:
+        with self._lock:
+            items = list(self._pending.items())
+        for path, entry in items:
+            if self._stop.is_set():
+                return
+            verdict = self._judge(path, entry, now)
+            if verdict == "wait":
+                continue
+            with self._lock:
+                if self._pending.get(path) is not entry:
+                    continue
+                if verdict == "drop":
+                    del self._pending[path]
+                    continue
+                try:
+                    self._queue.put_nowait(path)
+                except queue.Full:
+                    continue
+                del self._pending[path]
+                self._queued.add(path)
+
+    def _judge(self, path: Path, entry: _Entry, now: float) -> str:
+        """'ready', 'wait' or 'drop' for one pending path."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return "drop"
+        except OSError as exc:
+            self._note_once(path, (0, 0, 0), f"cannot stat ({exc.strerror})")
+            return "drop"
+        key = (st.st_ino, st.st_size, st.st_ctime_ns)
+        if stat.S_ISLNK(st.st_mode):
+            self._note_once(path, key, "symbolic_link")
+            return "drop"
+        if not stat.S_ISREG(st.st_mode):
+            self._note_once(path, key, "not_a_regular_file")
+            return "drop"
+        if not self._contained(path):
+            self._note_once(path, key, "outside_inbox")
+            return "drop"
+        with self._lock:
+            if self._noted.get(path) == key:
+                return "drop"  # already judged and logged; unchanged since
+        sig = (st.st_size, st.st_mtime_ns)
+        if sig != entry.sig:
+            entry.sig = sig
+            entry.stable_since = now
+            return "wait"
+        if now - entry.stable_since < self.settle or now - entry.last_event < self.settle:
+            return "wait"
+        if now < entry.not_before or self.problems:
+            return "wait"
+        if not looks_complete(path) and now - entry.stable_since < self.incomplete_grace:
+            return "wait"
+        return "ready"
+
+    def _contained(self, path: Path) -> bool:
+        """The real location of ``path``'s folder is inside the real inbox (no linked folders)."""
+        try:
+            real_parent = path.parent.resolve(strict=True)
+        except OSError:
+            return False
+        return real_parent == self._inbox_real or self._inbox_real in real_parent.parents
+
+    def _note_once(self, path: Path, key: tuple[int, int, int], reason: str) -> None:
+        with self._lock:
+            if self._noted.get(path) == key:
+                return
+            if len(self._noted) > 10_000:
+                self._noted.clear()
+            self._noted[path] = key
+        log.warning("event=ignored reason=%s path=%s", reason, path_id(path))
+        with contextlib.suppress(Exception):
+            self.store.audit(
+                AuditEvent("ingest.ignored", detail={"reason": reason, "path": path_id(path)})
+            )
+
+    def _check_health(self) -> None:
+        problems = check_folders(self.layout, self.min_free_bytes)
+        if problems != self.problems:
+            for p in problems:
+                if p not in self.problems:
+                    log.error("event=folder_problem detail=%s; photos wait in the inbox", p)
+            if not problems:
+                log.info("event=folders_ok; processing resumes")
+                self._rescan_now.set()
+        self.problems = problems
+
+    # -- workers -------------------------------------------------------------------------------
+    def _worker(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            with self._lock:
+                if item not in self._queued:
+                    continue  # handed back during stop
+                self._queued.discard(item)
+                self._running.add(item)
+            try:
+                self._process(item)
+            finally:
+                with self._lock:
+                    self._running.discard(item)
+                    dirty = item in self._dirty
+                    self._dirty.discard(item)
+                if dirty and not self._stop.is_set() and os.path.lexists(item):
+                    self.offer(item)
+
+    def _retry_later(self, path: Path, delay: float) -> None:
+        if self._stop.is_set():
+            return
+        now = time.monotonic()
+        with self._lock:
+            entry = self._pending.get(path) or _Entry(first_seen=now, last_event=now - self.settle)
+            self._attempts[path] = self._attempts.get(path, 0) + 1
+            if len(self._attempts) > 10_000:
+                self._attempts.clear()
+            entry.not_before = now + delay
+            self._pending[path] = entry
+
+    def _process(self, path: Path) -> None:
+        pid = path_id(path)
+        problems = check_folders(self.layout, self.min_free_bytes)
+        if problems:
+            self.problems = problems
+            log.error(
+                "event=paused path=%s detail=%s; the photo stays in the inbox", pid, problems[0]
+            )
+            self._retry_later(path, self.retry_seconds)
+            return
+        if not self._contained(path):
+            self._note_once(path, (0, 0, 0), "outside_inbox")
+            return
+        rel = path.relative_to(self.layout.inbox)
+        folder = rel.parts[0] if len(rel.parts) > 1 else ""
+        group = (self.settings.group_for_folder(folder) or "") if folder else ""
+        t0 = time.monotonic()
+        try:
+            st_before = os.lstat(path)
+            res = self.pipeline.process_path(path, group=group, uploader=folder)
+        except FileNotFoundError:
+            return
+        except Exception as exc:
+            # e.g. the disk filled up while writing the quarantine copy: the original is still in
+            # the inbox (it leaves only after its outputs are committed); try again later
+            log.error("event=process_failed path=%s error=%s", pid, type(exc).__name__)
+            self._note_error(type(exc).__name__)
+            with self._lock:
+                attempts = self._attempts.get(path, 0)
+            self._retry_later(path, min(600.0, self.retry_seconds * (2 ** min(attempts, 6))))
+            return
+        secs = time.monotonic() - t0
+        with self._lock:
+            self._attempts.pop(path, None)
+        status: PhotoStatus = res.status
+        sha12 = res.sha256[:12] if res.sha256 else "-"
+        kind = "duplicate" if res.duplicate else status.value
+        with self._lock:
+            self.counts[kind] += 1
+            self.last_processed_at = iso()
+            self.last_photo = sha12
+        if status is PhotoStatus.REJECTED and res.quarantine_id is None:
+            # not taken at all (link, permission, vanished): remember it so rescans do not retry
+            # it until it changes
+            self._note_once(
+                path, (st_before.st_ino, st_before.st_size, st_before.st_ctime_ns), "unreadable"
+            )
+        log.info(
+            "event=processed photo=%s path=%s status=%s channels=%d held=%s qid=%s secs=%.2f",
+            sha12,
+            pid,
+            kind,
+            len(res.outputs),
+            ",".join(res.held_channels) or "-",
+            res.quarantine_id or "-",
+            secs,
+        )
+
+    def _note_error(self, kind: str) -> None:
+        with self._lock:
+            self.counts["errors"] += 1
+            self.last_error = {"at": iso(), "kind": kind}
+
+    # -- sweep ---------------------------------------------------------------------------------
+    def _maybe_sweep(self) -> None:
+        now = self.local_now()
+        if now < self.next_sweep:
+            return
+        self.next_sweep = next_sweep_time(now, self.settings.service.sweep_at)
+        if self._sweep_thread is not None and self._sweep_thread.is_alive():
+            log.warning("event=sweep_skipped reason=previous_sweep_still_running")
+            return
+        self._sweep_thread = threading.Thread(target=self.run_sweep, name="pg-sweep")
+        self._sweep_thread.start()
+
+    def run_sweep(self) -> dict[str, Any]:
+        fn = self._sweep_fn or find_sweep()
+        name = "retention.run_sweep" if fn is not None and self._sweep_fn is None else "basic"
+        if fn is None:
+            fn = basic_sweep
+        t0 = time.monotonic()
+        try:
+            out = fn(self.root, self.settings, self.store)
+        except Exception as exc:
+            log.exception("event=sweep_failed")
+            self._note_error("sweep")
+            self.last_sweep = {"at": iso(), "ok": False, "error": type(exc).__name__, "kind": name}
+            return self.last_sweep
+        if isinstance(out, dict):
+            summary = out
+        elif dataclasses.is_dataclass(out) and not isinstance(out, type):
+            summary = dataclasses.asdict(out)
+        else:
+            summary = {"result": type(out).__name__}
+        self.last_sweep = {
+            "at": iso(),
+            "ok": True,
+            "kind": name,
+            "secs": round(time.monotonic() - t0, 2),
+            "summary": {
+                k: v for k, v in summary.items() if isinstance(v, int | float | str | bool)
+            },
+        }
+        log.info("event=sweep_done kind=%s", name)
+        return self.last_sweep
+
+    # -- heartbeat -----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            pending, queued, running = len(self._pending), len(self._queued), len(self._running)
+            counts = dict(self.counts)
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "state": self._state,
+            "started_at": self.started_at,
+            "updated_at": iso(),
+            "updated_unix": time.time(),
+            "heartbeat_seconds": self.heartbeat_seconds,
+            "observer": "polling" if self.polling else "native",
+            "workers": self.workers,
+            "queue": {
+                "pending": pending,
+                "queued": queued,
+                "running": running,
+                "max": self.queue_max,
+            },
+            "overflow": self._overflow,
+            "counts": counts,
+            "last_processed_at": self.last_processed_at,
+            "last_photo": self.last_photo,
+            "last_error": self.last_error,
+            "problems": list(self.problems),
+            "next_sweep_at": self.next_sweep.isoformat(timespec="minutes"),
+            "last_sweep": self.last_sweep,
+            "fake_models": self.fake_models,
+        }
+
+    def _write_heartbeat(self) -> None:
+        try:
+            fsutil.atomic_write(
+                self.layout.state / HEARTBEAT_NAME, json.dumps(self.snapshot(), indent=1).encode()
+            )
+        except OSError as exc:
+            log.warning("event=heartbeat_failed error=%s", exc.strerror)
+
+    # -- for tests and status ------------------------------------------------------------------
+    def busy(self) -> int:
+        """Paths tracked right now (pending + queued + running)."""
+        return self._tracked()
+
+    def wait_idle(self, timeout: float, settle_extra: float = 0.0) -> bool:
+        """Block until nothing is tracked for ``settle_extra`` seconds (tests)."""
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if self._tracked() == 0:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= settle_extra:
+                    return True
+            else:
+                quiet_since = None
+            time.sleep(0.05)
+        return False
+
+
+def read_heartbeat(layout: Layout) -> dict[str, Any] | None:
+    try:
+        data = json.loads((layout.state / HEARTBEAT_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
