@@ -289,14 +289,14 @@ def test_scheduled_reload_picks_up_changed_list(make_env: Callable[..., Env]) ->
 def test_dns_stats_command_reads_running_server(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from photoguard.dnsfilter import cli as dns_cli
+    from photoguard.cli import dns as dns_cli
 
     env.query("pornsite.test")
     env.query("example.org")
     assert env.srv.stats_addr is not None
     host, port = env.srv.stats_addr
     parser = argparse.ArgumentParser()
-    dns_cli.register(parser.add_subparsers())
+    dns_cli.add_dns(parser.add_subparsers())
     args = parser.parse_args(["dns", "stats", "--stats-listen", f"{host}:{port}"])
     assert args.func(args, None) == 0
     out = capsys.readouterr().out
