@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import select
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any, TypeAlias
 
 from photoguard import __version__
 from photoguard.cli import consent, dns, photos, records, review, setup
-from photoguard.cli.exitcodes import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_USAGE
+from photoguard.cli.exitcodes import EXIT_CONFIG, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE
 from photoguard.config import CONFIG_NAME, ConfigError, Layout, Settings, load_settings, resolve_root
 from photoguard.service.runtime import tune_allocator
 
@@ -114,9 +116,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_reader_gone() -> bool:
+    """True when standard output is a pipe or socket whose reader has gone away (``| head``)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (an embedding program's capture)
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(ev & (select.POLLERR | select.POLLHUP) for _fd, ev in poller.poll(0))
+
+
 def main(argv: Sequence[str] | None = None, *, pipeline_factory: PipelineFactory | None = None) -> int:
-    """Run one command; ``pipeline_factory`` lets an embedding program (tests) supply the models."""
-    return _run(argv, pipeline_factory)
+    """Run one command; ``pipeline_factory`` lets an embedding program (tests) supply the models.
+
+    When the reader of our output goes away (``photoguard review list | head -1``), the command
+    ends quietly with exit 1 instead of a traceback: what is still buffered goes to /dev/null, so
+    the interpreter's final flush stays quiet too. A broken pipe anywhere else is a real error.
+    """
+    try:
+        try:
+            return _run(argv, pipeline_factory)
+        finally:
+            sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at interpreter exit
+    except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_FAIL
 
 
 def _run(argv: Sequence[str] | None, pipeline_factory: PipelineFactory | None) -> int:
