@@ -210,6 +210,10 @@ def _http(url: str, method: str = "GET") -> bytes | None:
         return None
 
 
+#: the label column of ``dns stats`` is at least this wide (wider when a label needs it)
+STATS_LABEL_WIDTH = 18
+
+
 def cmd_stats(args: argparse.Namespace, ctx: Any) -> int:
     base = _endpoint(args, ctx)
     if base is None:
@@ -227,21 +231,31 @@ def cmd_stats(args: argparse.Namespace, ctx: Any) -> int:
     if args.json:
         print(json.dumps(d, indent=2))
         return EXIT_OK
-    q = d["queries"] or 1
-    print(f"uptime            {d['uptime_seconds']:.0f} s")
-    print(f"queries           {d['queries']} (tcp {d['queries_tcp']}, refused {d['refused']})")
-    print(f"blocked           {d['blocked_total']} ({100 * d['blocked_total'] / q:.1f}%)")
-    for cat, n in sorted(d["blocked"].items(), key=lambda kv: -kv[1]):
-        print(f"  {cat:<16}{n}")
-    for kind, n in sorted(d["special"].items()):
-        print(f"  {kind:<16}{n}")
-    print(f"cache hits        {d['cache_hits']} ({d['cache_entries']} entries)")
-    print(f"forwarded         {d['forwarded']}")
-    print(f"upstream errors   {d['upstream_errors']} (timeouts {d['upstream_timeouts']})")
-    print(f"list names        {d['list_names']} (loaded in {d['list_load_seconds']} s)")
-    for u in d["upstreams"]:
-        print(f"upstream {u['upstream']}: {'DOWN' if u['down'] else 'up'}")
+    sys.stdout.write(format_stats(d))
     return EXIT_OK
+
+
+def format_stats(d: dict[str, Any]) -> str:
+    """The ``/stats`` document as a two-column table: every value starts in the same column,
+    however long a category, special-answer kind or upstream address is."""
+    q = d["queries"] or 1
+    rows: list[tuple[str, str]] = [
+        ("uptime", f"{d['uptime_seconds']:.0f} s"),
+        ("queries", f"{d['queries']} (tcp {d['queries_tcp']}, refused {d['refused']})"),
+        ("blocked", f"{d['blocked_total']} ({100 * d['blocked_total'] / q:.1f}%)"),
+    ]
+    rows += [(f"  {cat}", str(n)) for cat, n in sorted(d["blocked"].items(), key=lambda kv: -kv[1])]
+    rows += [(f"  {kind}", str(n)) for kind, n in sorted(d["special"].items())]
+    rows += [
+        ("cache hits", f"{d['cache_hits']} ({d['cache_entries']} entries)"),
+        ("forwarded", str(d["forwarded"])),
+        ("upstream errors", f"{d['upstream_errors']} (timeouts {d['upstream_timeouts']})"),
+        ("list names", f"{d['list_names']} (loaded in {d['list_load_seconds']} s)"),
+    ]
+    addr_width = max((len(u["upstream"]) for u in d["upstreams"]), default=0)
+    rows += [("upstream", f"{u['upstream']:<{addr_width}}  {'DOWN' if u['down'] else 'up'}") for u in d["upstreams"]]
+    width = max(STATS_LABEL_WIDTH, *(len(label) + 2 for label, _ in rows))
+    return "".join(f"{label:<{width}}{value}\n" for label, value in rows)
 
 
 def cmd_reload(args: argparse.Namespace, ctx: Any) -> int:
