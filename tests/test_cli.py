@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +102,46 @@ def test_every_command_is_in_the_readme() -> None:
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     missing = [name for name in sub.choices if not re.search(rf"`{re.escape(name)}[ `]", readme)]
     assert not missing, f"commands not documented in README.md: {missing}"
+
+
+def _run_into_closed_pipe(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m photoguard ARGS`` with stdout a pipe whose reader has already gone, as in
+    ``photoguard review list | head -1`` once ``head`` has its line and exits."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "photoguard", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        )
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize(
+    "args", [["review", "list"], ["consent", "show", "1001"], ["report", "privacy", "--format", "csv"]]
+)
+def test_a_reader_that_goes_away_ends_the_command_quietly(root: Path, tmp_path: Path, args: list[str]) -> None:
+    good = tmp_path / "ok.csv"
+    good.write_text(CSV, encoding="utf-8")
+    assert main(["--root", str(root), "consent", "import", str(good)]) == 0
+    out = _run_into_closed_pipe(["--root", str(root), *args])
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
+    assert "Exception ignored" not in out.stderr, out.stderr
+    assert out.returncode == 1  # the output did not arrive: not a success, the way Python reports EPIPE
+
+
+def test_a_broken_pipe_elsewhere_is_not_swallowed(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a reader of stdout that went away ends quietly; a command's own broken pipe is an error."""
+    from photoguard.cli import setup
+
+    def broken(args: object, ctx: object) -> int:
+        raise BrokenPipeError("a pipe to some helper process")
+
+    monkeypatch.setattr(setup, "cmd_check_config", broken)
+    with pytest.raises(BrokenPipeError, match="helper"):
+        main(["--root", str(root), "check-config"])

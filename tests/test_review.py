@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from photoguard.cli import ops as ops_cli
 from photoguard.cli.app import main
 from photoguard.followup.review import Review, ReviewError
 from photoguard.ledger.db import Store
@@ -141,17 +140,16 @@ def test_reject_deletes_the_original_and_logs_it(
 
 
 def test_approve_through_the_command(
-    held: tuple[Path, Pipeline, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    held: tuple[Path, Pipeline, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, pipe, qid = held
 
-    def fake_pipeline(ctx: Any) -> tuple[Any, bool]:
-        return pipe, False
+    def injected(_root: Path, _settings: Any) -> Pipeline:
+        return pipe
 
-    monkeypatch.setattr(ops_cli, "_pipeline", fake_pipeline)
-    assert main(["--root", str(root), "review", "approve", qid, "--channel", "bogus"]) == 1
+    assert main(["--root", str(root), "review", "approve", qid, "--channel", "bogus"], pipeline_factory=injected) == 1
     assert "not held" in capsys.readouterr().err
-    assert main(["--root", str(root), "review", "approve", qid, "--channel", "guide"]) == 0
+    assert main(["--root", str(root), "review", "approve", qid, "--channel", "guide"], pipeline_factory=injected) == 0
     out = capsys.readouterr().out
     assert "published guide" in out and "still held" in out
     assert _outputs(pipe.store)["guide"] == 1

@@ -19,7 +19,7 @@ from dnslib import DNSRecord
 from pydantic import ValidationError
 
 from conftest import REPO, write_lists
-from photoguard.dnsfilter import cli as dns_cli
+from photoguard.cli import dns as dns_cli
 from photoguard.dnsfilter.config import DnsConfig, QueryLogConfig
 from photoguard.dnsfilter.querylog import QueryLog, reduce_client
 
@@ -37,7 +37,7 @@ class FakeCtx:
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="photoguard")
     sub = parser.add_subparsers(dest="command")
-    dns_cli.register(sub)
+    dns_cli.add_dns(sub)
     return parser.parse_args(argv)
 
 

@@ -289,14 +289,14 @@ def test_scheduled_reload_picks_up_changed_list(make_env: Callable[..., Env]) ->
 def test_dns_stats_command_reads_running_server(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from photoguard.dnsfilter import cli as dns_cli
+    from photoguard.cli import dns as dns_cli
 
     env.query("pornsite.test")
     env.query("example.org")
     assert env.srv.stats_addr is not None
     host, port = env.srv.stats_addr
     parser = argparse.ArgumentParser()
-    dns_cli.register(parser.add_subparsers())
+    dns_cli.add_dns(parser.add_subparsers())
     args = parser.parse_args(["dns", "stats", "--stats-listen", f"{host}:{port}"])
     assert args.func(args, None) == 0
     out = capsys.readouterr().out
@@ -307,3 +307,36 @@ def test_dns_stats_command_reads_running_server(env: Env, capsys: pytest.Capture
     args = parser.parse_args(["dns", "reload", "--stats-listen", f"{host}:{port}"])
     assert args.func(args, None) == 0
     assert env.srv.stats.reloads == 1
+
+
+def test_dns_stats_columns_line_up_with_long_labels(
+    make_env: Callable[..., Env], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Long special-answer kinds (safesearch-duckduckgo) and upstream addresses keep one value column."""
+    import argparse
+    import re
+
+    from photoguard.cli import dns as dns_cli
+
+    env = make_env(2)
+    env.query("pornsite.test")
+    env.query("example.org")
+    env.query("www.youtube.com", src=PUPIL)
+    env.query("duckduckgo.com", src=PUPIL)
+    assert env.srv.stats_addr is not None
+    host, port = env.srv.stats_addr
+    parser = argparse.ArgumentParser()
+    dns_cli.add_dns(parser.add_subparsers())
+    args = parser.parse_args(["dns", "stats", "--stats-listen", f"{host}:{port}"])
+    assert args.func(args, None) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any("safesearch-duckduckgo" in line for line in lines)
+    ups = [line.split() for line in lines if re.match(r"upstream +127\.0\.0\.1:", line)]
+    assert [(u[2], len(u)) for u in ups] == [("up", 3), ("up", 3)], lines
+    columns = set()
+    for line in lines:
+        # a label (words separated by single spaces), then at least two spaces, then the value
+        m = re.fullmatch(r"( *\S+(?: \S+)*?) {2,}(\S.*)", line)
+        assert m, f"no label/value columns in {line!r}"
+        columns.add(m.start(2))
+    assert len(columns) == 1, lines

@@ -1,4 +1,5 @@
-"""The command line: a thin shell over the packages; ``photoguard.cli:main`` is the entry point."""
+"""The command line: a thin shell over the packages, one module per noun; ``photoguard.cli:main``
+is the entry point (see :mod:`photoguard.cli.app`)."""
 
 from photoguard.cli.app import main
 

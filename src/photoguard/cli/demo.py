@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from photoguard.cli.exitcodes import EXIT_OK
 from photoguard.config import load_settings
 from photoguard.followup.enrol import enrol_photos
 from photoguard.ledger.consent import import_csv
@@ -93,4 +94,4 @@ def run_demo(root: Path) -> int:
     print(f"4. results: {root / settings.paths.outbox} (one folder per channel); the audit trail:")
     rows = store.query("SELECT event, COUNT(*) AS n FROM audit GROUP BY event ORDER BY event")
     print("   " + json.dumps({r["event"]: r["n"] for r in rows}))
-    return 0
+    return EXIT_OK

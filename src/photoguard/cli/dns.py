@@ -1,4 +1,5 @@
-"""``photoguard dns serve | check | stats | reload``."""
+"""``photoguard dns serve|check|stats|reload``: the command side of the school network's DNS filter
+(the filter itself lives in :mod:`photoguard.dnsfilter`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from photoguard.cli.exitcodes import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from photoguard.dnsfilter.config import DnsConfig, parse_hostport
+
+if TYPE_CHECKING:
+    from photoguard.cli.app import SubParsers
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +47,16 @@ def _add_list_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_USAGE
+
+
+def add_dns(sub: SubParsers) -> None:
     """Add the ``dns`` command group to the main parser."""
     p = sub.add_parser("dns", help="school network DNS filter")
     dsub = p.add_subparsers(dest="dns_command", metavar="{serve,check,stats,reload}")
-    p.set_defaults(func=lambda args, ctx: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda args, ctx: _usage(p), needs_config=False)
 
     s = dsub.add_parser("serve", help="run the filtering DNS forwarder")
     s.add_argument("--listen", action="append", metavar="IP:PORT", help="listen address (repeatable)")
@@ -124,7 +134,7 @@ def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
 
     cfg = _config(args, ctx)
     if cfg is None:
-        return 2
+        return EXIT_USAGE
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = Path(ctx.root)
@@ -132,13 +142,13 @@ def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
     missing = [str(p) for p in paths.all_paths() if not p.is_file()]
     if missing:
         print(f"list files not found: {', '.join(missing)}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     qdir = Path(cfg.query_log.directory)
     try:
         return run_server(cfg, paths, qdir if qdir.is_absolute() else root / qdir)
     except OSError as e:
         print(f"cannot start the DNS filter: {e}", file=sys.stderr)
-        return 1
+        return EXIT_FAIL
 
 
 def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
@@ -146,17 +156,17 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
 
     cfg = _config(args, ctx)
     if cfg is None:
-        return 2
+        return EXIT_USAGE
     paths = ListPaths.from_config(cfg, Path(ctx.root))
     missing = [str(p) for p in paths.all_paths() if not p.is_file()]
     if missing:
         print(f"list files not found: {', '.join(missing)}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     policy = build_policy(cfg, paths)
     res = policy.explain(args.name, args.client)
     if args.json:
         print(json.dumps(res, indent=2))
-        return 0
+        return EXIT_OK
     print(f"{res['name']}: {res['verdict'].upper()} ({res['reason']})")
     if "group" in res:
         cats = ", ".join(res["group_categories"]) or "none"
@@ -172,7 +182,7 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
         print(f"  allowlisted for the group: {n}")
     if res["verdict"] == "blocked":
         print(f"  answer: {'NXDOMAIN' if cfg.block_mode == 'nxdomain' else '0.0.0.0 / ::'}")
-    return 0
+    return EXIT_OK
 
 
 def _endpoint(args: argparse.Namespace, ctx: Any) -> str | None:
@@ -200,47 +210,61 @@ def _http(url: str, method: str = "GET") -> bytes | None:
         return None
 
 
+#: the label column of ``dns stats`` is at least this wide (wider when a label needs it)
+STATS_LABEL_WIDTH = 18
+
+
 def cmd_stats(args: argparse.Namespace, ctx: Any) -> int:
     base = _endpoint(args, ctx)
     if base is None:
-        return 2
+        return EXIT_USAGE
     if args.prometheus:
         body = _http(base + "/metrics")
         if body is None:
-            return 1
+            return EXIT_FAIL
         sys.stdout.write(body.decode())
-        return 0
+        return EXIT_OK
     body = _http(base + "/stats")
     if body is None:
-        return 1
+        return EXIT_FAIL
     d = json.loads(body)
     if args.json:
         print(json.dumps(d, indent=2))
-        return 0
+        return EXIT_OK
+    sys.stdout.write(format_stats(d))
+    return EXIT_OK
+
+
+def format_stats(d: dict[str, Any]) -> str:
+    """The ``/stats`` document as a two-column table: every value starts in the same column,
+    however long a category, special-answer kind or upstream address is."""
     q = d["queries"] or 1
-    print(f"uptime            {d['uptime_seconds']:.0f} s")
-    print(f"queries           {d['queries']} (tcp {d['queries_tcp']}, refused {d['refused']})")
-    print(f"blocked           {d['blocked_total']} ({100 * d['blocked_total'] / q:.1f}%)")
-    for cat, n in sorted(d["blocked"].items(), key=lambda kv: -kv[1]):
-        print(f"  {cat:<16}{n}")
-    for kind, n in sorted(d["special"].items()):
-        print(f"  {kind:<16}{n}")
-    print(f"cache hits        {d['cache_hits']} ({d['cache_entries']} entries)")
-    print(f"forwarded         {d['forwarded']}")
-    print(f"upstream errors   {d['upstream_errors']} (timeouts {d['upstream_timeouts']})")
-    print(f"list names        {d['list_names']} (loaded in {d['list_load_seconds']} s)")
-    for u in d["upstreams"]:
-        print(f"upstream {u['upstream']}: {'DOWN' if u['down'] else 'up'}")
-    return 0
+    rows: list[tuple[str, str]] = [
+        ("uptime", f"{d['uptime_seconds']:.0f} s"),
+        ("queries", f"{d['queries']} (tcp {d['queries_tcp']}, refused {d['refused']})"),
+        ("blocked", f"{d['blocked_total']} ({100 * d['blocked_total'] / q:.1f}%)"),
+    ]
+    rows += [(f"  {cat}", str(n)) for cat, n in sorted(d["blocked"].items(), key=lambda kv: -kv[1])]
+    rows += [(f"  {kind}", str(n)) for kind, n in sorted(d["special"].items())]
+    rows += [
+        ("cache hits", f"{d['cache_hits']} ({d['cache_entries']} entries)"),
+        ("forwarded", str(d["forwarded"])),
+        ("upstream errors", f"{d['upstream_errors']} (timeouts {d['upstream_timeouts']})"),
+        ("list names", f"{d['list_names']} (loaded in {d['list_load_seconds']} s)"),
+    ]
+    addr_width = max((len(u["upstream"]) for u in d["upstreams"]), default=0)
+    rows += [("upstream", f"{u['upstream']:<{addr_width}}  {'DOWN' if u['down'] else 'up'}") for u in d["upstreams"]]
+    width = max(STATS_LABEL_WIDTH, *(len(label) + 2 for label, _ in rows))
+    return "".join(f"{label:<{width}}{value}\n" for label, value in rows)
 
 
 def cmd_reload(args: argparse.Namespace, ctx: Any) -> int:
     base = _endpoint(args, ctx)
     if base is None:
-        return 2
+        return EXIT_USAGE
     body = _http(base + "/reload", method="POST")
     if body is None:
-        return 1
+        return EXIT_FAIL
     d = json.loads(body)
     print(f"reloaded: {d['reloaded']}, {d['names']} names")
-    return 0 if d["reloaded"] else 1
+    return EXIT_OK if d["reloaded"] else EXIT_FAIL

@@ -1,4 +1,5 @@
-"""Operational commands: ``watch`` (the service), ``review`` (held photos) and ``status``."""
+"""The photos' path through the service: ``process`` (once), ``watch`` (the service),
+``status`` (its heartbeat) and ``demo`` (the main job on sample data)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,33 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from photoguard.cli.exitcodes import EXIT_FAIL, EXIT_OK
+
+if TYPE_CHECKING:
+    from photoguard.cli.app import Context, SubParsers
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAIL = 1
+
+def add_process(sub: SubParsers) -> None:
+    p = sub.add_parser("process", help="process photo files or folders once")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="print one JSON object per input")
+    p.add_argument("--keep", action="store_true", help="leave the originals where they are")
+    p.set_defaults(func=cmd_process)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
-    """Add the operational command groups to the main parser."""
+def add_demo(sub: SubParsers) -> None:
+    p = sub.add_parser("demo", help="set up ROOT with sample photos and run the main job on them")
+    p.add_argument("path", help="a new folder for the demo root")
+    p.set_defaults(func=cmd_demo, needs_config=False)
+
+
+def add_watch(sub: SubParsers) -> None:
     p = sub.add_parser(
         "watch",
         help="run the service: process what lands in inbox/ until stopped (SIGTERM/SIGINT)",
@@ -32,50 +50,59 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p.add_argument("--workers", type=int, help="worker threads (default: service.workers)")
     p.set_defaults(func=cmd_watch)
 
-    review = sub.add_parser("review", help="held photos: list, show, approve, reject")
-    rsub = review.add_subparsers(dest="review_command", metavar="ACTION", required=True)
-    p = rsub.add_parser("list", help="held and rejected photos waiting for a decision")
-    p.add_argument("--all", action="store_true", help="include resolved items")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_review_list)
-    p = rsub.add_parser("show", help="reasons, faces and what each channel would get")
-    p.add_argument("id")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_review_show)
-    p = rsub.add_parser("approve", help="publish the held channels (uncertain faces redacted)")
-    p.add_argument("id")
-    p.add_argument("--channel", help="approve only this channel")
-    p.set_defaults(func=cmd_review_approve)
-    p = rsub.add_parser("reject", help="delete the held original (recorded in the deletion log)")
-    p.add_argument("id")
-    p.set_defaults(func=cmd_review_reject)
 
+def add_status(sub: SubParsers) -> None:
     p = sub.add_parser("status", help="service heartbeat, queue, last photo, held count, errors")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
 
-# -- helpers ---------------------------------------------------------------------------------
-def _pipeline(ctx: Any) -> tuple[Any, bool]:
-    """The context's pipeline, and whether its models were injected by an embedding program."""
+# -- process ---------------------------------------------------------------------------------
+def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
+    from photoguard.cli.progress import Progress
+    from photoguard.photo.ingest import iter_inputs
+
     pipe = ctx.pipeline()
-    if ctx.injected_models:
-        log.warning("TEST MODE: face models injected by the caller; never use this in production")
-    return pipe, bool(ctx.injected_models)
+    inputs = list(iter_inputs([Path(p) for p in args.paths]))
+    if not inputs:
+        print("no photos found in the given paths", file=sys.stderr)
+        return EXIT_FAIL
+    counts: Counter[str] = Counter()
+    per_channel: Counter[str] = Counter()
+    held: list[str] = []
+    bar = Progress(len(inputs), enabled=not args.json and sys.stderr.isatty())
+    for path in inputs:
+        res = pipe.process_path(path, remove_original=not args.keep)
+        counts[res.status.value] += 1
+        for ch in res.outputs:
+            per_channel[ch] += 1
+        if args.json:
+            print(json.dumps(res.to_json()), flush=True)
+        elif res.status.value != "published" or res.held_channels:
+            held.append(f"{res.status.value:9} {path.name}: {res.reason}")
+        bar.step()
+    bar.close()
+    if not args.json:
+        for line in held:
+            print(line)
+        print(
+            f"{len(inputs)} photo(s): {counts['published']} published, {counts['held']} held, "
+            f"{counts['rejected']} rejected"
+        )
+        for ch in pipe.settings.channels:
+            print(f"  {ch.name:12} {per_channel[ch.name]} file(s) in {pipe.layout.channel_dir(ch.name)}")
+    return EXIT_OK if counts["rejected"] == 0 and counts["held"] == 0 else EXIT_FAIL
 
 
-def _review(ctx: Any, with_pipeline: bool = False) -> Any:
-    from photoguard.followup.review import Review
-    from photoguard.ledger.db import Store
+# -- demo ------------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
+    from photoguard.cli.demo import run_demo
 
-    if with_pipeline:
-        pipe, _fake = _pipeline(ctx)
-        return Review(ctx.root, ctx.settings, pipe.store, pipe)
-    return Review(ctx.root, ctx.settings, Store(ctx.layout.db))
+    return run_demo(Path(args.path))
 
 
 # -- watch -----------------------------------------------------------------------------------
-def cmd_watch(args: argparse.Namespace, ctx: Any) -> int:
+def cmd_watch(args: argparse.Namespace, ctx: Context) -> int:
     # signals first: a stop during start-up (model loading) is honoured too, with exit 0
     stop = threading.Event()
 
@@ -91,7 +118,7 @@ def cmd_watch(args: argparse.Namespace, ctx: Any) -> int:
             signal.signal(s, h)
 
 
-def _watch(args: argparse.Namespace, ctx: Any, stop: threading.Event) -> int:
+def _watch(args: argparse.Namespace, ctx: Context, stop: threading.Event) -> int:
     from photoguard.service.watch import ServiceError, WatchService, check_folders
 
     settings = ctx.settings
@@ -104,7 +131,7 @@ def _watch(args: argparse.Namespace, ctx: Any, stop: threading.Event) -> int:
             print(f"cannot start: {p}", file=sys.stderr)
         return EXIT_FAIL
     try:
-        pipe, fake = _pipeline(ctx)
+        pipe, fake = ctx.service_pipeline()
         warm = getattr(pipe.detector, "warm_up", None)
         if callable(warm):
             warm()
@@ -134,79 +161,6 @@ def _watch(args: argparse.Namespace, ctx: Any, stop: threading.Event) -> int:
     return EXIT_OK
 
 
-# -- review ----------------------------------------------------------------------------------
-def cmd_review_list(args: argparse.Namespace, ctx: Any) -> int:
-    items = _review(ctx).list(include_resolved=args.all)
-    if args.json:
-        print(json.dumps([i.to_json() for i in items], indent=1))
-        return EXIT_OK
-    if not items:
-        print("nothing held for review")
-        return EXIT_OK
-    for i in items:
-        held = ",".join(i.held_channels) or "all"
-        print(f"{i.id}  {i.status:9} {i.created_at}  channels: {held}  {i.reason}")
-    print(f"{len(items)} item(s); see: photoguard review show ID")
-    return EXIT_OK
-
-
-def cmd_review_show(args: argparse.Namespace, ctx: Any) -> int:
-    from photoguard.followup.review import ReviewError
-
-    rv = _review(ctx)
-    try:
-        item = rv.get(args.id)
-    except ReviewError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_FAIL
-    preview = rv.channel_preview(item)
-    if args.json:
-        print(json.dumps({**item.to_json(), "channels": preview}, indent=1))
-        return EXIT_OK
-    print(f"item {item.id} ({item.status}, since {item.created_at})")
-    print(f"  reason: {item.reason}")
-    print(f"  photo sha256: {item.sha256}")
-    original = rv.original_path(item.id)
-    print(f"  original: {original if original else '(missing)'}")
-    print(f"  faces: {len(item.faces)}")
-    for n, f in enumerate(item.faces, 1):
-        who = f.get("pupil_id") or "-"
-        decisions = ", ".join(f"{ch}={a}" for ch, a in (f.get("decision") or {}).items())
-        print(f"    {n}. box {f.get('box')} match={f.get('match')} pupil={who}: {decisions}")
-    print("  channels:")
-    for ch, line in preview.items():
-        print(f"    {ch:12} {line}")
-    return EXIT_OK
-
-
-def cmd_review_approve(args: argparse.Namespace, ctx: Any) -> int:
-    from photoguard.followup.review import ReviewError
-
-    try:
-        res = _review(ctx, with_pipeline=True).approve(args.id, args.channel)
-    except ReviewError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_FAIL
-    for ch, path in sorted(res.outputs.items()):
-        print(f"published {ch}: {path}")
-    if res.held_channels:
-        print(f"still held: {', '.join(res.held_channels)} ({res.reason})")
-    print(f"item {args.id}: {res.status.value}")
-    return EXIT_OK if res.status.value in ("published", "held") else EXIT_FAIL
-
-
-def cmd_review_reject(args: argparse.Namespace, ctx: Any) -> int:
-    from photoguard.followup.review import ReviewError
-
-    try:
-        _review(ctx).reject(args.id)
-    except ReviewError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_FAIL
-    print(f"item {args.id}: original deleted (recorded in the deletion log)")
-    return EXIT_OK
-
-
 # -- status ----------------------------------------------------------------------------------
 def _alive(pid: int) -> bool:
     try:
@@ -218,7 +172,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def status_report(ctx: Any) -> dict[str, Any]:
+def status_report(ctx: Context) -> dict[str, Any]:
     from photoguard.ledger.db import Store
     from photoguard.service.watch import check_folders, read_heartbeat
 
@@ -251,7 +205,7 @@ def status_report(ctx: Any) -> dict[str, Any]:
     return report
 
 
-def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
+def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     report = status_report(ctx)
     if args.json:
         print(json.dumps(report, indent=1))

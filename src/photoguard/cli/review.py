@@ -1,0 +1,115 @@
+"""``photoguard review list|show|approve|reject``: the photos held for a person's decision."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from photoguard.cli.exitcodes import EXIT_FAIL, EXIT_OK
+
+if TYPE_CHECKING:
+    from photoguard.cli.app import Context, SubParsers
+
+
+def add_review(sub: SubParsers) -> None:
+    review = sub.add_parser("review", help="held photos: list, show, approve, reject")
+    rsub = review.add_subparsers(dest="review_command", metavar="ACTION", required=True)
+    p = rsub.add_parser("list", help="held and rejected photos waiting for a decision")
+    p.add_argument("--all", action="store_true", help="include resolved items")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_review_list)
+    p = rsub.add_parser("show", help="reasons, faces and what each channel would get")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_review_show)
+    p = rsub.add_parser("approve", help="publish the held channels (uncertain faces redacted)")
+    p.add_argument("id")
+    p.add_argument("--channel", help="approve only this channel")
+    p.set_defaults(func=cmd_review_approve)
+    p = rsub.add_parser("reject", help="delete the held original (recorded in the deletion log)")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_review_reject)
+
+
+def _review(ctx: Context, with_pipeline: bool = False) -> Any:
+    from photoguard.followup.review import Review
+    from photoguard.ledger.db import Store
+
+    if with_pipeline:
+        pipe, _fake = ctx.service_pipeline()
+        return Review(ctx.root, ctx.settings, pipe.store, pipe)
+    return Review(ctx.root, ctx.settings, Store(ctx.layout.db))
+
+
+def cmd_review_list(args: argparse.Namespace, ctx: Context) -> int:
+    items = _review(ctx).list(include_resolved=args.all)
+    if args.json:
+        print(json.dumps([i.to_json() for i in items], indent=1))
+        return EXIT_OK
+    if not items:
+        print("nothing held for review")
+        return EXIT_OK
+    for i in items:
+        held = ",".join(i.held_channels) or "all"
+        print(f"{i.id}  {i.status:9} {i.created_at}  channels: {held}  {i.reason}")
+    print(f"{len(items)} item(s); see: photoguard review show ID")
+    return EXIT_OK
+
+
+def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
+    from photoguard.followup.review import ReviewError
+
+    rv = _review(ctx)
+    try:
+        item = rv.get(args.id)
+    except ReviewError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAIL
+    preview = rv.channel_preview(item)
+    if args.json:
+        print(json.dumps({**item.to_json(), "channels": preview}, indent=1))
+        return EXIT_OK
+    print(f"item {item.id} ({item.status}, since {item.created_at})")
+    print(f"  reason: {item.reason}")
+    print(f"  photo sha256: {item.sha256}")
+    original = rv.original_path(item.id)
+    print(f"  original: {original if original else '(missing)'}")
+    print(f"  faces: {len(item.faces)}")
+    for n, f in enumerate(item.faces, 1):
+        who = f.get("pupil_id") or "-"
+        decisions = ", ".join(f"{ch}={a}" for ch, a in (f.get("decision") or {}).items())
+        print(f"    {n}. box {f.get('box')} match={f.get('match')} pupil={who}: {decisions}")
+    print("  channels:")
+    for ch, line in preview.items():
+        print(f"    {ch:12} {line}")
+    return EXIT_OK
+
+
+def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
+    from photoguard.followup.review import ReviewError
+
+    try:
+        res = _review(ctx, with_pipeline=True).approve(args.id, args.channel)
+    except ReviewError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAIL
+    for ch, path in sorted(res.outputs.items()):
+        print(f"published {ch}: {path}")
+    if res.held_channels:
+        print(f"still held: {', '.join(res.held_channels)} ({res.reason})")
+    print(f"item {args.id}: {res.status.value}")
+    return EXIT_OK if res.status.value in ("published", "held") else EXIT_FAIL
+
+
+def cmd_review_reject(args: argparse.Namespace, ctx: Context) -> int:
+    from photoguard.followup.review import ReviewError
+
+    try:
+        _review(ctx).reject(args.id)
+    except ReviewError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAIL
+    print(f"item {args.id}: original deleted (recorded in the deletion log)")
+    return EXIT_OK
