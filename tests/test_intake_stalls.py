@@ -224,7 +224,7 @@ def test_writers_stalling_at_every_boundary_are_published_exactly_once(school: t
     for k, (fmt, _data, stalls) in enumerate(_cases(20)):
         for j, off in enumerate(stalls):
             # a distinct file per writer (the same content twice would be a duplicate)
-            data = [c for c in _cases(100 + 10 * k + j) if c[0] == fmt][0][1]
+            data = next(c for c in _cases(100 + 10 * k + j) if c[0] == fmt)[1]
             off = min(off, len(data) - 1)
             uploads.append((root / "inbox" / f"juf-{fmt}" / f"IMG_{j:03d}.{fmt}", data, off))
     for path, _d, _o in uploads:
@@ -362,3 +362,14 @@ def test_process_command_on_names_that_are_not_utf8(
     assert not os.path.exists(good) and not os.path.exists(bad)
     qid = next(x["quarantine_id"] for x in lines if x["status"] == "rejected")
     assert (root / "quarantine" / qid / "original.jpg").read_bytes() == b"not a photo"
+
+
+def test_an_mpo_paused_after_its_first_image_is_incomplete() -> None:
+    buf = io.BytesIO()
+    _pixels(8).save(buf, format="MPO", save_all=True, append_images=[_pixels(9)])
+    mpo = buf.getvalue()
+    first_end = walk_jpeg(mpo).eoi_end
+    assert first_end is not None and first_end < len(mpo)
+    assert completeness(mpo) is Completeness.COMPLETE
+    for off in (first_end, first_end + 2, len(mpo) - 1):
+        assert completeness(mpo[:off]) is Completeness.INCOMPLETE, off

@@ -120,6 +120,27 @@ def walk_jpeg(data: bytes) -> JpegLayout:
     return JpegLayout(tuple(segments), None, garbage)
 
 
+def _mpf_end(tiff: bytes, base: int) -> int:
+    """The furthest file offset the MP Entries of an MPF (CIPA DC-007) segment declare; 0 when
+    the index cannot be read (the decoder then uses the first image, as always)."""
+    try:
+        order = {b"II": "<", b"MM": ">"}[tiff[:2]]
+        ifd = struct.unpack_from(order + "I", tiff, 4)[0]
+        count = struct.unpack_from(order + "H", tiff, ifd)[0]
+        for k in range(min(count, 64)):
+            tag, _typ, n, value = struct.unpack_from(order + "HHII", tiff, ifd + 2 + 12 * k)
+            if tag != 0xB002:
+                continue
+            furthest = 0
+            for e in range(min(n // 16, 64)):
+                _attr, size, offset = struct.unpack_from(order + "III", tiff, value + 16 * e)
+                furthest = max(furthest, size if offset == 0 else base + offset + size)
+            return furthest
+    except (KeyError, struct.error):
+        return 0
+    return 0
+
+
 def _is_sof(marker: int) -> bool:
     return 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)
 
@@ -163,7 +184,13 @@ class Jpeg(ImageFormat):
             layout = walk_jpeg(data)
         except ValueError:
             return Completeness.INCOMPLETE
-        return Completeness.COMPLETE if layout.eoi_end is not None else Completeness.INCOMPLETE
+        if layout.eoi_end is None:
+            return Completeness.INCOMPLETE
+        for seg in layout.segments:  # an MPO declares where its further images end
+            mpf = seg.marker == 0xE2 and seg.payload[:4] == b"MPF\x00"
+            if mpf and _mpf_end(seg.payload[4:], seg.offset + 8) > len(data):
+                return Completeness.INCOMPLETE
+        return Completeness.COMPLETE
 
     def check(self, data: bytes, cfg: MediaConfig) -> JpegLayout:
         try:
