@@ -107,19 +107,19 @@ def test_file_removed_while_it_is_read(
     running: tuple[Path, Pipeline, WatchService], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, pipe, svc = running
-    import photoguard.fsutil as fsutil
+    import photoguard.photo.ingest as ingest
 
-    real = fsutil.read_regular_file
+    real = ingest.read_upload
     hits: list[int] = []
 
-    def vanishing(path: Path, max_bytes: int) -> bytes:
+    def vanishing(path: Path, *a: Any, **kw: Any) -> Any:
         if path.name == "vanish.jpg":
             hits.append(1)
             path.unlink()
-            raise FileNotFoundError(errno.ENOENT, "gone")
-        return real(path, max_bytes)
+            raise ingest.IngestError("gone", "the file disappeared while it was read")
+        return real(path, *a, **kw)
 
-    monkeypatch.setattr(fsutil, "read_regular_file", vanishing)
+    monkeypatch.setattr(ingest, "read_upload", vanishing)
     make_photo(root / "inbox" / "x" / "vanish.jpg", seed=60)
     assert wait_for(lambda: hits, 10)
     assert wait_for(lambda: svc.counts.get("rejected", 0) >= 1, 10)

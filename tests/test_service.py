@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,11 @@ import pytest
 
 from photoguard.cli.app import main
 from photoguard.config import Settings
-from photoguard.ledger.db import iso
+from photoguard.photo.formats import Completeness, completeness
 from photoguard.photo.pipeline import Pipeline
 from photoguard.service.watch import (
     WatchService,
-    basic_sweep,
     clean_stale_temps,
-    looks_complete,
     next_sweep_time,
     path_id,
 )
@@ -390,25 +388,6 @@ def test_nightly_sweep_is_scheduled_and_runs(school: tuple[Path, Pipeline]) -> N
     assert next_sweep_time(datetime(2026, 11, 21, 23, 0), "02:30") == datetime(2026, 11, 22, 2, 30)
 
 
-def test_basic_sweep_expires_old_quarantine_items(school: tuple[Path, Pipeline]) -> None:
-    root, pipe = school
-    (root / "inbox" / "x").mkdir()
-    bad = root / "inbox" / "x" / "notes.jpg"
-    bad.write_text("not a photo")
-    res = pipe.process_path(bad)
-    qid = str(res.quarantine_id)
-    assert (root / "quarantine" / qid).is_dir()
-    assert basic_sweep(root, pipe.settings, pipe.store)["quarantine_expired"] == 0
-    old = iso(
-        datetime.now().astimezone() - timedelta(days=pipe.settings.retention.quarantine_days + 1)
-    )
-    pipe.store.execute("UPDATE quarantine SET created_at=? WHERE id=?", (old, qid))
-    assert basic_sweep(root, pipe.settings, pipe.store)["quarantine_expired"] == 1
-    assert not (root / "quarantine" / qid).exists()
-    log_row = pipe.store.one("SELECT kind, ref FROM deletion_log WHERE ref=?", (qid,))
-    assert log_row is not None and log_row["kind"] == "quarantine"
-
-
 def test_clean_stale_temps_only_touches_temp_names(school: tuple[Path, Pipeline]) -> None:
     root, pipe = school
     keep = root / "outbox" / "parro" / "photo.jpg"
@@ -429,7 +408,7 @@ def test_clean_stale_temps_only_touches_temp_names(school: tuple[Path, Pipeline]
     ("kind", "complete"),
     [("jpeg", True), ("jpeg-half", False), ("png", True), ("png-half", False), ("empty", False)],
 )
-def test_looks_complete(tmp_path: Path, kind: str, complete: bool) -> None:
+def test_looks_complete(kind: str, complete: bool) -> None:
     from io import BytesIO
 
     from PIL import Image
@@ -444,21 +423,18 @@ def test_looks_complete(tmp_path: Path, kind: str, complete: bool) -> None:
         data = b""
     if kind.endswith("half"):
         data = data[: len(data) // 2]
-    p = tmp_path / "f"
-    p.write_bytes(data)
-    assert looks_complete(p) is complete
+    expected = Completeness.COMPLETE if complete else Completeness.INCOMPLETE
+    assert completeness(data) is expected
 
 
-def test_looks_complete_webp_and_heic_boxes(tmp_path: Path) -> None:
+def test_looks_complete_webp_and_heic_boxes() -> None:
     riff = b"RIFF" + (16).to_bytes(4, "little") + b"WEBP" + b"\x00" * 12
-    (tmp_path / "w").write_bytes(riff)
-    (tmp_path / "w2").write_bytes(riff[:-4])
-    ftyp = (16).to_bytes(4, "big") + b"ftypheic" + b"\x00" * 4
+    assert completeness(riff) is Completeness.COMPLETE
+    assert completeness(riff[:-4]) is Completeness.INCOMPLETE
+    ftyp = (16).to_bytes(4, "big") + b"ftypmp42" + b"\x00" * 4
     mdat = (24).to_bytes(4, "big") + b"mdat" + b"\x01" * 16
-    (tmp_path / "h").write_bytes(ftyp + mdat)
-    (tmp_path / "h2").write_bytes(ftyp + mdat[:-5])
-    assert looks_complete(tmp_path / "w") and not looks_complete(tmp_path / "w2")
-    assert looks_complete(tmp_path / "h") and not looks_complete(tmp_path / "h2")
+    assert completeness(ftyp + mdat) is Completeness.COMPLETE
+    assert completeness(ftyp + mdat[:-5]) is Completeness.INCOMPLETE
 
 
 def test_path_id_hides_the_name() -> None:

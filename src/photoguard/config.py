@@ -218,6 +218,13 @@ class ServiceConfig(Strict):
     polling: bool = Field(False, description="Use a polling observer (network shares)")
     poll_seconds: float = Field(2.0, gt=0, le=600, description="Polling interval")
     settle_seconds: float = Field(1.0, ge=0, le=600, description="Size/mtime must be stable this long")
+    incomplete_wait_seconds: float = Field(
+        900.0,
+        gt=0,
+        le=7 * 86400,
+        description="An upload whose structure ends early (a stalled writer) waits this long unchanged; "
+        "then it is moved to quarantine with a reason, never deleted",
+    )
     sweep_at: str = Field("02:30", pattern=r"^\d{2}:\d{2}$", description="Daily retention sweep (HH:MM)")
     folders: list[InboxFolder] = Field(default_factory=list, description="Inbox folder -> group map")
 

@@ -17,6 +17,7 @@ from photoguard.core.records import Detection
 from photoguard.ledger.templates import EnrolmentRefused, TemplateVault
 from photoguard.photo.decode import MediaError, decode_bytes
 from photoguard.photo.identify import matchable
+from photoguard.photo.ingest import read_regular_file
 from photoguard.photo.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def _enrol_one(pipe: Pipeline, vault: TemplateVault, pupil_id: str, photo: Path)
         return EnrolOutcome(pupil_id, str(photo), False, reason)
 
     try:
-        data = fsutil.read_regular_file(photo, pipe.settings.media.max_bytes)
+        data = read_regular_file(photo, pipe.settings.media.max_bytes)
     except (OSError, ValueError) as exc:
         return refuse(f"cannot read the photo: {getattr(exc, 'strerror', None) or exc}")
     try:

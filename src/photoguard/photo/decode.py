@@ -30,7 +30,6 @@ import html
 import io
 import logging
 import re
-import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +42,33 @@ import pillow_heif
 from PIL import Image, ImageCms, IptcImagePlugin
 
 from photoguard.config import MediaConfig
+from photoguard.photo.formats import (
+    SUPPORTED_TEXT,
+    TRUNCATED,
+    JpegLayout,
+    JpegSegment,
+    MediaError,
+    describe_unknown,
+    sniff,
+    sniff_format,
+    too_many_pixels,
+    walk_jpeg,
+)
+
+__all__ = [
+    "SUPPORTED_TEXT",
+    "DecodedImage",
+    "JpegLayout",
+    "JpegSegment",
+    "MediaError",
+    "decode_bytes",
+    "decode_file",
+    "estimate_jpeg_quality",
+    "jpeg_sampling",
+    "parse_dqt",
+    "sniff_format",
+    "walk_jpeg",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +85,6 @@ MAX_SIDECAR_BYTES = 64 * 1024
 MAX_CAPTION_CHARS = 2000
 MAX_CAPTIONS = 16
 
-SUPPORTED_TEXT = "JPEG, PNG, WebP or HEIC"
-
-
-class MediaError(Exception):
-    """A photo that cannot be published. ``reason`` is user-facing and free of personal data."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -89,73 +106,7 @@ class DecodedImage:
 
 
 # --------------------------------------------------------------------------------------------
-# JPEG structure (also used by photoguard.photo.encode.verify_clean)
-
-#: After SOS: the next 0xFF that is not byte stuffing (FF00), a restart marker or fill (FFFF).
-_ENTROPY_END = re.compile(rb"\xff(?![\x00\xd0-\xd7\xff])")
-_STANDALONE = {0x01, *range(0xD0, 0xD8)}
-
-
-@dataclass(frozen=True, slots=True)
-class JpegSegment:
-    marker: int  # second marker byte, e.g. 0xE1 for APP1
-    offset: int  # offset of the 0xFF that starts the segment
-    payload: bytes  # segment body without marker and length (empty for stand-alone markers)
-
-
-@dataclass(frozen=True, slots=True)
-class JpegLayout:
-    segments: tuple[JpegSegment, ...]
-    eoi_end: int | None  # offset just after EOI, None when the stream never ends (truncated)
-    garbage: bool  # bytes between segments that are not a marker
-
-
-def walk_jpeg(data: bytes) -> JpegLayout:
-    """Walk the marker segments of the first JPEG stream in ``data`` up to its EOI.
-
-    Raises ``ValueError`` when ``data`` does not start with SOI or a segment runs past the end.
-    """
-    if data[:2] != b"\xff\xd8":
-        raise ValueError("no SOI")
-    n = len(data)
-    i = 2
-    segments: list[JpegSegment] = []
-    garbage = False
-    while i < n:
-        if data[i] != 0xFF:
-            garbage = True
-            j = data.find(b"\xff", i)
-            if j < 0:
-                break
-            i = j
-            continue
-        start = i
-        while i < n and data[i] == 0xFF:
-            i += 1
-        if i >= n:
-            break
-        marker = data[i]
-        i += 1
-        if marker == 0xD9:
-            segments.append(JpegSegment(marker, start, b""))
-            return JpegLayout(tuple(segments), i, garbage)
-        if marker in _STANDALONE or marker == 0xD8:
-            segments.append(JpegSegment(marker, start, b""))
-            continue
-        if i + 2 > n:
-            raise ValueError("segment header past end")
-        length = struct.unpack_from(">H", data, i)[0]
-        if length < 2 or i + length > n:
-            raise ValueError("segment past end")
-        segments.append(JpegSegment(marker, start, data[i + 2 : i + length]))
-        i += length
-        if marker == 0xDA:
-            m = _ENTROPY_END.search(data, i)
-            if m is None:
-                break
-            i = m.start()
-    return JpegLayout(tuple(segments), None, garbage)
-
+# JPEG quality (the marker walk itself lives in photoguard.photo.formats)
 
 # IJG (Annex K) base tables in natural order.
 _STD_LUMA = (
@@ -245,88 +196,9 @@ def jpeg_sampling(layout: JpegLayout) -> tuple[int, ...] | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Container sniffing and structural checks (before Pillow sees the data)
+# Structural checks before Pillow sees the data: one class per format in photoguard.photo.formats
 
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1",
-                b"msf1", b"mif2", b"MiHE", b"MiHB", b"MiPr", b"miaf"}  # fmt: skip
-_AVIF_BRANDS = {b"avif", b"avis"}
-
-
-def sniff_format(data: bytes) -> str | None:
-    """'jpeg' | 'png' | 'webp' | 'heif' from the magic bytes, or None."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[4:8] == b"ftyp" and len(data) >= 16:
-        size = struct.unpack(">I", data[:4])[0]
-        brands = {data[8:12]} | {data[k : k + 4] for k in range(16, min(size, 256), 4)}
-        if data[8:12] in _AVIF_BRANDS:
-            return None
-        if brands & _HEIF_BRANDS:
-            return "heif"
-    return None
-
-
-def _describe_unknown(data: bytes) -> str:
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return f"GIF images are not supported; please send the photo as {SUPPORTED_TEXT}"
-    if data[4:8] == b"ftyp" and data[8:12] in _AVIF_BRANDS:
-        return f"AVIF images are not supported; please send the photo as {SUPPORTED_TEXT}"
-    if data[4:8] == b"ftyp":
-        return f"video or unknown media files are not supported; please send a {SUPPORTED_TEXT} photo"
-    return f"the file is not a supported image ({SUPPORTED_TEXT})"
-
-
-_TRUNCATED = "the file is incomplete or damaged (it ends too early); please upload it again"
-
-
-def _too_many_pixels(w: int, h: int, cfg: MediaConfig) -> MediaError:
-    return MediaError(f"the image is too large ({w}x{h} pixels; the limit is {cfg.max_pixels / 1e6:.0f} megapixels)")
-
-
-def _check_png(data: bytes, cfg: MediaConfig) -> None:
-    if len(data) < 33 or data[12:16] != b"IHDR":
-        raise MediaError(_TRUNCATED)
-    w, h = struct.unpack_from(">II", data, 16)
-    if w == 0 or h == 0:
-        raise MediaError("the image has no pixels")
-    if w * h > cfg.max_pixels:
-        raise _too_many_pixels(w, h, cfg)
-    i, n = 8, len(data)
-    while i + 8 <= n:
-        length, typ = struct.unpack_from(">I4s", data, i)
-        i += 12 + length
-        if i > n:
-            raise MediaError(_TRUNCATED)
-        if typ == b"IEND":
-            return
-    raise MediaError(_TRUNCATED)
-
-
-def _check_webp(data: bytes) -> None:
-    riff_len = struct.unpack_from("<I", data, 4)[0]
-    if 8 + riff_len > len(data) or riff_len < 12:
-        raise MediaError(_TRUNCATED)
-
-
-def _check_jpeg(data: bytes, cfg: MediaConfig) -> JpegLayout:
-    try:
-        layout = walk_jpeg(data)
-    except ValueError:
-        raise MediaError(_TRUNCATED) from None
-    if layout.eoi_end is None:
-        raise MediaError(_TRUNCATED)
-    for seg in layout.segments:
-        if 0xC0 <= seg.marker <= 0xCF and seg.marker not in (0xC4, 0xC8, 0xCC):
-            if len(seg.payload) >= 5:
-                h, w = struct.unpack_from(">HH", seg.payload, 1)
-                if w * h > cfg.max_pixels:
-                    raise _too_many_pixels(w, h, cfg)
-            break
-    return layout
+_TRUNCATED = TRUNCATED
 
 
 # --------------------------------------------------------------------------------------------
@@ -647,28 +519,25 @@ def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedI
         raise MediaError("the file is empty")
     if len(data) > cfg.max_bytes:
         raise MediaError(f"the file is too large (limit {cfg.max_bytes // 1_000_000} MB)")
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise MediaError(_describe_unknown(data))
+    container = sniff(data)
+    if container is None:
+        raise MediaError(describe_unknown(data))
+    fmt = container.name
     quality: int | None = None
-    if fmt == "jpeg":
-        layout = _check_jpeg(data, cfg)
+    layout = container.check(data, cfg)
+    if layout is not None:
         quality = estimate_jpeg_quality(parse_dqt(layout))
-    elif fmt == "png":
-        _check_png(data, cfg)
-    elif fmt == "webp":
-        _check_webp(data)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         im = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
         if im.format not in _PIL_FORMATS or _SOURCE_FORMAT[im.format] != fmt:
-            raise MediaError(_describe_unknown(data))
+            raise MediaError(describe_unknown(data))
         w, h = im.size
         if w <= 0 or h <= 0:
             raise MediaError("the image has no pixels")
         if w * h > cfg.max_pixels:
-            raise _too_many_pixels(w, h, cfg)
+            raise too_many_pixels(w, h, cfg)
         frames = getattr(im, "n_frames", 1)
         if frames > 1:
             logger.info("multi-frame %s: only the first frame is used (%d frames)", fmt, frames)
@@ -734,20 +603,17 @@ def read_sidecar(path: Path) -> str | None:
 
 def decode_file(path: Path, cfg: MediaConfig) -> DecodedImage:
     """Read and decode one uploaded photo (plus its sidecar caption). Raises :class:`MediaError`."""
+    from photoguard.photo.ingest import IngestError, read_regular
+
     try:
-        if path.is_symlink() or not path.is_file():
-            raise MediaError("the upload is not a regular file")
-        size = path.stat().st_size
-        if size == 0:
-            raise MediaError("the file is empty")
-        if size > cfg.max_bytes:
-            raise MediaError(f"the file is too large (limit {cfg.max_bytes // 1_000_000} MB)")
-        with path.open("rb") as fh:
-            data = fh.read(cfg.max_bytes + 1)
-        sidecar = read_sidecar(path)
-    except MediaError:
-        raise
-    except OSError as exc:
-        logger.info("read failed: %s", type(exc).__name__)
-        raise MediaError("the file could not be read") from exc
-    return decode_bytes(data, cfg, sidecar_text=sidecar)
+        data, _st = read_regular(path, cfg.max_bytes)
+    except IngestError as exc:
+        logger.info("read failed: %s", exc.kind)
+        if exc.kind == "too_large":
+            raise MediaError(f"the file is too large (limit {cfg.max_bytes // 1_000_000} MB)") from None
+        if exc.kind in ("link", "not_regular"):
+            raise MediaError("the upload is not a regular file") from None
+        raise MediaError("the file could not be read") from None
+    if not data:
+        raise MediaError("the file is empty")
+    return decode_bytes(data, cfg, sidecar_text=read_sidecar(path))

@@ -1,16 +1,47 @@
-"""Finding input photos in files and folders (links are never followed)."""
+"""Ingest: the one place that touches an uploaded file before the pipeline sees its bytes.
+
+* which names are inputs at all (:func:`is_ignored`, :func:`iter_inputs`; links never followed);
+* reading a file race-free (:func:`read_regular`): ``O_NOFOLLOW`` refuses a link, ``fstat`` on
+  the open descriptor checks "regular file" and the size limit on the very file that is read;
+* the folder-to-group rule (:func:`inbox_folder`, :func:`group_for`);
+* the :class:`~photoguard.core.upload.Upload` record (:func:`read_upload`);
+* what happens to an original that is not published: it is *moved* into its quarantine folder
+  (:func:`move_aside`), never unlinked while a writer may still be writing into it.
+
+File names are bytes on Linux; every name that reaches a record, a reason or the database goes
+through :func:`~photoguard.core.upload.safe_text`.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from photoguard import fsutil
+from photoguard.config import Settings
+from photoguard.core.upload import Upload, safe_text
 from photoguard.fsutil import is_temp_name
 
 #: names that are never photos: partial downloads, office locks, OS litter
 IGNORED_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
 IGNORED_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial", ".txt", ".json")
+MAX_SIDECAR_BYTES = 64_000
+
+#: the reason given for an upload that is not finished yet (it stays where it is)
+INCOMPLETE = "the upload is not complete yet (the file ends too early); it stays in the inbox"
+
+
+class IngestError(Exception):
+    """The file cannot be taken. ``reason`` is user-facing and names no file; ``kind`` is one of
+    'gone', 'link', 'not_regular', 'permission', 'too_large', 'unreadable'."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
 
 
 def is_ignored(name: str) -> bool:
@@ -31,8 +62,200 @@ def iter_inputs(paths: Iterable[Path]) -> Iterator[Path]:
         if p.is_symlink() or not p.is_dir():
             yield p
             continue
-        for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if not is_ignored(name):
-                    yield Path(dirpath) / name
+        yield from walk_inbox(p)
+
+
+def walk_inbox(top: Path) -> Iterator[Path]:
+    """Candidate files under ``top`` in a stable order; hidden folders and ignored names are
+    skipped, links to folders are never entered."""
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not is_ignored(name):
+                yield Path(dirpath) / name
+
+
+# -- reading -----------------------------------------------------------------------------------
+def _open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """An open descriptor on the regular file ``path`` (never through a link, never blocking on
+    a FIFO) and its ``fstat``. Raises :class:`IngestError`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise IngestError("gone", "the file disappeared before it was read") from None
+    except PermissionError:
+        raise IngestError("permission", "permission denied reading the file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise IngestError("link", "symbolic links are not followed") from None
+        raise IngestError("unreadable", f"unreadable file: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise IngestError("unreadable", f"unreadable file: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise IngestError("not_regular", "not a regular file")
+    return fd, st
+
+
+def read_regular(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file ``path`` (at most ``max_bytes``) and its ``fstat`` taken on
+    the descriptor that was read. Raises :class:`IngestError`."""
+    fd, st = _open_regular(path)
+    try:
+        if st.st_size > max_bytes:
+            raise IngestError("too_large", f"unreadable file: file is larger than the limit of {max_bytes} bytes")
+        chunks: list[bytes] = []
+        remaining = max_bytes + 1
+        while remaining > 0:
+            try:
+                chunk = os.read(fd, min(1 << 20, remaining))
+            except OSError as exc:
+                raise IngestError("unreadable", f"unreadable file: {exc.strerror}") from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > max_bytes:
+            raise IngestError("too_large", f"unreadable file: file is larger than the limit of {max_bytes} bytes")
+        return data, st
+    finally:
+        os.close(fd)
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """:func:`read_regular` without the stat, raising ``OSError``/``ValueError`` like plain file
+    reading (enrolment photos, the vault copy)."""
+    try:
+        return read_regular(path, max_bytes)[0]
+    except IngestError as exc:
+        if exc.kind == "gone":
+            raise FileNotFoundError(errno.ENOENT, exc.reason) from None
+        if exc.kind == "permission":
+            raise PermissionError(errno.EACCES, exc.reason) from None
+        raise ValueError(exc.reason.removeprefix("unreadable file: ")) from None
+
+
+def identity(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def unchanged(path: Path, ident: tuple[int, int, int] | None) -> bool:
+    """Whether ``path`` is still the file that was read (not rewritten or grown since)."""
+    try:
+        now = os.lstat(path)
+    except OSError:
+        return True  # gone or unreadable: moving or removing is a no-op
+    return ident is not None and identity(now) == ident
+
+
+def read_sidecar(path: Path) -> str | None:
+    """The caption a teacher may put next to a photo (``IMG_1.txt``), read like the photo."""
+    side = path.with_suffix(".txt")
+    if side == path:
+        return None
+    try:
+        data, _st = read_regular(side, MAX_SIDECAR_BYTES - 1)
+    except IngestError:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+# -- the folder-to-group rule ------------------------------------------------------------------
+def inbox_folder(path: Path, inbox: Path) -> str:
+    """The teacher's folder a file was dropped in (the first folder below the inbox), or ''."""
+    try:
+        rel = path.relative_to(inbox)
+    except ValueError:
+        try:
+            rel = (path.parent.resolve() / path.name).relative_to(inbox.resolve())
+        except (OSError, ValueError):
+            return ""
+    return rel.parts[0] if len(rel.parts) > 1 else ""
+
+
+def group_for(folder: str, settings: Settings) -> str:
+    """The pupils' group of an inbox folder (``service.folders``), '' when it has none."""
+    return (settings.group_for_folder(folder) or "") if folder else ""
+
+
+def read_upload(
+    path: Path,
+    settings: Settings,
+    inbox: Path,
+    *,
+    group: str | None = None,
+    uploader: str = "",
+) -> Upload:
+    """Read one uploaded file into an :class:`Upload`. ``group`` defaults to the folder's group.
+    Raises :class:`IngestError`."""
+    data, st = read_regular(path, settings.media.max_bytes)
+    if group is None:
+        group = group_for(inbox_folder(path, inbox), settings)
+    return Upload.of_bytes(
+        data,
+        source=str(path),
+        stem=path.stem,
+        suffix=path.suffix,
+        group=group,
+        uploader=uploader,
+        sidecar_text=read_sidecar(path),
+        path=path,
+        identity=identity(st),
+    )
+
+
+# -- originals that are not published ----------------------------------------------------------
+def move_aside(path: Path, target: Path, ident: tuple[int, int, int] | None) -> bool:
+    """Move the inbox original ``path`` to ``target`` (replacing the copy there) when it is still
+    the file that was read. A rename keeps the inode: a writer that is still writing writes into
+    the moved file, nothing is lost. Across file systems the copy at ``target`` (already written
+    and fsynced) stays and the original is unlinked only if unchanged. Returns whether it moved."""
+    if not unchanged(path, ident):
+        return False
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        if exc.errno != errno.EXDEV or not target.is_file():
+            raise
+        if not unchanged(path, ident):
+            return False
+        fsutil.remove_quietly(path)
+        return True
+    fsutil.fsync_dir(target.parent)
+    return True
+
+
+def quarantine_original(qdir: Path) -> Path | None:
+    """The ``original.*`` file in a quarantine folder, if there is one."""
+    try:
+        names = sorted(p for p in qdir.iterdir() if p.name.startswith("original"))
+    except OSError:
+        return None
+    return names[0] if names else None
+
+
+__all__ = [
+    "INCOMPLETE",
+    "IngestError",
+    "Upload",
+    "group_for",
+    "identity",
+    "inbox_folder",
+    "is_ignored",
+    "iter_inputs",
+    "move_aside",
+    "quarantine_original",
+    "read_regular",
+    "read_regular_file",
+    "read_sidecar",
+    "read_upload",
+    "safe_text",
+    "unchanged",
+    "walk_inbox",
+]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -29,10 +28,12 @@ from photoguard.config import ChannelConfig, Layout, OriginalAction, Settings
 from photoguard.core.decide import Verdict, decide_all, held_channels, visible_pupils
 from photoguard.core.naming import PersonName, output_name, scrub_text
 from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus, Pupil
+from photoguard.core.upload import Upload, safe_text
 from photoguard.ledger import keys
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import AuditEvent, Store, iso
 from photoguard.ledger.templates import TemplateVault
+from photoguard.photo import formats, ingest
 from photoguard.photo.decode import DecodedImage, MediaError, decode_bytes
 from photoguard.photo.detect import Detector, build_detector
 from photoguard.photo.encode import encode_clean, verify_clean, verify_decodes
@@ -146,50 +147,60 @@ class Pipeline:
         group: str | None = None,
         uploader: str = "",
         remove_original: bool = True,
+        wait_incomplete: bool = False,
     ) -> ProcessResult:
-        """Process one file. ``group`` is the pupils' group for naming (default: from the folder)."""
-        t0 = time.perf_counter()
-        source = str(path)
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return ProcessResult(source, None, PhotoStatus.REJECTED, "file disappeared before it was read")
-        import stat as _stat
+        """Process one file. ``group`` is the pupils' group for naming (default: from the folder).
+        ``wait_incomplete``: a file whose structure ends early is left where it is, with the
+        reason :data:`~photoguard.photo.ingest.INCOMPLETE` (the watch service waits for it);
+        otherwise it is judged (and refused as incomplete) like any other file.
 
-        if _stat.S_ISLNK(st.st_mode):
-            self.store.audit(AuditEvent("ingest.rejected", detail={"reason": "symbolic link"}))
-            return ProcessResult(source, None, PhotoStatus.REJECTED, "symbolic links are not followed")
-        if not _stat.S_ISREG(st.st_mode):
-            return ProcessResult(source, None, PhotoStatus.REJECTED, "not a regular file")
+        An original that is not published is moved into its quarantine folder, never unlinked;
+        one that changed while it was read stays where it is (its new content comes next)."""
+        t0 = time.perf_counter()
         try:
-            data = fsutil.read_regular_file(path, self.settings.media.max_bytes)
-        except FileNotFoundError:
-            return ProcessResult(source, None, PhotoStatus.REJECTED, "file disappeared while it was read")
-        except PermissionError:
-            return ProcessResult(source, None, PhotoStatus.REJECTED, "permission denied reading the file")
-        except (OSError, ValueError) as exc:
-            reason = f"unreadable file: {exc}"
-            sha = fsutil.sha256_bytes(b"")
-            return ProcessResult(source, sha, PhotoStatus.REJECTED, reason)
-        sidecar = _read_sidecar(path)
-        result = self.process_bytes(
-            data,
-            source=source,
-            stem=path.stem,
-            suffix=path.suffix,
-            group=group if group is not None else self._group_for(path),
-            uploader=uploader,
-            sidecar_text=sidecar,
-        )
+            upload = ingest.read_upload(path, self.settings, self.layout.inbox, group=group, uploader=uploader)
+        except ingest.IngestError as exc:
+            if exc.kind == "link":
+                self.store.audit(AuditEvent("ingest.rejected", detail={"reason": "symbolic link"}))
+            sha = fsutil.sha256_bytes(b"") if exc.kind in ("unreadable", "too_large") else None
+            return ProcessResult(safe_text(str(path)), sha, PhotoStatus.REJECTED, exc.reason)
+        if wait_incomplete and formats.completeness(upload.data) is formats.Completeness.INCOMPLETE:
+            return ProcessResult(upload.source, upload.sha256, PhotoStatus.REJECTED, ingest.INCOMPLETE)
+        with self._claim(upload.sha256):  # the same content twice at once (two folders, review + watch)
+            result = self._process_bytes(
+                upload, approved_channels=(), from_quarantine=None, channels=None, rerender=False
+            )
         result.timings["ingest"] = result.timings.get("ingest", 0.0)
         if remove_original and (result.status is not PhotoStatus.REJECTED or result.quarantine_id):
-            if _unchanged(path, st):
-                self._remove_original(path, result)
-            else:  # still being written: keep it; the new content is processed on its own
-                sha12 = (result.sha256 or "-")[:12]
-                log.warning("original of %s changed while it was read; left in place", sha12)
+            self._retire_original(upload, result)
         result.timings["total"] = time.perf_counter() - t0
         return result
+
+    def _retire_original(self, upload: Upload, result: ProcessResult) -> None:
+        """Published: removed (or vaulted); held or refused: moved onto its quarantine copy."""
+        path = upload.path
+        if path is None:
+            return
+        sha12 = upload.sha256[:12]
+        if not ingest.unchanged(path, upload.identity):  # still being written: keep it
+            log.warning("original of %s changed while it was read; left in place", sha12)
+            return
+        if result.quarantine_id and result.status is not PhotoStatus.PUBLISHED:
+            target = ingest.quarantine_original(self.layout.quarantine / result.quarantine_id)
+            if target is None:
+                log.warning("quarantine copy of %s missing; original left in place", sha12)
+                return
+            try:
+                moved = ingest.move_aside(path, target, upload.identity)
+            except OSError as exc:
+                log.warning("could not move original of %s aside: %s", sha12, exc.strerror)
+                return
+            if moved:
+                self.store.audit(
+                    AuditEvent("original.quarantined", photo_sha256=upload.sha256, detail={"id": result.quarantine_id})
+                )
+            return
+        self._remove_original(path, result)
 
     def process_bytes(
         self,
@@ -209,12 +220,13 @@ class Pipeline:
         """``channels``: decide and publish only these channels (default: all configured).
         ``rerender``: a re-render of a published photo (after a withdrawal): skip the duplicate
         check so the photo is decided again with the current consent."""
-        sha = fsutil.sha256_bytes(data)
-        with self._claim(sha):  # the same content twice at once (two folders, review + watch)
+        upload = Upload.of_bytes(
+            data, source=source, stem=stem, suffix=suffix, group=group, uploader=uploader, sidecar_text=sidecar_text
+        )
+        with self._claim(upload.sha256):  # the same content twice at once (two folders, review + watch)
             return self._process_bytes(
-                data, sha, source=source, stem=stem, suffix=suffix, group=group, uploader=uploader,
-                sidecar_text=sidecar_text, approved_channels=approved_channels,
-                from_quarantine=from_quarantine, channels=channels, rerender=rerender,
+                upload, approved_channels=approved_channels, from_quarantine=from_quarantine,
+                channels=channels, rerender=rerender,
             )
 
     @contextmanager
@@ -233,20 +245,16 @@ class Pipeline:
 
     def _process_bytes(
         self,
-        data: bytes,
-        sha: str,
+        upload: Upload,
         *,
-        source: str,
-        stem: str,
-        suffix: str,
-        group: str,
-        uploader: str,
-        sidecar_text: str | None,
         approved_channels: Collection[str],
         from_quarantine: str | None,
         channels: Collection[str] | None,
         rerender: bool,
     ) -> ProcessResult:
+        sha, source, data, suffix, stem, group = (
+            upload.sha256, upload.source, upload.data, upload.suffix, upload.stem, upload.group
+        )
         timings: dict[str, float] = {}
         dup = self._duplicate(sha, source) if not approved_channels and not rerender else None
         if dup is not None:
@@ -257,7 +265,7 @@ class Pipeline:
         # decode
         t = time.perf_counter()
         try:
-            img = decode_bytes(data, self.settings.media, sidecar_text=sidecar_text)
+            img = decode_bytes(data, self.settings.media, sidecar_text=upload.sidecar_text)
         except MediaError as exc:
             return self._hold(sha, source, data, suffix, exc.reason, PhotoStatus.REJECTED, stem, group)
         timings["decode"] = time.perf_counter() - t
@@ -265,9 +273,7 @@ class Pipeline:
             for _attempt in range(MAX_CONSENT_RETRIES):
                 try:
                     return self._process_image(
-                        img, sha, source, data, suffix, stem, group, uploader, timings, approved_channels,
-                        from_quarantine, channels,
-                        skip_live=not rerender,
+                        img, upload, timings, approved_channels, from_quarantine, channels, skip_live=not rerender
                     )
                 except ConsentChanged:
                     log.info("consent changed while photo %s was processed; deciding again", sha[:12])
@@ -340,13 +346,7 @@ class Pipeline:
     def _process_image(
         self,
         img: DecodedImage,
-        sha: str,
-        source: str,
-        data: bytes,
-        suffix: str,
-        stem: str,
-        group: str,
-        uploader: str,
+        upload: Upload,
         timings: dict[str, float],
         approved: Collection[str],
         from_quarantine: str | None,
@@ -356,6 +356,9 @@ class Pipeline:
     ) -> ProcessResult:
         """``skip_live``: channels that already have a live output of this photo are left alone
         (a restart after a partial publish, a re-drop after review, an approval)."""
+        sha, source, data, suffix, stem, group, uploader = (
+            upload.sha256, upload.source, upload.data, upload.suffix, upload.stem, upload.group, upload.uploader
+        )
         rgb = img.pixels
         t = time.perf_counter()
         dets = self.detector.detect(rgb)
@@ -676,7 +679,7 @@ class Pipeline:
         target = self.layout.vault / f"{sha}.enc"
         if target.exists():
             return
-        data = fsutil.read_regular_file(path, self.settings.media.max_bytes)
+        data = ingest.read_regular_file(path, self.settings.media.max_bytes)
         fsutil.atomic_write(target, self._master.encrypt(data))
         with self.store.transaction() as conn:
             rel = str(target.relative_to(self.layout.root))
@@ -690,14 +693,7 @@ class Pipeline:
         return self._master.decrypt(target.read_bytes())
 
     def _group_for(self, path: Path) -> str:
-        try:
-            rel = path.resolve().relative_to(self.layout.inbox.resolve())
-        except ValueError:
-            return ""
-        if len(rel.parts) < 2:
-            return ""
-        folder = rel.parts[0]
-        return self.settings.group_for_folder(folder) or ""
+        return ingest.group_for(ingest.inbox_folder(path, self.layout.inbox), self.settings)
 
 
 def _meta_value(conn: Any, key: str) -> str:
@@ -727,28 +723,8 @@ def _upsert_photo(
     )
 
 
-def _unchanged(path: Path, before: os.stat_result) -> bool:
-    """Whether ``path`` is still the file ``before`` described (not rewritten while read)."""
-    try:
-        now = os.lstat(path)
-    except OSError:
-        return True  # gone or unreadable: removing is a no-op
-    same = (now.st_ino, now.st_size, now.st_mtime_ns)
-    return same == (before.st_ino, before.st_size, before.st_mtime_ns)
-
-
 def _covers(outer: Box, inner: Box) -> bool:
     return inner.area > 0 and outer.intersection(inner) / inner.area > 0.6
-
-
-def _read_sidecar(path: Path) -> str | None:
-    side = path.with_suffix(".txt")
-    try:
-        if side.is_file() and not side.is_symlink() and side.stat().st_size < 64_000:
-            return side.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    return None
 
 
 def open_pipeline(root: Path, settings: Settings, **kw: Any) -> Pipeline:

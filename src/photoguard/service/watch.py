@@ -26,22 +26,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import hashlib
-import importlib
-import json
 import logging
 import os
 import queue
-import secrets
-import shutil
 import stat
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,20 +51,43 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from photoguard import __version__, fsutil
+from photoguard import __version__
 from photoguard.config import Layout, Settings
 from photoguard.core.records import PhotoStatus
+from photoguard.followup import retention
 from photoguard.ledger.db import AuditEvent, Store, iso
+from photoguard.photo import ingest
 from photoguard.photo.ingest import is_ignored
+from photoguard.service.health import (
+    HEARTBEAT_NAME,
+    MIN_FREE_BYTES,
+    check_folders,
+    clean_stale_temps,
+    next_sweep_time,
+    path_id,
+    read_heartbeat,
+    write_heartbeat,
+)
+from photoguard.service.intake import Entry, IntakeState, Verdict, judge
+from photoguard.service.lock import LOCK_NAME, ServiceError, release_lock, take_lock
+
+__all__ = [
+    "HEARTBEAT_NAME",
+    "LOCK_NAME",
+    "MIN_FREE_BYTES",
+    "PipelineLike",
+    "ServiceError",
+    "WatchService",
+    "check_folders",
+    "clean_stale_temps",
+    "next_sweep_time",
+    "path_id",
+    "read_heartbeat",
+]
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_NAME = "service.json"
-LOCK_NAME = "service.lock"
-#: below this much free space (bytes) a folder counts as full and photos wait in the inbox
-MIN_FREE_BYTES = 200 * 1024 * 1024
 _PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp", ".tif", ".tiff")
-_RUN_KEY = secrets.token_bytes(16)
 
 
 class PipelineLike(Protocol):
@@ -86,198 +102,8 @@ class PipelineLike(Protocol):
         group: str | None = ...,
         uploader: str = ...,
         remove_original: bool = ...,
+        wait_incomplete: bool = ...,
     ) -> Any: ...
-
-
-class ServiceError(Exception):
-    """The service cannot start (missing folder, another instance running, ...)."""
-
-
-def path_id(path: Path | str) -> str:
-    """A short keyed hash of a path for log lines (stable within one run, meaningless outside)."""
-    return hashlib.blake2b(os.fsencode(str(path)), key=_RUN_KEY, digest_size=6).hexdigest()
-
-
-# -- folder checks -----------------------------------------------------------------------------
-def check_folders(layout: Layout, min_free_bytes: int = MIN_FREE_BYTES) -> list[str]:
-    """Human-readable problems with the folders the service writes to (empty list: all fine)."""
-    problems: list[str] = []
-    for label, folder in (
-        ("inbox", layout.inbox),
-        ("outbox", layout.outbox),
-        ("quarantine", layout.quarantine),
-        ("state", layout.state),
-    ):
-        if not folder.is_dir():
-            problems.append(f"the {label} folder {folder} is missing")
-            continue
-        if not os.access(folder, os.W_OK | os.X_OK):
-            problems.append(f"the {label} folder {folder} is not writable for this user")
-            continue
-        try:
-            st = os.statvfs(folder)
-        except OSError as exc:
-            problems.append(
-                f"cannot check free space of the {label} folder {folder}: {exc.strerror}"
-            )
-            continue
-        free = st.f_bavail * st.f_frsize
-        if free < min_free_bytes or (st.f_files > 0 and st.f_favail == 0):
-            problems.append(
-                f"the disk of the {label} folder {folder} is full ({free >> 20} MB free, "
-                f"at least {min_free_bytes >> 20} MB needed)"
-            )
-    return problems
-
-
-# -- completeness heuristics -------------------------------------------------------------------
-def looks_complete(path: Path) -> bool:
-    """Whether a file's bytes end the way its container says they should (JPEG EOI, PNG IEND,
-    RIFF/WebP length, ISO-BMFF/HEIC box sizes). Unknown formats and unreadable files count as
-    complete: the pipeline judges them. A "no" only buys the file extra settle time."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return True
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return True
-        size = st.st_size
-        if size == 0:
-            return False
-        head = os.pread(fd, 16, 0)
-        if head[:2] == b"\xff\xd8":
-            tail = os.pread(fd, 4096, max(0, size - 4096)).rstrip(b"\x00\r\n ")
-            return tail.endswith(b"\xff\xd9")
-        if head[:8] == b"\x89PNG\r\n\x1a\n":
-            return os.pread(fd, 8, max(0, size - 8)) == b"IEND\xaeB`\x82"
-        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-            return size >= int.from_bytes(head[4:8], "little") + 8
-        if head[4:8] == b"ftyp":
-            return _bmff_complete(fd, size)
-        return True
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-
-
-def _bmff_complete(fd: int, size: int) -> bool:
-    off = 0
-    for _ in range(10_000):
-        if off == size:
-            return True
-        hdr = os.pread(fd, 16, off)
-        if len(hdr) < 8:
-            return False
-        box = int.from_bytes(hdr[:4], "big")
-        if box == 1:
-            if len(hdr) < 16:
-                return False
-            box = int.from_bytes(hdr[8:16], "big")
-        elif box == 0:
-            return True  # "to the end of the file"
-        if box < 8:
-            return True  # not a box structure we understand: let the decoder judge
-        off += box
-        if off > size:
-            return False
-    return True
-
-
-# -- temp files and the basic sweep ------------------------------------------------------------
-def _walk_files(top: Path) -> Iterator[Path]:
-    if not top.is_dir():
-        return
-    for dirpath, _dirnames, filenames in os.walk(top, followlinks=False):
-        for name in filenames:
-            yield Path(dirpath) / name
-
-
-def clean_stale_temps(layout: Layout, max_age_seconds: float) -> int:
-    """Remove hidden ``.pg-*.tmp`` files older than ``max_age_seconds`` under outbox, quarantine,
-    vault and state (left behind by a crash). Younger ones may belong to a running command."""
-    cutoff = time.time() - max_age_seconds
-    removed = 0
-    for top in (layout.outbox, layout.quarantine, layout.vault, layout.state):
-        for p in _walk_files(top):
-            if not fsutil.is_temp_name(p.name):
-                continue
-            try:
-                st = os.lstat(p)
-                if st.st_mtime < cutoff and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-                    p.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                log.warning("event=temp_cleanup_failed path=%s error=%s", path_id(p), exc.strerror)
-    if removed:
-        log.info("event=temp_cleanup removed=%d", removed)
-    return removed
-
-
-def basic_sweep(root: Path, settings: Settings, store: Store) -> dict[str, int]:
-    """A minimal retention sweep used when ``photoguard.followup.retention.run_sweep`` is not available:
-    expired quarantine items (``retention.quarantine_days``) and stale temp files."""
-    layout = Layout(root, settings)
-    cutoff = iso(datetime.now(UTC) - timedelta(days=settings.retention.quarantine_days))
-    expired = store.query(
-        "SELECT id, sha256 FROM quarantine WHERE resolved_at IS NULL AND created_at < ?", (cutoff,)
-    )
-    removed = 0
-    for row in expired:
-        qid = str(row["id"])
-        qdir = layout.quarantine / qid
-        if qdir.is_dir() and not qdir.is_symlink():
-            shutil.rmtree(qdir, ignore_errors=True)
-        with store.transaction() as conn:
-            conn.execute(
-                "UPDATE quarantine SET status='expired', resolved_at=? WHERE id=?", (iso(), qid)
-            )
-            Store.log_deletion(
-                conn, "quarantine", qid, "retention: quarantine_days passed", sha256=row["sha256"]
-            )
-            Store.audit_in(
-                conn,
-                AuditEvent(
-                    "retention.quarantine_expired", photo_sha256=row["sha256"], detail={"id": qid}
-                ),
-            )
-        removed += 1
-    temps = clean_stale_temps(layout, settings.retention.temp_minutes * 60)
-    return {"quarantine_expired": removed, "temp_removed": temps}
-
-
-def find_sweep() -> Callable[[Path, Settings, Store], object] | None:
-    """``photoguard.followup.retention.run_sweep`` when that module provides it, else ``None``."""
-    try:
-        mod = importlib.import_module("photoguard.followup.retention")
-    except ImportError:
-        return None
-    fn = getattr(mod, "run_sweep", None)
-    return fn if callable(fn) else None
-
-
-def next_sweep_time(now: datetime, at: str) -> datetime:
-    """The next local time ``at`` (HH:MM) strictly after ``now`` (naive local datetimes)."""
-    hh, mm = (int(x) for x in at.split(":"))
-    hh, mm = min(hh, 23), min(mm, 59)
-    candidate = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
-    if candidate <= now:
-        candidate += timedelta(days=1)
-    return candidate
-
-
-# -- the service -------------------------------------------------------------------------------
-@dataclass
-class _Entry:
-    first_seen: float
-    last_event: float
-    sig: tuple[int, int] | None = None
-    stable_since: float = 0.0
-    not_before: float = 0.0
 
 
 class _Handler(FileSystemEventHandler):
@@ -319,7 +145,7 @@ class WatchService:
         settle_seconds: float | None = None,
         rescan_seconds: float = 30.0,
         heartbeat_seconds: float = 2.0,
-        incomplete_grace: float = 30.0,
+        incomplete_grace: float | None = None,
         retry_seconds: float = 15.0,
         min_free_bytes: int = MIN_FREE_BYTES,
         tick_seconds: float = 0.2,
@@ -342,7 +168,8 @@ class WatchService:
         self.settle = svc.settle_seconds if settle_seconds is None else settle_seconds
         self.rescan_seconds = rescan_seconds
         self.heartbeat_seconds = heartbeat_seconds
-        self.incomplete_grace = incomplete_grace
+        #: how long an unchanged, structurally incomplete upload waits before it is set aside
+        self.incomplete_grace = svc.incomplete_wait_seconds if incomplete_grace is None else incomplete_grace
         self.retry_seconds = retry_seconds
         self.min_free_bytes = min_free_bytes
         self.tick = tick_seconds
@@ -352,9 +179,10 @@ class WatchService:
 
         self._inbox_real = self.layout.inbox.resolve()
         self._lock = threading.Lock()
-        self._pending: dict[Path, _Entry] = {}
+        self._pending: dict[Path, Entry] = {}
         self._queued: set[Path] = set()
         self._running: set[Path] = set()
+        self._set_aside: set[Path] = set()  # queued to be moved to quarantine, not waited for
         self._dirty: set[Path] = set()
         self._noted: dict[Path, tuple[int, int, int]] = {}
         self._attempts: dict[Path, int] = {}
@@ -396,7 +224,7 @@ class WatchService:
         ]
         if missing:
             raise ServiceError("; ".join(missing))
-        self._take_lock()
+        self._lock_fd = take_lock(self.layout.state, self.root)
         try:
             self.problems = check_folders(self.layout, self.min_free_bytes)
             for p in self.problems:
@@ -474,7 +302,7 @@ class WatchService:
                 self._write_heartbeat()
             with contextlib.suppress(Exception):
                 self.store.audit(AuditEvent("service.stopped", detail=dict(self.counts)))
-            os.close(self._lock_fd)
+            release_lock(self._lock_fd)
             self._lock_fd = None
         if alive:
             log.error("event=service_stop_timeout threads=%s", ",".join(alive))
@@ -488,20 +316,6 @@ class WatchService:
             pass
         self.stop()
         return 0
-
-    def _take_lock(self) -> None:
-        path = self.layout.state / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise ServiceError(
-                f"another 'photoguard watch' is already running for {self.root} (lock {path})"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
 
     # -- intake --------------------------------------------------------------------------------
     def _candidate(self, path: Path) -> Path | None:
@@ -550,7 +364,7 @@ class WatchService:
                     )
                 self._overflow = True
                 return False
-            self._pending[cand] = _Entry(
+            self._pending[cand] = Entry(
                 first_seen=now, last_event=now if not from_scan else now - self.settle
             )
         return True
@@ -575,17 +389,13 @@ class WatchService:
         links. Stops early at the bound (the next rescan continues)."""
         base = top or self.layout.inbox
         offered = 0
-        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if is_ignored(name):
-                    continue
-                if self._stop.is_set():
-                    return offered
-                if self.offer(Path(dirpath) / name, from_scan=True):
-                    offered += 1
-                elif self._overflow:
-                    return offered
+        for path in ingest.walk_inbox(base):
+            if self._stop.is_set():
+                return offered
+            if self.offer(path, from_scan=True):
+                offered += 1
+            elif self._overflow:
+                return offered
         return offered
 
     # -- the control loop ----------------------------------------------------------------------
@@ -635,12 +445,12 @@ class WatchService:
             if self._stop.is_set():
                 return
             verdict = self._judge(path, entry, now)
-            if verdict == "wait":
+            if verdict is Verdict.WAIT:
                 continue
             with self._lock:
                 if self._pending.get(path) is not entry:
                     continue
-                if verdict == "drop":
+                if verdict is Verdict.DROP:
                     del self._pending[path]
                     continue
                 try:
@@ -649,41 +459,60 @@ class WatchService:
                     continue
                 del self._pending[path]
                 self._queued.add(path)
+                if verdict is Verdict.SET_ASIDE:
+                    self._set_aside.add(path)
 
-    def _judge(self, path: Path, entry: _Entry, now: float) -> str:
-        """'ready', 'wait' or 'drop' for one pending path."""
+    def _judge(self, path: Path, entry: Entry, now: float) -> Verdict:
+        """The intake verdict for one pending path (links and strangers are dropped here, with
+        one log line each; the settle/completeness state is :func:`intake.judge`)."""
         try:
             st = os.lstat(path)
         except FileNotFoundError:
-            return "drop"
+            return Verdict.DROP
         except OSError as exc:
             self._note_once(path, (0, 0, 0), f"cannot stat ({exc.strerror})")
-            return "drop"
+            return Verdict.DROP
         key = (st.st_ino, st.st_size, st.st_ctime_ns)
         if stat.S_ISLNK(st.st_mode):
             self._note_once(path, key, "symbolic_link")
-            return "drop"
+            return Verdict.DROP
         if not stat.S_ISREG(st.st_mode):
             self._note_once(path, key, "not_a_regular_file")
-            return "drop"
+            return Verdict.DROP
         if not self._contained(path):
             self._note_once(path, key, "outside_inbox")
-            return "drop"
+            return Verdict.DROP
         with self._lock:
             if self._noted.get(path) == key:
-                return "drop"  # already judged and logged; unchanged since
-        sig = (st.st_size, st.st_mtime_ns)
-        if sig != entry.sig:
-            entry.sig = sig
-            entry.stable_since = now
-            return "wait"
-        if now - entry.stable_since < self.settle or now - entry.last_event < self.settle:
-            return "wait"
-        if now < entry.not_before or self.problems:
-            return "wait"
-        if not looks_complete(path) and now - entry.stable_since < self.incomplete_grace:
-            return "wait"
-        return "ready"
+                return Verdict.DROP  # already judged and logged; unchanged since
+        before = entry.state
+        verdict = judge(
+            entry,
+            path,
+            st,
+            now,
+            settle=self.settle,
+            incomplete_wait=self.incomplete_grace,
+            paused=bool(self.problems),
+            max_bytes=self.settings.media.max_bytes,
+        )
+        if entry.state is IntakeState.INCOMPLETE and before is not IntakeState.INCOMPLETE:
+            log.info(
+                "event=waiting_incomplete path=%s bytes=%d limit=%.0fs; the upload ends early, "
+                "waiting for the rest",
+                path_id(path),
+                st.st_size,
+                self.incomplete_grace,
+            )
+        if verdict is Verdict.SET_ASIDE:
+            log.warning(
+                "event=incomplete_set_aside path=%s bytes=%d; unchanged and incomplete for %.0fs, "
+                "moving it to quarantine",
+                path_id(path),
+                st.st_size,
+                self.incomplete_grace,
+            )
+        return verdict
 
     def _contained(self, path: Path) -> bool:
         """The real location of ``path``'s folder is inside the real inbox (no linked folders)."""
@@ -743,7 +572,7 @@ class WatchService:
             return
         now = time.monotonic()
         with self._lock:
-            entry = self._pending.get(path) or _Entry(first_seen=now, last_event=now - self.settle)
+            entry = self._pending.get(path) or Entry(first_seen=now, last_event=now - self.settle)
             self._attempts[path] = self._attempts.get(path, 0) + 1
             if len(self._attempts) > 10_000:
                 self._attempts.clear()
@@ -763,13 +592,17 @@ class WatchService:
         if not self._contained(path):
             self._note_once(path, (0, 0, 0), "outside_inbox")
             return
-        rel = path.relative_to(self.layout.inbox)
-        folder = rel.parts[0] if len(rel.parts) > 1 else ""
-        group = (self.settings.group_for_folder(folder) or "") if folder else ""
+        folder = ingest.inbox_folder(path, self.layout.inbox)
+        group = ingest.group_for(folder, self.settings)
+        with self._lock:
+            final = path in self._set_aside
+            self._set_aside.discard(path)
         t0 = time.monotonic()
         try:
             st_before = os.lstat(path)
-            res = self.pipeline.process_path(path, group=group, uploader=folder)
+            res = self.pipeline.process_path(
+                path, group=group, uploader=ingest.safe_text(folder), wait_incomplete=not final
+            )
         except FileNotFoundError:
             return
         except Exception as exc:
@@ -782,9 +615,14 @@ class WatchService:
             self._retry_later(path, min(600.0, self.retry_seconds * (2 ** min(attempts, 6))))
             return
         secs = time.monotonic() - t0
+        status: PhotoStatus = res.status
+        if status is PhotoStatus.REJECTED and res.quarantine_id is None and res.reason == ingest.INCOMPLETE:
+            # it changed between the settle check and the read: wait for it again
+            log.info("event=waiting_incomplete path=%s; the upload ends early", pid)
+            self._retry_later(path, 0.0)
+            return
         with self._lock:
             self._attempts.pop(path, None)
-        status: PhotoStatus = res.status
         sha12 = res.sha256[:12] if res.sha256 else "-"
         kind = "duplicate" if res.duplicate else status.value
         with self._lock:
@@ -826,10 +664,8 @@ class WatchService:
         self._sweep_thread.start()
 
     def run_sweep(self) -> dict[str, Any]:
-        fn = self._sweep_fn or find_sweep()
-        name = "retention.run_sweep" if fn is not None and self._sweep_fn is None else "basic"
-        if fn is None:
-            fn = basic_sweep
+        fn = self._sweep_fn or retention.run_sweep
+        name = "retention.run_sweep" if self._sweep_fn is None else "custom"
         t0 = time.monotonic()
         try:
             out = fn(self.root, self.settings, self.store)
@@ -858,9 +694,13 @@ class WatchService:
 
     # -- heartbeat -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
+        now = time.monotonic()
         with self._lock:
             pending, queued, running = len(self._pending), len(self._queued), len(self._running)
             counts = dict(self.counts)
+            stalled = [
+                now - e.stable_since for e in self._pending.values() if e.state is IntakeState.INCOMPLETE
+            ]
         return {
             "pid": os.getpid(),
             "version": __version__,
@@ -878,6 +718,11 @@ class WatchService:
                 "max": self.queue_max,
             },
             "overflow": self._overflow,
+            "incomplete": {
+                "waiting": len(stalled),
+                "longest_wait_seconds": round(max(stalled, default=0.0), 1),
+                "limit_seconds": self.incomplete_grace,
+            },
             "counts": counts,
             "last_processed_at": self.last_processed_at,
             "last_photo": self.last_photo,
@@ -889,12 +734,7 @@ class WatchService:
         }
 
     def _write_heartbeat(self) -> None:
-        try:
-            fsutil.atomic_write(
-                self.layout.state / HEARTBEAT_NAME, json.dumps(self.snapshot(), indent=1).encode()
-            )
-        except OSError as exc:
-            log.warning("event=heartbeat_failed error=%s", exc.strerror)
+        write_heartbeat(self.layout, self.snapshot())
 
     # -- for tests and status ------------------------------------------------------------------
     def busy(self) -> int:
@@ -915,10 +755,3 @@ class WatchService:
             time.sleep(0.05)
         return False
 
-
-def read_heartbeat(layout: Layout) -> dict[str, Any] | None:
-    try:
-        data = json.loads((layout.state / HEARTBEAT_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

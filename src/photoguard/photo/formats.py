@@ -1,0 +1,437 @@
+"""What photoguard knows about each image container, one class per format.
+
+A format class answers three questions about raw bytes, without decoding a pixel:
+
+* :meth:`ImageFormat.sniff` -- is this my container? (magic bytes, never the file name)
+* :meth:`ImageFormat.completeness` -- is the upload finished? A structural walk (JPEG marker
+  segments up to the EOI of the primary image, PNG chunks up to IEND, the RIFF length of a WebP,
+  ISO-BMFF boxes and the item locations of a HEIF). "Incomplete" means "more bytes may still
+  come": the watch service waits instead of judging half a file.
+* :meth:`ImageFormat.check` -- the structural checks the decoder runs before Pillow sees the
+  data (truncation, header pixel count). Raises :class:`MediaError`.
+
+:data:`FORMATS` is the registry keyed by the sniffed name ('jpeg', 'png', 'webp', 'heif'); a new
+format is one class here plus its entry. Other ISO-BMFF files (AVIF, MP4/MOV) are not supported,
+but their completeness is still judged by the box walk so a refusal never cuts an upload short.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from enum import Enum
+from typing import ClassVar
+
+from photoguard.config import MediaConfig
+
+SUPPORTED_TEXT = "JPEG, PNG, WebP or HEIC"
+TRUNCATED = "the file is incomplete or damaged (it ends too early); please upload it again"
+
+
+class MediaError(Exception):
+    """A photo that cannot be published. ``reason`` is user-facing and free of personal data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Completeness(Enum):
+    COMPLETE = "complete"  # the structure ends where it says it ends
+    INCOMPLETE = "incomplete"  # ends early: more bytes may still be written
+    UNKNOWN = "unknown"  # not a container we know: the decoder judges it
+
+
+def too_many_pixels(w: int, h: int, cfg: MediaConfig) -> MediaError:
+    return MediaError(
+        f"the image is too large ({w}x{h} pixels; the limit is {cfg.max_pixels / 1e6:.0f} megapixels)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# JPEG structure (also used by photoguard.photo.encode.verify_clean)
+
+#: After SOS: the next 0xFF that is not byte stuffing (FF00), a restart marker or fill (FFFF).
+_ENTROPY_END = re.compile(rb"\xff(?![\x00\xd0-\xd7\xff])")
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+
+
+@dataclass(frozen=True, slots=True)
+class JpegSegment:
+    marker: int  # second marker byte, e.g. 0xE1 for APP1
+    offset: int  # offset of the 0xFF that starts the segment
+    payload: bytes  # segment body without marker and length (empty for stand-alone markers)
+
+
+@dataclass(frozen=True, slots=True)
+class JpegLayout:
+    segments: tuple[JpegSegment, ...]
+    eoi_end: int | None  # offset just after EOI, None when the stream never ends (truncated)
+    garbage: bool  # bytes between segments that are not a marker
+
+
+def walk_jpeg(data: bytes) -> JpegLayout:
+    """Walk the marker segments of the first JPEG stream in ``data`` up to its EOI. Segments are
+    skipped by their length, so an embedded thumbnail's EOI inside APP1 is never taken for the
+    end of the photo.
+
+    Raises ``ValueError`` when ``data`` does not start with SOI or a segment runs past the end.
+    """
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("no SOI")
+    n = len(data)
+    i = 2
+    segments: list[JpegSegment] = []
+    garbage = False
+    while i < n:
+        if data[i] != 0xFF:
+            garbage = True
+            j = data.find(b"\xff", i)
+            if j < 0:
+                break
+            i = j
+            continue
+        start = i
+        while i < n and data[i] == 0xFF:
+            i += 1
+        if i >= n:
+            break
+        marker = data[i]
+        i += 1
+        if marker == 0xD9:
+            segments.append(JpegSegment(marker, start, b""))
+            return JpegLayout(tuple(segments), i, garbage)
+        if marker in _STANDALONE or marker == 0xD8:
+            segments.append(JpegSegment(marker, start, b""))
+            continue
+        if i + 2 > n:
+            raise ValueError("segment header past end")
+        length = struct.unpack_from(">H", data, i)[0]
+        if length < 2 or i + length > n:
+            raise ValueError("segment past end")
+        segments.append(JpegSegment(marker, start, data[i + 2 : i + length]))
+        i += length
+        if marker == 0xDA:
+            m = _ENTROPY_END.search(data, i)
+            if m is None:
+                break
+            i = m.start()
+    return JpegLayout(tuple(segments), None, garbage)
+
+
+def _mpf_end(tiff: bytes, base: int) -> int:
+    """The furthest file offset the MP Entries of an MPF (CIPA DC-007) segment declare; 0 when
+    the index cannot be read (the decoder then uses the first image, as always)."""
+    try:
+        order = {b"II": "<", b"MM": ">"}[tiff[:2]]
+        ifd = struct.unpack_from(order + "I", tiff, 4)[0]
+        count = struct.unpack_from(order + "H", tiff, ifd)[0]
+        for k in range(min(count, 64)):
+            tag, _typ, n, value = struct.unpack_from(order + "HHII", tiff, ifd + 2 + 12 * k)
+            if tag != 0xB002:
+                continue
+            furthest = 0
+            for e in range(min(n // 16, 64)):
+                _attr, size, offset = struct.unpack_from(order + "III", tiff, value + 16 * e)
+                furthest = max(furthest, size if offset == 0 else base + offset + size)
+            return furthest
+    except (KeyError, struct.error):
+        return 0
+    return 0
+
+
+def _is_sof(marker: int) -> bool:
+    return 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)
+
+
+# --------------------------------------------------------------------------------------------
+# The format classes
+
+
+class ImageFormat:
+    """One container format. Subclasses set :attr:`name` and :attr:`magic`."""
+
+    name: ClassVar[str]
+    #: a prefix every file of this format starts with (used to wait for a too-short upload)
+    magic: ClassVar[bytes] = b""
+
+    def sniff(self, data: bytes) -> bool:
+        return bool(self.magic) and data[: len(self.magic)] == self.magic
+
+    def could_become(self, data: bytes) -> bool:
+        """``data`` is too short to tell, but is the start of this format's magic."""
+        return len(data) < len(self.magic) and self.magic.startswith(data)
+
+    def completeness(self, data: bytes) -> Completeness:
+        raise NotImplementedError
+
+    def check(self, data: bytes, cfg: MediaConfig) -> JpegLayout | None:
+        """Structural checks before decoding; raises :class:`MediaError`."""
+        if self.completeness(data) is not Completeness.COMPLETE:
+            raise MediaError(TRUNCATED)
+        return None
+
+
+class Jpeg(ImageFormat):
+    """JPEG and MPO. Complete when the primary image's marker walk reaches its EOI."""
+
+    name = "jpeg"
+    magic = b"\xff\xd8\xff"
+
+    def completeness(self, data: bytes) -> Completeness:
+        try:
+            layout = walk_jpeg(data)
+        except ValueError:
+            return Completeness.INCOMPLETE
+        if layout.eoi_end is None:
+            return Completeness.INCOMPLETE
+        for seg in layout.segments:  # an MPO declares where its further images end
+            mpf = seg.marker == 0xE2 and seg.payload[:4] == b"MPF\x00"
+            if mpf and _mpf_end(seg.payload[4:], seg.offset + 8) > len(data):
+                return Completeness.INCOMPLETE
+        return Completeness.COMPLETE
+
+    def check(self, data: bytes, cfg: MediaConfig) -> JpegLayout:
+        try:
+            layout = walk_jpeg(data)
+        except ValueError:
+            raise MediaError(TRUNCATED) from None
+        if layout.eoi_end is None:
+            raise MediaError(TRUNCATED)
+        for seg in layout.segments:
+            if _is_sof(seg.marker):
+                if len(seg.payload) >= 5:
+                    h, w = struct.unpack_from(">HH", seg.payload, 1)
+                    if w * h > cfg.max_pixels:
+                        raise too_many_pixels(w, h, cfg)
+                break
+        return layout
+
+
+class Png(ImageFormat):
+    """PNG and APNG. Complete when the chunk walk reaches IEND."""
+
+    name = "png"
+    magic = b"\x89PNG\r\n\x1a\n"
+
+    def completeness(self, data: bytes) -> Completeness:
+        i, n = 8, len(data)
+        while i + 8 <= n:
+            length, typ = struct.unpack_from(">I4s", data, i)
+            i += 12 + length
+            if i > n:
+                return Completeness.INCOMPLETE
+            if typ == b"IEND":
+                return Completeness.COMPLETE
+        return Completeness.INCOMPLETE
+
+    def check(self, data: bytes, cfg: MediaConfig) -> None:
+        if len(data) < 33 or data[12:16] != b"IHDR":
+            raise MediaError(TRUNCATED)
+        w, h = struct.unpack_from(">II", data, 16)
+        if w == 0 or h == 0:
+            raise MediaError("the image has no pixels")
+        if w * h > cfg.max_pixels:
+            raise too_many_pixels(w, h, cfg)
+        if self.completeness(data) is not Completeness.COMPLETE:
+            raise MediaError(TRUNCATED)
+
+
+class WebP(ImageFormat):
+    """WebP (RIFF). Complete when the file holds the RIFF length its header declares."""
+
+    name = "webp"
+    magic = b"RIFF"
+
+    def sniff(self, data: bytes) -> bool:
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+
+    def could_become(self, data: bytes) -> bool:
+        return len(data) < 12 and (b"RIFF".startswith(data[:4]) and b"WEBP".startswith(data[8:]))
+
+    def completeness(self, data: bytes) -> Completeness:
+        if len(data) < 12:
+            return Completeness.INCOMPLETE
+        riff_len = struct.unpack_from("<I", data, 4)[0]
+        if riff_len < 12:
+            return Completeness.UNKNOWN  # a nonsense header: let the decoder refuse it
+        return Completeness.COMPLETE if len(data) >= 8 + riff_len else Completeness.INCOMPLETE
+
+
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1",
+                b"msf1", b"mif2", b"MiHE", b"MiHB", b"MiPr", b"miaf"}  # fmt: skip
+AVIF_BRANDS = {b"avif", b"avis"}
+
+
+def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]] | None:
+    """(type, body start, box end) of the ISO-BMFF boxes in ``data[start:end]``; None when a box
+    runs past ``end`` (the file ends early)."""
+    out: list[tuple[bytes, int, int]] = []
+    off = start
+    for _ in range(100_000):
+        if off == end:
+            return out
+        if off + 8 > end:
+            return None
+        size, typ = struct.unpack_from(">I4s", data, off)
+        body = off + 8
+        if size == 1:
+            if off + 16 > end:
+                return None
+            size = struct.unpack_from(">Q", data, off + 8)[0]
+            body = off + 16
+        elif size == 0:
+            size = end - off  # "to the end of the file"
+        if size < body - off:
+            return out  # not a box structure we understand: stop here, the decoder judges
+        if off + size > end:
+            return None
+        out.append((typ, body, off + size))
+        off += size
+    return out
+
+
+def _iloc_end(data: bytes, body: int, end: int) -> int:
+    """The furthest file offset an ``iloc`` box (ISO 14496-12 8.11.3) points to (0 when it only
+    points into ``idat``, or when it cannot be read: the decoder judges that)."""
+    try:
+        version = data[body]
+        p = body + 4
+        sizes = struct.unpack_from(">H", data, p)[0]
+        p += 2
+        off_size, len_size, base_size = sizes >> 12, (sizes >> 8) & 15, (sizes >> 4) & 15
+        idx_size = sizes & 15 if version in (1, 2) else 0
+
+        def num(width: int) -> int:
+            nonlocal p
+            if width == 0:
+                return 0
+            if width not in (4, 8) or p + width > end:
+                raise ValueError("bad iloc field")
+            v = int.from_bytes(data[p : p + width], "big")
+            p += width
+            return v
+
+        if version == 2:
+            count = num(4)
+        else:
+            count = struct.unpack_from(">H", data, p)[0]
+            p += 2
+        furthest = 0
+        for _ in range(min(count, 65_536)):
+            p += 4 if version == 2 else 2  # item_ID
+            method = 0
+            if version in (1, 2):
+                method = struct.unpack_from(">H", data, p)[0] & 15
+                p += 2
+            p += 2  # data_reference_index
+            base = num(base_size)
+            extents = struct.unpack_from(">H", data, p)[0]
+            p += 2
+            for _ in range(extents):
+                num(idx_size)
+                e_off, e_len = num(off_size), num(len_size)
+                if method == 0 and e_len > 0:
+                    furthest = max(furthest, base + e_off + e_len)
+        return furthest
+    except (ValueError, struct.error, IndexError):
+        return 0
+
+
+def bmff_completeness(data: bytes) -> Completeness:
+    """Top-level boxes must tile the file, and every item a ``meta/iloc`` locates in the file
+    must lie inside it (a pause after ``meta`` but before ``mdat`` is a complete box walk)."""
+    n = len(data)
+    top = _boxes(data, 0, n)
+    if top is None or not top:
+        return Completeness.INCOMPLETE
+    kinds = [t for t, _b, _e in top]
+    if kinds[0] != b"ftyp":
+        return Completeness.UNKNOWN
+    furthest = 0
+    for typ, body, end in top:
+        if typ != b"meta":
+            continue
+        children = _boxes(data, body + 4, end) or []
+        for ctyp, cbody, cend in children:
+            if ctyp == b"iloc":
+                furthest = max(furthest, _iloc_end(data, cbody, cend))
+    if furthest > n:
+        return Completeness.INCOMPLETE
+    brands = _brands(data)
+    if brands & (_HEIF_BRANDS | AVIF_BRANDS) and b"meta" not in kinds:
+        return Completeness.INCOMPLETE  # an image file without its item table yet
+    return Completeness.COMPLETE
+
+
+def _brands(data: bytes) -> set[bytes]:
+    if len(data) < 16 or data[4:8] != b"ftyp":
+        return set()
+    size = struct.unpack(">I", data[:4])[0]
+    return {data[8:12]} | {data[k : k + 4] for k in range(16, min(size, 256, len(data)) - 3, 4)}
+
+
+class Heif(ImageFormat):
+    """HEIF/HEIC (ISO-BMFF with a HEIF brand; AVIF is refused). Complete when the boxes tile the
+    file and every located item is inside it; libheif refuses damaged items itself."""
+
+    name = "heif"
+    magic = b""
+
+    def sniff(self, data: bytes) -> bool:
+        if data[4:8] != b"ftyp" or len(data) < 16 or data[8:12] in AVIF_BRANDS:
+            return False
+        return bool(_brands(data) & _HEIF_BRANDS)
+
+    def could_become(self, data: bytes) -> bool:
+        return len(data) < 16 and b"ftyp".startswith(data[4:8])
+
+    def completeness(self, data: bytes) -> Completeness:
+        return bmff_completeness(data)
+
+    def check(self, data: bytes, cfg: MediaConfig) -> None:
+        return None  # libheif refuses truncated items itself (and the service waited for them)
+
+
+#: the supported formats by sniffed name, in sniffing order
+FORMATS: dict[str, ImageFormat] = {f.name: f for f in (Jpeg(), Png(), WebP(), Heif())}
+
+
+def sniff(data: bytes) -> ImageFormat | None:
+    """The supported format of ``data`` from its magic bytes, or None."""
+    for fmt in FORMATS.values():
+        if fmt.sniff(data):
+            return fmt
+    return None
+
+
+def sniff_format(data: bytes) -> str | None:
+    """'jpeg' | 'png' | 'webp' | 'heif' from the magic bytes, or None."""
+    fmt = sniff(data)
+    return fmt.name if fmt is not None else None
+
+
+def completeness(data: bytes) -> Completeness:
+    """Is this upload finished? Empty and too-short-to-tell prefixes of a known magic are
+    incomplete; unknown containers are UNKNOWN (the decoder refuses them with a reason)."""
+    if not data:
+        return Completeness.INCOMPLETE
+    fmt = sniff(data)
+    if fmt is not None:
+        return fmt.completeness(data)
+    if data[4:8] == b"ftyp":
+        return bmff_completeness(data)  # AVIF, MP4, MOV: refused, but only once they are whole
+    if any(f.could_become(data) for f in FORMATS.values()):
+        return Completeness.INCOMPLETE
+    return Completeness.UNKNOWN
+
+
+def describe_unknown(data: bytes) -> str:
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return f"GIF images are not supported; please send the photo as {SUPPORTED_TEXT}"
+    if data[4:8] == b"ftyp" and data[8:12] in AVIF_BRANDS:
+        return f"AVIF images are not supported; please send the photo as {SUPPORTED_TEXT}"
+    if data[4:8] == b"ftyp":
+        return f"video or unknown media files are not supported; please send a {SUPPORTED_TEXT} photo"
+    return f"the file is not a supported image ({SUPPORTED_TEXT})"

@@ -1,0 +1,118 @@
+"""What the admin sees of the running service: folder checks, the heartbeat file that
+``photoguard status`` reads, the sweep schedule, stale temp files, and log-safe path ids."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import stat
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from photoguard import fsutil
+from photoguard.config import Layout
+
+log = logging.getLogger("photoguard.service.watch")
+
+HEARTBEAT_NAME = "service.json"
+#: below this much free space (bytes) a folder counts as full and photos wait in the inbox
+MIN_FREE_BYTES = 200 * 1024 * 1024
+_RUN_KEY = secrets.token_bytes(16)
+
+
+def path_id(path: Path | str) -> str:
+    """A short keyed hash of a path for log lines (stable within one run, meaningless outside)."""
+    return hashlib.blake2b(os.fsencode(str(path)), key=_RUN_KEY, digest_size=6).hexdigest()
+
+
+def check_folders(layout: Layout, min_free_bytes: int = MIN_FREE_BYTES) -> list[str]:
+    """Human-readable problems with the folders the service writes to (empty list: all fine)."""
+    problems: list[str] = []
+    for label, folder in (
+        ("inbox", layout.inbox),
+        ("outbox", layout.outbox),
+        ("quarantine", layout.quarantine),
+        ("state", layout.state),
+    ):
+        if not folder.is_dir():
+            problems.append(f"the {label} folder {folder} is missing")
+            continue
+        if not os.access(folder, os.W_OK | os.X_OK):
+            problems.append(f"the {label} folder {folder} is not writable for this user")
+            continue
+        try:
+            st = os.statvfs(folder)
+        except OSError as exc:
+            problems.append(
+                f"cannot check free space of the {label} folder {folder}: {exc.strerror}"
+            )
+            continue
+        free = st.f_bavail * st.f_frsize
+        if free < min_free_bytes or (st.f_files > 0 and st.f_favail == 0):
+            problems.append(
+                f"the disk of the {label} folder {folder} is full ({free >> 20} MB free, "
+                f"at least {min_free_bytes >> 20} MB needed)"
+            )
+    return problems
+
+
+def next_sweep_time(now: datetime, at: str) -> datetime:
+    """The next local time ``at`` (HH:MM) strictly after ``now`` (naive local datetimes)."""
+    hh, mm = (int(x) for x in at.split(":"))
+    hh, mm = min(hh, 23), min(mm, 59)
+    candidate = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    if candidate <= now:
+        candidate += timedelta(days=1)
+    return candidate
+
+
+def _walk_files(top: Path) -> Iterator[Path]:
+    if not top.is_dir():
+        return
+    for dirpath, _dirnames, filenames in os.walk(top, followlinks=False):
+        for name in filenames:
+            yield Path(dirpath) / name
+
+
+def clean_stale_temps(layout: Layout, max_age_seconds: float) -> int:
+    """Remove hidden ``.pg-*.tmp`` files older than ``max_age_seconds`` under outbox, quarantine,
+    vault and state (left behind by a crash). Younger ones may belong to a running command."""
+    cutoff = time.time() - max_age_seconds
+    removed = 0
+    for top in (layout.outbox, layout.quarantine, layout.vault, layout.state):
+        for p in _walk_files(top):
+            if not fsutil.is_temp_name(p.name):
+                continue
+            try:
+                st = os.lstat(p)
+                if st.st_mtime < cutoff and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                    p.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.warning("event=temp_cleanup_failed path=%s error=%s", path_id(p), exc.strerror)
+    if removed:
+        log.info("event=temp_cleanup removed=%d", removed)
+    return removed
+
+
+def write_heartbeat(layout: Layout, snapshot: dict[str, Any]) -> None:
+    try:
+        fsutil.atomic_write(layout.state / HEARTBEAT_NAME, json.dumps(snapshot, indent=1).encode())
+    except OSError as exc:
+        log.warning("event=heartbeat_failed error=%s", exc.strerror)
+
+
+def read_heartbeat(layout: Layout) -> dict[str, Any] | None:
+    try:
+        data = json.loads((layout.state / HEARTBEAT_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
