@@ -156,18 +156,19 @@ class IdentifyConfig(Strict):
         " (stricter than match_distance)",
     )
     sface_match_similarity: float = Field(
-        0.45, ge=0.3, le=0.95,
-        description="sface: min cosine similarity for a confident match (0.36 lets strangers through)",
+        0.50, ge=0.3, le=0.95,
+        description="sface: min cosine similarity for a confident match (0.45 let a stranger through at"
+        " school scale, 0.36 many)",
     )
     sface_review_similarity: float = Field(
-        0.35, ge=0.1, le=0.95,
+        0.42, ge=0.1, le=0.95,
         description="sface: from this cosine similarity a face 'nearly matches' (hold/redact)",
     )
     sface_margin: float = Field(
         0.05, ge=0, lt=1, description="sface: required similarity gap to the runner-up pupil"
     )
     sface_outside_group_similarity: float = Field(
-        0.55, ge=0.3, le=0.95,
+        0.60, ge=0.3, le=0.95,
         description="sface: min cosine similarity for a confident match to a pupil outside the photo's group"
         " (stricter than sface_match_similarity)",
     )
