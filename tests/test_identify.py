@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from photoguard.config import IdentifyConfig
 from photoguard.core.records import Box, MatchKind
-from photoguard.photo.identify import TEMPLATE_DIM, Gallery, match_faces, matchable
+from photoguard.photo.detect.base import ModelError
+from photoguard.photo.identify import (
+    TEMPLATE_DIM,
+    Gallery,
+    MatchRule,
+    assign_matches,
+    match_faces,
+    matchable,
+    rule_for,
+)
 
 CFG = IdentifyConfig(match_distance=0.45, review_distance=0.55, margin=0.06, min_face_px=40)
 
@@ -77,11 +86,16 @@ def test_runner_up_is_another_pupil_not_another_template() -> None:
 
 
 def test_each_pupil_matched_once_per_photo() -> None:
+    # the same pupil twice in one photo: the closer face keeps the pupil, the other is nobody
+    # (redacted), not "near" (which would hold the photo for a person)
     g = origin_gallery(a=0.0)
     far, near = at(0.3, 5), at(0.1, 6)
     m = match_faces([far, near, None], g, CFG)
-    assert [x.kind for x in m] == [MatchKind.NEAR, MatchKind.MATCH, MatchKind.TOO_SMALL]
-    assert m[0].pupil_id == "a"
+    assert [x.kind for x in m] == [MatchKind.NONE, MatchKind.MATCH, MatchKind.TOO_SMALL]
+    assert m[1].pupil_id == "a" and m[0].pupil_id is None
+    # order does not matter
+    m = match_faces([near, far], g, CFG)
+    assert [x.kind for x in m] == [MatchKind.MATCH, MatchKind.NONE]
 
 
 def test_gallery_validation() -> None:
@@ -104,6 +118,8 @@ def test_matchable() -> None:
     st.lists(st.floats(0, 1.2), min_size=1, max_size=4),
 )
 def test_match_invariants(pupil_d: list[float], face_d: list[float]) -> None:
+    # a gallery of only unit-norm rows is an sface gallery: refused by the dlib rule (tested below)
+    assume(not all(abs(d - 1.0) < 1e-3 for d in pupil_d))
     ids = tuple(f"p{i}" for i in range(len(pupil_d)))
     g = Gallery(ids, np.stack([at(d, i) for i, d in enumerate(pupil_d)]))
     faces = [at(d, 100 + i) for i, d in enumerate(face_d)]
@@ -116,3 +132,167 @@ def test_match_invariants(pupil_d: list[float], face_d: list[float]) -> None:
             assert m.runner_up is None or m.runner_up - m.distance >= CFG.margin - 1e-6
         if m.kind == MatchKind.NEAR:
             assert m.distance is not None and m.distance <= CFG.review_distance
+
+
+# -- joint assignment --------------------------------------------------------------------------
+
+
+RULE = rule_for(CFG)
+
+
+def decide(rows: list[list[float]], pids: str = "abc", rule: MatchRule = RULE) -> list[tuple[MatchKind, str | None]]:
+    out = assign_matches(np.array(rows, dtype=np.float64), list(pids[: len(rows[0])]), rule)
+    return [(m.kind, m.pupil_id) for m in out]
+
+
+def test_joint_assignment_beats_first_come() -> None:
+    # face 0 is closest to a (0.20) but also fits b (0.30); face 1 fits only a (0.25).
+    # First come would give a to face 0 and leave face 1 near a; the best overall matching is
+    # face 0 -> b, face 1 -> a. Face 0's runner-up a is taken by face 1, so its margin is clear.
+    assert decide([[0.20, 0.30], [0.25, 0.90]], "ab") == [(MatchKind.MATCH, "b"), (MatchKind.MATCH, "a")]
+    assert decide([[0.25, 0.90], [0.20, 0.30]], "ab") == [(MatchKind.MATCH, "a"), (MatchKind.MATCH, "b")]
+
+
+def test_ambiguous_face_is_near_when_the_other_pupil_is_not_taken() -> None:
+    m = assign_matches(np.array([[0.20, 0.22]]), ["a", "b"], RULE)[0]
+    assert (m.kind, m.pupil_id, m.runner_up) == (MatchKind.NEAR, "a", pytest.approx(0.22))
+
+
+def test_the_same_pupil_twice_keeps_the_closer_face_whatever_the_order() -> None:
+    rows = {0: [0.35, 0.90], 1: [0.15, 0.90], 2: [0.90, 0.10]}
+    for perm in ([0, 1, 2], [2, 1, 0], [1, 0, 2]):
+        got = dict(zip(perm, decide([rows[i] for i in perm], "ac"), strict=True))
+        assert got == {0: (MatchKind.NONE, None), 1: (MatchKind.MATCH, "a"), 2: (MatchKind.MATCH, "c")}
+
+
+def test_a_second_face_near_another_free_pupil_is_near_that_pupil() -> None:
+    assert decide([[0.10, 0.90], [0.30, 0.50]], "ab") == [(MatchKind.MATCH, "a"), (MatchKind.NEAR, "b")]
+
+
+def test_demotion_frees_the_pupil_for_the_runner_up_check() -> None:
+    # face 0 -> a and face 1 -> b by assignment; face 1 is ambiguous (b 0.30 vs c 0.32) and is
+    # demoted, so b is no longer taken and face 0 (a 0.20, b 0.22) must be demoted as well
+    out = decide([[0.20, 0.22, 0.90], [0.90, 0.30, 0.32]])
+    assert out == [(MatchKind.NEAR, "a"), (MatchKind.NEAR, "b")]
+
+
+def test_infinite_distances_are_never_matched() -> None:
+    inf = float("inf")
+    assert decide([[inf, inf]], "ab") == [(MatchKind.NONE, None)]
+    assert decide([[inf, 0.1]], "ab") == [(MatchKind.MATCH, "b")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.floats(0, 1.2), min_size=3, max_size=3), min_size=1, max_size=5))
+def test_assignment_invariants(rows: list[list[float]]) -> None:
+    out = assign_matches(np.array(rows), ["a", "b", "c"], RULE)
+    matched = {m.pupil_id: f for f, m in enumerate(out) if m.kind == MatchKind.MATCH}
+    assert len(matched) == sum(m.kind == MatchKind.MATCH for m in out)
+    for f, m in enumerate(out):
+        if m.kind == MatchKind.MATCH:
+            assert m.distance is not None and m.distance <= RULE.match
+            others = [rows[f][j] for j, p in enumerate("abc") if p != m.pupil_id and matched.get(p, f) == f]
+            assert all(o - m.distance >= RULE.margin - 1e-9 for o in others)
+        elif m.kind == MatchKind.NEAR:
+            assert m.distance is not None and m.distance <= RULE.review
+            assert m.pupil_id not in matched
+    # the number of confident matches never drops below the greedy first-come count's bound:
+    # every face whose row has a unique clear minimum no other face wants is matched
+    for f, row in enumerate(rows):
+        best = min(range(3), key=lambda j: row[j])
+        alone = all(rows[g][j] > RULE.review for g in range(len(rows)) if g != f for j in range(3))
+        clear = all(row[j] - row[best] >= RULE.margin for j in range(3) if j != best)
+        if alone and clear and row[best] <= RULE.match:
+            assert out[f].kind == MatchKind.MATCH and out[f].pupil_id == "abc"[best]
+
+
+def test_match_faces_places_faces_jointly_on_real_vectors() -> None:
+    # two faces, one pupil: geometry through match_faces (Euclidean distances)
+    g = origin_gallery(a=0.0)
+    m = match_faces([at(0.2, 3), at(0.1, 4)], g, CFG)
+    assert [(x.kind, x.pupil_id) for x in m] == [(MatchKind.NONE, None), (MatchKind.MATCH, "a")]
+    assert m[0].distance == pytest.approx(0.2, abs=1e-6)
+
+
+# -- group first -------------------------------------------------------------------------------
+
+
+def two_pupils(a: float, z: float) -> tuple[Gallery, np.ndarray]:
+    """Gallery of pupils a and z with Euclidean distances ``a`` and ``z`` to the returned face."""
+    return origin_gallery(a=a, z=z), at(0.0)
+
+
+GROUP_CFG = IdentifyConfig(match_distance=0.45, review_distance=0.55, margin=0.06, outside_group_distance=0.35)
+
+
+def test_group_first_uses_the_stricter_rule_outside_the_group() -> None:
+    g, face = two_pupils(0.40, 0.90)
+    assert match_faces([face], g, GROUP_CFG)[0].kind == MatchKind.MATCH  # no group known: normal rule
+    m = match_faces([face], g, GROUP_CFG, group_pupils={"a"})[0]
+    assert (m.kind, m.pupil_id) == (MatchKind.MATCH, "a")
+    m = match_faces([face], g, GROUP_CFG, group_pupils={"z"})[0]  # a is of another group: 0.40 > 0.35
+    assert (m.kind, m.pupil_id) == (MatchKind.NEAR, "a")
+    assert m.distance == pytest.approx(0.50, abs=1e-5)  # the penalty is part of the distance
+    g, face = two_pupils(0.30, 0.90)
+    m = match_faces([face], g, GROUP_CFG, group_pupils=set())[0]  # clear even by the stricter rule
+    assert (m.kind, m.pupil_id) == (MatchKind.MATCH, "a")
+
+
+def test_group_first_prefers_the_group_pupil_over_a_slightly_closer_outsider() -> None:
+    g, face = two_pupils(0.30, 0.28)
+    assert match_faces([face], g, GROUP_CFG)[0].kind == MatchKind.NEAR  # school-wide: ambiguous
+    m = match_faces([face], g, GROUP_CFG, group_pupils=["a"])[0]
+    assert (m.kind, m.pupil_id) == (MatchKind.MATCH, "a")
+    assert m.runner_up == pytest.approx(0.38, abs=1e-5)
+
+
+def test_outside_rule_must_be_stricter() -> None:
+    with pytest.raises(ValueError):
+        IdentifyConfig(match_distance=0.45, outside_group_distance=0.5)
+    with pytest.raises(ValueError):
+        IdentifyConfig(sface_match_similarity=0.5, sface_outside_group_similarity=0.45)
+    with pytest.raises(ValueError):
+        IdentifyConfig(sface_match_similarity=0.3)  # OpenCV's 0.363 let strangers through: bounded
+
+
+# -- sface rule and template families ------------------------------------------------------------
+
+
+SFACE = IdentifyConfig(template_engine="sface", sface_match_similarity=0.45, sface_review_similarity=0.35,
+                       sface_margin=0.05, sface_outside_group_similarity=0.55)
+
+
+def unit(*coords: tuple[int, float]) -> np.ndarray:
+    v = np.zeros(TEMPLATE_DIM, np.float32)
+    for axis, value in coords:
+        v[axis] = value
+    return v / np.linalg.norm(v)
+
+
+def cos_to_e0(similarity: float, axis: int) -> np.ndarray:
+    """A unit template with the given cosine similarity to the first axis."""
+    return unit((0, similarity), (axis, float(np.sqrt(1 - similarity**2))))
+
+
+def test_sface_rule_is_cosine_similarity() -> None:
+    face = unit((0, 1.0))
+    for sim, kind in ((0.60, MatchKind.MATCH), (0.4501, MatchKind.MATCH), (0.40, MatchKind.NEAR),
+                      (0.30, MatchKind.NONE)):
+        g = Gallery(("a",), np.stack([cos_to_e0(sim, 5)]))
+        m = match_faces([face], g, SFACE)[0]
+        assert m.kind == kind, sim
+        assert m.distance == pytest.approx(1 - sim, abs=1e-5)
+    g = Gallery(("a", "b"), np.stack([cos_to_e0(0.60, 5), cos_to_e0(0.57, 6)]))
+    assert match_faces([face], g, SFACE)[0].kind == MatchKind.NEAR  # margin 0.05
+
+
+def test_sface_templates_never_meet_dlib_templates() -> None:
+    dlib_gallery = origin_gallery(a=1.4, b=1.3)
+    with pytest.raises(ModelError, match="re-enrol"):
+        match_faces([unit((0, 1.0))], dlib_gallery, SFACE)
+    sface_gallery = Gallery(("a", "b"), np.stack([unit((0, 1.0)), unit((1, 1.0))]))
+    with pytest.raises(ModelError, match="sface"):
+        match_faces([at(0.0)], sface_gallery, CFG)
+    with pytest.raises(ModelError):  # a dlib template against an sface gallery
+        match_faces([at(1.4, 3)], sface_gallery, SFACE)
+    assert match_faces([None], dlib_gallery, SFACE)[0].kind == MatchKind.TOO_SMALL

@@ -143,10 +143,34 @@ class IdentifyConfig(Strict):
     margin: float = Field(0.06, ge=0, lt=1, description="Required gap to the runner-up pupil")
     min_face_px: int = Field(40, ge=20, le=1000, description="Smaller faces are never matched")
     near_match: NearMatchPolicy = Field(NearMatchPolicy.HOLD, description="hold or redact")
-    template_engine: Literal["opencv", "dlib"] = Field(
+    template_engine: Literal["opencv", "dlib", "sface"] = Field(
         "opencv",
-        description="Where dlib's face ResNet runs: opencv (fast; checked against dlib at start, falls back"
-        " to dlib on any difference) or dlib itself",
+        description="Face templates: dlib's ResNet run in opencv (fast; checked against dlib at start, falls"
+        " back to dlib on any difference) or in dlib itself (both use the *_distance rules), or sface"
+        " (OpenCV SFace, the sface_* cosine rules). Templates of one engine never match another's:"
+        " re-enrol after switching",
+    )
+    outside_group_distance: float = Field(
+        0.40, gt=0, lt=1,
+        description="dlib engines: max distance for a confident match to a pupil outside the photo's group"
+        " (stricter than match_distance)",
+    )
+    sface_match_similarity: float = Field(
+        0.50, ge=0.3, le=0.95,
+        description="sface: min cosine similarity for a confident match (0.45 let a stranger through at"
+        " school scale, 0.36 many)",
+    )
+    sface_review_similarity: float = Field(
+        0.42, ge=0.1, le=0.95,
+        description="sface: from this cosine similarity a face 'nearly matches' (hold/redact)",
+    )
+    sface_margin: float = Field(
+        0.05, ge=0, lt=1, description="sface: required similarity gap to the runner-up pupil"
+    )
+    sface_outside_group_similarity: float = Field(
+        0.60, ge=0.3, le=0.95,
+        description="sface: min cosine similarity for a confident match to a pupil outside the photo's group"
+        " (stricter than sface_match_similarity)",
     )
     template_workers: int = Field(
         2, ge=0, le=16,
@@ -157,6 +181,12 @@ class IdentifyConfig(Strict):
     def _order(self) -> IdentifyConfig:
         if self.review_distance < self.match_distance:
             raise ValueError("review_distance must be >= match_distance")
+        if self.outside_group_distance > self.match_distance:
+            raise ValueError("outside_group_distance must be <= match_distance (stricter)")
+        if self.sface_review_similarity > self.sface_match_similarity:
+            raise ValueError("sface_review_similarity must be <= sface_match_similarity")
+        if self.sface_outside_group_similarity < self.sface_match_similarity:
+            raise ValueError("sface_outside_group_similarity must be >= sface_match_similarity (stricter)")
         return self
 
 

