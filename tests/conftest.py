@@ -1,24 +1,27 @@
-"""Shared fixtures. Face and metadata data are read from ../shared beside the repository."""
+"""The one conftest: tier markers by folder and the DNS fixtures (tests/support/dns.py).
+
+Tests in ``tests/unit``, ``tests/integration`` and ``tests/model`` get the marker of their
+folder, so ``-m "not model"`` or ``-m unit`` select a tier; ``-m "not slow"`` is the quick
+loop. Helpers live in ``tests/support`` (one school builder, one consent CSV, one ../shared).
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PHOTOGUARD_SHARED", REPO.parent / "shared"))
+pytest_plugins = ["tests.support.dns"]
+
+TIERS = ("unit", "integration", "model")
+_HERE = Path(__file__).resolve().parent
 
 
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared; fails (not skips) with a clear message when the data is missing."""
-    p = SHARED.joinpath(*parts)
-    if not p.exists():
-        pytest.fail(f"test data {p} is missing: clone the repository with ../shared beside it")
-    return p
-
-
-@pytest.fixture
-def shared() -> Path:
-    return shared_path()
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            tier = item.path.resolve().relative_to(_HERE).parts[0]
+        except ValueError:
+            continue
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))

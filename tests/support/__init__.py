@@ -1,1 +1,2 @@
-"""Test helpers that are not tests: fake face models, the CLI with fakes, shared data lists."""
+"""Test helpers that are not tests: the school builder and consent CSV, ../shared, fake face
+models, synthetic photos, thread guards, the CLI with fakes, DNS fixtures and lists (README.md)."""
