@@ -17,6 +17,7 @@ from pathlib import Path
 
 from photoguard.config import CONSENT_KEYS
 from photoguard.core.records import Pupil
+from photoguard.ledger import audit
 from photoguard.ledger.db import AuditEvent, Store, iso
 
 #: header alias -> canonical field (Dutch as exported by the administration, or English)
@@ -281,7 +282,7 @@ class Registry:
                 report.version = version
             else:
                 report.version = version - 1
-            Store.audit_in(
+            audit.record_in(
                 conn,
                 AuditEvent(
                     "consent.import",
@@ -322,7 +323,7 @@ class Registry:
             ch = Change(pupil_id, key, old, value)
             _history(conn, ch, now, source, version)
             Store.set_meta(conn, "consent_version", str(version))
-            Store.audit_in(
+            audit.record_in(
                 conn,
                 AuditEvent("consent.set", pupil_id=pupil_id, detail={"key": key, "value": value}),
             )

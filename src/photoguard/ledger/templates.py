@@ -16,7 +16,7 @@ import numpy as np
 from cryptography.fernet import Fernet
 
 from photoguard.core.eligibility import Bar, matching_bar, may_match
-from photoguard.ledger import keys
+from photoguard.ledger import audit, keys
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import AuditEvent, Store, iso
 from photoguard.photo.identify import Gallery
@@ -67,7 +67,7 @@ class TemplateVault:
                 "INSERT INTO templates(pupil_id, photo_sha256, blob, created_at) VALUES(?,?,?,?)",
                 (pupil_id, photo_sha256, f.encrypt(vec.tobytes()), iso()),
             )
-            Store.audit_in(conn, AuditEvent("enrol.template", photo_sha256=photo_sha256, pupil_id=pupil_id))
+            audit.record_in(conn, AuditEvent("enrol.template", photo_sha256=photo_sha256, pupil_id=pupil_id))
         return True
 
     def _pupil_key(self, conn: sqlite3.Connection, pupil_id: str) -> Fernet:
@@ -107,11 +107,12 @@ class TemplateVault:
             return Gallery.empty()
         return Gallery(pupil_ids=tuple(ids), vectors=np.vstack(vecs).astype(np.float32))
 
-    def holders(self) -> set[str]:
+    @staticmethod
+    def holders(store: Store) -> set[str]:
         """Pupils with any template or data key stored."""
         return {
             str(r["pupil_id"])
-            for r in self.store.query(
+            for r in store.query(
                 "SELECT pupil_id FROM pupil_keys UNION SELECT DISTINCT pupil_id FROM templates"
             )
         }
@@ -135,9 +136,9 @@ class TemplateVault:
         conn.execute("UPDATE pupil_keys SET wrapped_key=zeroblob(length(wrapped_key)) WHERE pupil_id=?", (pupil_id,))
         conn.execute("DELETE FROM templates WHERE pupil_id=?", (pupil_id,))
         conn.execute("DELETE FROM pupil_keys WHERE pupil_id=?", (pupil_id,))
-        Store.log_deletion(conn, "templates", pupil_id, reason)
+        audit.log_deletion_in(conn, "templates", pupil_id, reason)
         detail = {"templates": n, "reason": reason}
-        Store.audit_in(conn, AuditEvent("biometrics.destroyed", pupil_id=pupil_id, detail=detail))
+        audit.record_in(conn, AuditEvent("biometrics.destroyed", pupil_id=pupil_id, detail=detail))
         return int(n)
 
     def destroy(self, pupil_id: str, reason: str) -> int:

@@ -29,7 +29,7 @@ from photoguard.config import ChannelConfig, Layout, OriginalAction, Settings
 from photoguard.core.decide import Verdict, decide_all, held_channels, visible_pupils
 from photoguard.core.naming import PersonName, output_name, scrub_text
 from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus, Pupil
-from photoguard.ledger import keys, ledger
+from photoguard.ledger import audit, keys, ledger
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import AuditEvent, Store, iso
 from photoguard.ledger.templates import TemplateVault
@@ -506,7 +506,7 @@ class Pipeline:
                         conn,
                         ledger.NewOutput(sha, r.channel.name, rel, fsutil.sha256_bytes(r.data), r.visible, version),
                     )
-                    Store.audit_in(
+                    audit.record_in(
                         conn,
                         AuditEvent(
                             "publish",
@@ -589,7 +589,7 @@ class Pipeline:
         with self.store.transaction() as conn:
             ledger.hold_in(conn, qid, sha, status.value, reason, held)
             ledger.upsert_photo_in(conn, sha, status.value, reason, group, stem, "", None, qid)
-            Store.audit_in(
+            audit.record_in(
                 conn, AuditEvent("photo.quarantined", photo_sha256=sha, detail={"id": qid, "status": status.value})
             )
         log.info("photo %s %s: %s", sha[:12], status.value, reason)
@@ -660,7 +660,7 @@ class Pipeline:
         with self.store.transaction() as conn:
             rel = str(target.relative_to(self.layout.root))
             ledger.set_vault_path_in(conn, sha, rel)
-            Store.audit_in(conn, AuditEvent("original.vaulted", photo_sha256=sha))
+            audit.record_in(conn, AuditEvent("original.vaulted", photo_sha256=sha))
 
     def template_vault(self) -> TemplateVault:
         """The encrypted face templates of this root, unlocked with its key file."""
