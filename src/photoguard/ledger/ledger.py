@@ -275,3 +275,34 @@ def quarantine_created(store: Store) -> dict[str, tuple[str, str]]:
         str(r["id"]): (str(r["created_at"]), str(r["sha256"]))
         for r in store.query("SELECT id, created_at, sha256 FROM quarantine")
     }
+
+
+def open_quarantine_older_than(store: Store, cutoff: str) -> list[sqlite3.Row]:
+    """(id, sha256) of unresolved quarantine items created before ``cutoff`` (ISO time)."""
+    return store.query("SELECT id, sha256 FROM quarantine WHERE resolved_at IS NULL AND created_at < ?", (cutoff,))
+
+
+# -- status counts (``photoguard status``) ----------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LedgerCounts:
+    photos: dict[str, int]  # status -> count
+    waiting_for_review: int  # open quarantine items (held or rejected)
+    live_outputs: int
+    last_photo_at: str | None
+
+
+def counts(store: Store) -> LedgerCounts:
+    photos = {
+        str(r["status"]): int(r["n"]) for r in store.query("SELECT status, COUNT(*) AS n FROM photos GROUP BY status")
+    }
+    held = store.one(
+        "SELECT COUNT(*) AS n FROM quarantine WHERE resolved_at IS NULL AND status IN ('held','rejected')"
+    )
+    live = store.one(f"SELECT COUNT(*) AS n FROM outputs WHERE {LIVE}")
+    last = store.one("SELECT MAX(updated_at) AS at FROM photos")
+    return LedgerCounts(
+        photos,
+        int(held["n"]) if held else 0,
+        int(live["n"]) if live else 0,
+        last["at"] if last else None,
+    )
