@@ -96,9 +96,7 @@ def make_school(tmp_path: Path, *, enrol: bool = True) -> tuple[Path, Pipeline]:
     (root / "c.csv").write_text(CSV, encoding="utf-8")
     import_csv(pipe.store, root / "c.csv")
     if enrol:
-        from photoguard.ledger.templates import TemplateVault
-
-        TemplateVault(pipe.store, pipe._master).add("1001", _vec(1), "enrol-photo-sha")
+        pipe.template_vault().add("1001", _vec(1), "enrol-photo-sha")
     return root, pipe
 
 

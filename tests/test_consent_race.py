@@ -21,7 +21,6 @@ from photoguard.config import Settings, load_settings
 from photoguard.core.records import Box, Detection, PhotoStatus
 from photoguard.followup.propagate import propagate_changes
 from photoguard.ledger.consent import Registry, import_csv
-from photoguard.ledger.templates import TemplateVault
 from photoguard.photo.pipeline import Pipeline
 from photoguard.service.setup import init_root
 
@@ -104,7 +103,7 @@ class Race:
         )
         (root / "c.csv").write_text(CSV, encoding="utf-8")
         import_csv(self.pipe.store, root / "c.csv")
-        TemplateVault(self.pipe.store, self.pipe._master).add("1001", _vec(1), "enrol")
+        self.pipe.template_vault().add("1001", _vec(1), "enrol")
         self.originals: dict[str, np.ndarray] = {}
         self.n = 0
 

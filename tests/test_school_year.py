@@ -27,7 +27,6 @@ from photoguard.followup.propagate import propagate_changes
 from photoguard.followup.retention import Sweeper
 from photoguard.followup.takedown import NameScrubber, list_takedowns, render_html
 from photoguard.ledger.consent import Registry, import_csv
-from photoguard.ledger.templates import TemplateVault
 from photoguard.photo.pipeline import Pipeline
 from photoguard.service.setup import init_root
 from tests.support.models import FakeDetector, FakeTemplates, fake_vector
@@ -111,7 +110,7 @@ class School:
         return self.pipe
 
     def enrol(self) -> None:
-        vault = TemplateVault(self.store, self.pipe._master)
+        vault = self.pipe.template_vault()
         vault.add("1001", _vec(1), "enrol-1001")
         vault.add("1003", _vec(3), "enrol-1003")
 
@@ -223,7 +222,7 @@ def test_school_year(school: School) -> None:
     report, prop = s.import_csv(csv_text(emma_web="nee", sam_left=leave.isoformat()), "spring.csv")
     assert [c.key for c in report.changes] == ["left_on"]
     assert prop.templates_destroyed == {} and prop.withdrawn == []
-    assert TemplateVault(s.store, s.pipe._master).count("1003") == 1, "future leave date: not yet"
+    assert s.pipe.template_vault().count("1003") == 1, "future leave date: not yet"
     first = s.sweep(TODAY)
     assert first.outputs_withdrawn == 0 and not first.templates_destroyed
     secret = [
@@ -240,7 +239,7 @@ def test_school_year(school: School) -> None:
     rep = s.sweep(leave)
     assert rep.templates_destroyed == {"1003": 1}
     assert rep.withdrawn_by_channel == {"parro": 1} and rep.outputs_replaced == 1
-    assert TemplateVault(s.store, s.pipe._master).count("1003") == 0
+    assert s.pipe.template_vault().count("1003") == 0
     s.store.checkpoint()
     db_bytes = (s.root / "state" / "photoguard.sqlite3").read_bytes()
     wal = s.root / "state" / "photoguard.sqlite3-wal"

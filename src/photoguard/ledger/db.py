@@ -1,7 +1,12 @@
-"""The SQLite database: consent registry, encrypted templates, ledger, audit and deletion log.
+"""The SQLite database: schema, connection, transactions and the small ``meta`` table.
 
-One file under ``state/``. WAL mode so the watch service and a CLI command can work side by side;
-``secure_delete`` so deleted rows (templates, keys) are overwritten on disk, not merely unlinked.
+What the tables mean and the SQL that reads and writes them live beside this module: ``ledger``
+(photos, outputs, takedowns, quarantine), ``consent`` (registry and history), ``templates``
+(encrypted face templates), ``audit`` (audit trail and deletion log).
+
+One file under ``state/``. WAL mode so the watch service and a CLI command can work side by
+side; ``secure_delete`` so deleted rows (templates, keys) are overwritten on disk, not merely
+unlinked.
 Every table here holds ids and hashes; names live only in ``pupils`` (needed to scrub surnames).
 """
 

@@ -101,6 +101,15 @@ class ConsentChanged(Exception):
 MAX_CONSENT_RETRIES = 3
 
 
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """What commits with the outputs of a photo published in full (nothing held)."""
+
+    uploader: str
+    faces: int
+    from_quarantine: str | None
+
+
 @dataclass
 class Rendered:
     channel: ChannelConfig
@@ -403,9 +412,12 @@ class Pipeline:
         t = time.perf_counter()
         everyone = [PersonName(p.first_name, p.surname_prefix, p.surname) for p in pupils.values()]
         taken = img.taken_at.date() if img.taken_at else today
+        # published in full: the photo's row, the approval and its audit event commit in the
+        # same write transaction as its outputs (one transaction per published photo)
+        done = None if held else _Done(uploader, len(faces), from_quarantine)
         outputs = self._publish(
             sha, rendered, taken, group, stem, everyone, pupils, img.captions, version,
-            guard_live=skip_live,
+            guard_live=skip_live, done=done,
         )
         timings["publish"] = time.perf_counter() - t
         status = PhotoStatus.HELD if held else PhotoStatus.PUBLISHED
@@ -413,17 +425,13 @@ class Pipeline:
         if held:
             result.reason = "uncertain match to a consenting pupil; review needed for: " + ", ".join(held)
             self._hold(sha, source, data, suffix, result.reason, PhotoStatus.HELD, stem, group, held, result)
-        else:
-            self._record_photo(sha, PhotoStatus.PUBLISHED, "", group, stem, uploader, taken)
-        if from_quarantine and not held:
-            self._resolve_quarantine(from_quarantine, "approved")
-        self.store.audit(
-            AuditEvent(
-                "photo." + status.value,
-                photo_sha256=sha,
-                detail={"faces": len(faces), "channels": sorted(outputs), "held": held},
+            self.store.audit(
+                AuditEvent(
+                    "photo." + status.value,
+                    photo_sha256=sha,
+                    detail={"faces": len(faces), "channels": sorted(outputs), "held": held},
+                )
             )
-        )
         return result
 
     def _encode_version(self, img: DecodedImage, pixels: np.ndarray, mine: Sequence[Rendered], quality: int) -> None:
@@ -480,8 +488,12 @@ class Pipeline:
         decided_version: int,
         *,
         guard_live: bool = False,
+        done: _Done | None = None,
     ) -> dict[str, str]:
-        if not rendered:
+        """Commit ``rendered`` to the outbox and the ledger in one write transaction; with
+        ``done`` (nothing held) the photo's row, a review approval and the ``photo.published``
+        event join that transaction."""
+        if not rendered and done is None:
             return {}
         temps: list[tuple[Rendered, Path]] = []
         try:
@@ -489,11 +501,18 @@ class Pipeline:
                 temps.append((r, fsutil.write_temp(self.layout.channel_dir(r.channel.name), r.data)))
             outputs: dict[str, str] = {}
             with self.store.transaction() as conn:
-                version = Store.consent_version_in(conn)
-                if version != decided_version:
-                    # the write lock is held: no consent change can slip in after this check
-                    raise ConsentChanged()
-                live = ledger.live_channels(conn, sha) if guard_live else set()
+                version = decided_version
+                if rendered:
+                    version = Store.consent_version_in(conn)
+                    if version != decided_version:
+                        # the write lock is held: no consent change can slip in after this check
+                        raise ConsentChanged()
+                live = ledger.live_channels(conn, sha) if guard_live and rendered else set()
+                if done is not None:
+                    status = PhotoStatus.PUBLISHED.value
+                    ledger.upsert_photo_in(conn, sha, status, "", group, stem, done.uploader, taken.isoformat(), None)
+                    if done.from_quarantine:
+                        ledger.resolve_in(conn, done.from_quarantine, "approved")
                 for r, tmp in temps:
                     if r.channel.name in live:  # published meanwhile elsewhere: no duplicate
                         continue
@@ -518,6 +537,9 @@ class Pipeline:
                     outputs[r.channel.name] = rel
                     if captions:
                         self._write_caption(final, captions, everyone, r, pupils)
+                if done is not None:
+                    detail = {"faces": done.faces, "channels": sorted(outputs), "held": []}
+                    audit.record_in(conn, AuditEvent("photo.published", photo_sha256=sha, detail=detail))
             return outputs
         finally:
             for _r, tmp in temps:
@@ -598,19 +620,9 @@ class Pipeline:
             return result
         return ProcessResult(source, sha, status, reason, quarantine_id=qid, held_channels=list(held))
 
-    def _record_photo(
-        self, sha: str, status: PhotoStatus, reason: str, group: str, stem: str, uploader: str, taken: date
-    ) -> None:
-        with self.store.transaction() as conn:
-            ledger.upsert_photo_in(conn, sha, status.value, reason, group, stem, uploader, taken.isoformat(), None)
-
     def _quarantine_held(self, qid: str) -> list[str]:
         row = ledger.quarantine_item(self.store, qid)
         return list(json.loads(row["held_channels"])) if row else []
-
-    def _resolve_quarantine(self, qid: str, how: str) -> None:
-        with self.store.transaction() as conn:
-            ledger.resolve_in(conn, qid, how)
 
     def _duplicate(self, sha: str, source: str) -> ProcessResult | None:
         row = ledger.photo(self.store, sha)
