@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -283,3 +285,30 @@ def _png_header_only(w: int, h: int) -> bytes:
     ihdr = w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
     idat = zlib.compress(b"\x00" * (w * 3 + 1) * 4)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_a_published_photo_commits_in_one_write_transaction(
+    school: tuple[Path, Pipeline], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outputs, the photo's row and its ``photo.published`` event appear together: no write
+    transaction sees some of them without the others."""
+    root, pipe = school
+    data = _photo(root / "tmp" / "a.jpg").read_bytes()
+    real = pipe.store.transaction
+    seen: list[tuple[int, str | None, int]] = []  # per transaction, just before COMMIT
+
+    @contextmanager
+    def watched() -> Iterator[Any]:
+        with real() as conn:
+            yield conn
+            outs = conn.execute("SELECT COUNT(*) FROM outputs").fetchone()[0]
+            photo = conn.execute("SELECT status FROM photos").fetchone()
+            done = conn.execute("SELECT COUNT(*) FROM audit WHERE event='photo.published'").fetchone()[0]
+            seen.append((int(outs), photo[0] if photo else None, int(done)))
+
+    monkeypatch.setattr(pipe.store, "transaction", watched)
+    res = pipe.process_bytes(data, source="a.jpg", stem="a", group="7")
+    assert res.status is PhotoStatus.PUBLISHED and len(res.outputs) == 5
+    assert seen[-1] == (5, "published", 1)
+    changed = [s for s in seen if s != (0, None, 0)]
+    assert changed == [(5, "published", 1)], seen

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from photoguard.config import Settings, load_settings, parse_settings
+from photoguard.core.eligibility import withdrawal_reason
 from photoguard.core.records import Pupil
-from photoguard.followup.propagate import PupilState, propagate_changes, safe_unlink, withdrawal_reason
+from photoguard.followup.propagate import propagate_changes, safe_unlink
 from photoguard.followup.retention import Sweeper, run_sweep
+from photoguard.ledger import ledger
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import Store, iso
 from tests.support.school import init_school
@@ -39,24 +40,9 @@ def _output(root: Path, store: Store, channel: str, name: str, pupils: list[str]
     path = root / "outbox" / channel / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"jpeg " + name.encode())
+    rel = str(path.relative_to(root))
     with store.transaction() as c:
-        cur = c.execute(
-            "INSERT INTO outputs(source_sha256, channel, path, sha256, visible_pupils, "
-            "consent_version, created_at) VALUES(?,?,?,?,?,?,?)",
-            (
-                "src-" + name,
-                channel,
-                str(path.relative_to(root)),
-                "h-" + name,
-                json.dumps(pupils),
-                1,
-                iso(),
-            ),
-        )
-        c.executemany(
-            "INSERT INTO output_pupils(output_id, pupil_id) VALUES(?,?)",
-            [(cur.lastrowid, p) for p in pupils],
-        )
+        ledger.add_output_in(c, ledger.NewOutput("src-" + name, channel, rel, "h-" + name, pupils, 1))
     return path
 
 
@@ -67,15 +53,16 @@ def _age(path: Path, days: float = 0, minutes: float = 0) -> None:
 
 def test_rules_per_channel() -> None:
     s = parse_settings({"retention": {"leaver_channels": ["parro"], "leaver_other_days": 30}})
-    left = PupilState("x", date(2026, 10, 1), frozenset({"parro", "website"}))
-    assert withdrawal_reason(left, "parro", "parro", s, TODAY) == "pupil left the school"
-    assert withdrawal_reason(left, "website", "website", s, date(2026, 10, 30)) is None
-    assert "30 days" in str(withdrawal_reason(left, "website", "website", s, date(2026, 10, 31)))
-    future = PupilState("y", date(2027, 1, 1), frozenset({"parro"}))
-    assert withdrawal_reason(future, "parro", "parro", s, TODAY) is None
-    assert withdrawal_reason(None, "parro", "parro", s, TODAY) == "pupil no longer in the registry"
+    r = s.retention
+    left = Pupil("x", "X", "", "Y", "5", date(2026, 10, 1), "", {"parro": True, "website": True})
+    assert withdrawal_reason(left, "parro", "parro", r, TODAY) == "pupil left the school"
+    assert withdrawal_reason(left, "website", "website", r, date(2026, 10, 30)) is None
+    assert "30 days" in str(withdrawal_reason(left, "website", "website", r, date(2026, 10, 31)))
+    future = Pupil("y", "Y", "", "Z", "5", date(2027, 1, 1), "", {"parro": True})
+    assert withdrawal_reason(future, "parro", "parro", r, TODAY) is None
+    assert withdrawal_reason(None, "parro", "parro", r, TODAY) == "pupil no longer in the registry"
     assert (
-        withdrawal_reason(future, "website", "website", s, TODAY) == "consent for website withdrawn"
+        withdrawal_reason(future, "website", "website", r, TODAY) == "consent for website withdrawn"
     )
 
 
@@ -223,7 +210,8 @@ def test_leftover_file_of_withdrawn_output_is_removed(tmp_path: Path) -> None:
     root, settings, store = _root(tmp_path)
     path = _output(root, store, "parro", "z.jpg", ["p1"])
     with store.transaction() as c:  # a crash after the ledger update, before the unlink
-        c.execute("UPDATE outputs SET withdrawn_at=?, withdrawn_reason='x'", (iso(),))
+        [oid] = [int(r["id"]) for r in c.execute("SELECT id FROM outputs")]
+        assert ledger.withdraw_in(c, oid, "x", iso())
     (path.parent / (path.name + ".txt")).write_text("caption", encoding="utf-8")
     rep = Sweeper(root, settings, store, today=TODAY, now=NOW).run()
     assert rep.orphan_files_deleted == 2 and not path.exists()

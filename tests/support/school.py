@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from photoguard.config import load_settings
-from photoguard.ledger import keys
 from photoguard.ledger.consent import ImportReport, import_csv
 from photoguard.ledger.db import Store
 from photoguard.ledger.templates import TemplateVault
@@ -95,7 +94,7 @@ def init_school(root: Path, **config: str) -> Path:
 
 def template_vault(pipe: Pipeline) -> TemplateVault:
     """The pipeline's template vault, opened with the school's master key from its key file."""
-    return TemplateVault(pipe.store, keys.load_master(pipe.layout.key))
+    return pipe.template_vault()
 
 
 def make_school(

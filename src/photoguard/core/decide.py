@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from photoguard.config import ChannelConfig, NearMatchPolicy
+from photoguard.core.eligibility import Bar, visibility_bar
 from photoguard.core.records import FaceAction, Match, MatchKind, Pupil
 
 
@@ -46,15 +47,19 @@ def decide_face(
 
 
 def _allowed(pupil: Pupil | None, channel: ChannelConfig, today: date) -> tuple[bool, str]:
-    if pupil is None:
-        return False, "pupil not in the registry"
-    if pupil.has_left(today):
-        return False, "pupil has left the school"
-    if not pupil.consents_to("face_matching"):
-        return False, "no face_matching consent"
-    if not pupil.consents_to(channel.consent):
-        return False, f"no consent for {channel.consent}"
-    return True, ""
+    """The eligibility rule (``core.eligibility``) in the words of a decision reason."""
+    bar = visibility_bar(pupil, channel.consent, today)
+    if bar is None:
+        return True, ""
+    return False, _WHY_NOT[bar].format(key=channel.consent)
+
+
+_WHY_NOT: dict[Bar, str] = {
+    Bar.NOT_REGISTERED: "pupil not in the registry",
+    Bar.LEFT: "pupil has left the school",
+    Bar.NO_FACE_MATCHING: "no face_matching consent",
+    Bar.NO_CONSENT: "no consent for {key}",
+}
 
 
 def decide_all(

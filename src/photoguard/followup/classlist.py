@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from photoguard.core.eligibility import has_left
 from photoguard.followup.takedown import html_page, html_table
+from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import Store
 
 FORMATS = ("table", "csv", "html")
@@ -39,18 +41,10 @@ def _norm_group(g: str) -> str:
 def class_list(store: Store, group: str, today: date | None = None) -> list[ClassEntry]:
     today = today or date.today()
     want = _norm_group(group)
-    rows = store.query(
-        "SELECT p.first_name, p.surname_prefix, p.surname, p.grp, p.left_on, p.phone, "
-        "COALESCE(c.value, 0) AS phone_ok FROM pupils p "
-        "LEFT JOIN consent c ON c.pupil_id = p.pupil_id AND c.key = 'classlist_phone'"
-    )
     out = [
-        ClassEntry(
-            r["first_name"], r["surname_prefix"], r["surname"], r["phone"] if r["phone_ok"] else ""
-        )
-        for r in rows
-        if _norm_group(r["grp"]) == want
-        and not (r["left_on"] and date.fromisoformat(r["left_on"]) <= today)
+        ClassEntry(p.first_name, p.surname_prefix, p.surname, p.phone if p.consents_to("classlist_phone") else "")
+        for p in Registry(store).pupils().values()
+        if _norm_group(p.group) == want and not has_left(p, today)
     ]
     out.sort(
         key=lambda e: (e.surname.casefold(), e.first_name.casefold(), e.surname_prefix.casefold())

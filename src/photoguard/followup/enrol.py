@@ -45,7 +45,7 @@ class EnrolOutcome:
 
 
 def enrol_photos(pipe: Pipeline, pupil_id: str, photos: Iterable[Path]) -> list[EnrolOutcome]:
-    vault = TemplateVault(pipe.store, pipe._master)
+    vault = pipe.template_vault()
     try:
         vault.may_enrol(pupil_id, pipe.today())
     except EnrolmentRefused as exc:

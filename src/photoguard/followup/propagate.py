@@ -1,7 +1,8 @@
 """What happens after consent changes: biometric data destroyed, published files withdrawn.
 
 The rules are *state based*: after a change, every live output in the ledger showing an affected
-pupil is checked against the registry as it is now. An output is withdrawn when a visible pupil
+pupil is checked against the registry as it is now (``core.eligibility.withdrawal_reason``; the
+ledger's ``withdrawal_candidates`` narrows the search). An output is withdrawn when a visible pupil
 
 * no longer has consent for the channel's consent key,
 * has left the school (``left_on`` <= today) and the channel is one of
@@ -28,18 +29,20 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
+import sqlite3
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photoguard.config import Layout, Settings
-from photoguard.ledger.consent import Change
+from photoguard.core.eligibility import may_match, withdrawal_reason
+from photoguard.ledger import audit, ledger
+from photoguard.ledger.consent import Change, Registry
 from photoguard.ledger.db import AuditEvent, Store, iso
 from photoguard.ledger.templates import TemplateVault
 
@@ -110,15 +113,6 @@ def safe_unlink(base: Path, path: Path) -> str:
 
 
 # -- records ----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class PupilState:
-    """What the withdrawal rule needs to know of one pupil (no names)."""
-
-    pupil_id: str
-    left_on: date | None
-    consents: frozenset[str]
-
-
 @dataclass
 class Withdrawal:
     output_id: int
@@ -171,61 +165,6 @@ class PropagationReport:
         return out
 
 
-def withdrawal_reason(
-    pupil: PupilState | None, consent_key: str, channel: str, settings: Settings, today: date
-) -> str | None:
-    """Why an output in ``channel`` may no longer show ``pupil`` (None: it may)."""
-    if pupil is None:
-        return "pupil no longer in the registry"
-    if consent_key not in pupil.consents:
-        return f"consent for {consent_key} withdrawn"
-    if pupil.left_on is not None and pupil.left_on <= today:
-        rules = settings.retention
-        if channel in rules.leaver_channels:
-            return "pupil left the school"
-        days = rules.leaver_other_days
-        if days and today >= pupil.left_on + timedelta(days=days):
-            return f"pupil left the school more than {days} days ago"
-    return None
-
-
-def biometrics_allowed(pupil: PupilState | None, today: date) -> bool:
-    return (
-        pupil is not None
-        and "face_matching" in pupil.consents
-        and not (pupil.left_on is not None and pupil.left_on <= today)
-    )
-
-
-def load_states(store: Store, pupil_ids: Iterable[str] | None = None) -> dict[str, PupilState]:
-    if pupil_ids is None:
-        rows = store.query("SELECT pupil_id, left_on FROM pupils")
-        cons = store.query("SELECT pupil_id, key FROM consent WHERE value=1")
-    else:
-        ids = json.dumps(sorted(set(pupil_ids)))
-        rows = store.query(
-            "SELECT pupil_id, left_on FROM pupils "
-            "WHERE pupil_id IN (SELECT value FROM json_each(?))",
-            (ids,),
-        )
-        cons = store.query(
-            "SELECT pupil_id, key FROM consent WHERE value=1 "
-            "AND pupil_id IN (SELECT value FROM json_each(?))",
-            (ids,),
-        )
-    keys: dict[str, set[str]] = {}
-    for c in cons:
-        keys.setdefault(c["pupil_id"], set()).add(c["key"])
-    return {
-        r["pupil_id"]: PupilState(
-            r["pupil_id"],
-            date.fromisoformat(r["left_on"]) if r["left_on"] else None,
-            frozenset(keys.get(r["pupil_id"], ())),
-        )
-        for r in rows
-    }
-
-
 # -- the engine -------------------------------------------------------------------------------
 class Propagator:
     """Withdraws outputs that may no longer be shown and re-renders them from the vault.
@@ -254,21 +193,16 @@ class Propagator:
     def destroy_templates(self, pupil_ids: Iterable[str] | None = None) -> dict[str, int]:
         """Destroy templates/keys of the given pupils (default: everyone holding any) who may no
         longer be matched today. Idempotent."""
-        holders = {
-            r["pupil_id"]
-            for r in self.store.query(
-                "SELECT pupil_id FROM pupil_keys UNION SELECT DISTINCT pupil_id FROM templates"
-            )
-        }
+        holders = TemplateVault.holders(self.store)
         if pupil_ids is not None:
             holders &= set(pupil_ids)
         if not holders:
             return {}
-        states = load_states(self.store, holders)
+        pupils = Registry(self.store).pupils(holders)
         destroyed: dict[str, int] = {}
         for pid in sorted(holders):
-            st = states.get(pid)
-            if biometrics_allowed(st, self.today):
+            st = pupils.get(pid)
+            if may_match(st, self.today):
                 continue
             reason = (
                 "pupil left the school"
@@ -286,53 +220,24 @@ class Propagator:
     def violations(self, pupil_ids: Iterable[str] | None = None) -> list[Withdrawal]:
         """Live outputs that show a pupil who may no longer be shown in that channel."""
         chans = [(c.name, c.consent) for c in self.settings.channels]
-        if not chans:
-            return []
-        values = ",".join("(?,?)" for _ in chans)
-        params: list[Any] = [v for pair in chans for v in pair]
-        # candidates: a visible pupil not in the registry, without the channel's consent, or
-        # with a leave date; the leave rule itself is applied in Python
-        sql = (
-            f"WITH chans(name, ckey) AS (VALUES {values}) "
-            "SELECT o.id, o.source_sha256, o.channel, o.path, o.sha256, op.pupil_id, ch.ckey "
-            "FROM output_pupils op "
-            "JOIN outputs o ON o.id = op.output_id "
-            "JOIN chans ch ON ch.name = o.channel "
-            "LEFT JOIN pupils p ON p.pupil_id = op.pupil_id "
-            "LEFT JOIN consent c ON c.pupil_id = op.pupil_id AND c.key = ch.ckey "
-            "WHERE o.withdrawn_at IS NULL "
-            "AND (p.pupil_id IS NULL OR p.left_on IS NOT NULL OR COALESCE(c.value, 0) = 0)"
-        )
-        if pupil_ids is not None:
-            ids = sorted(set(pupil_ids))
-            if not ids:
-                return []
-            sql += " AND op.pupil_id IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(ids))
-        rows = self.store.query(sql + " ORDER BY o.id, op.pupil_id", tuple(params))
+        rows = ledger.withdrawal_candidates(self.store, chans, pupil_ids)
         if not rows:
             return []
-        states = load_states(self.store, {r["pupil_id"] for r in rows})
+        pupils = Registry(self.store).pupils({r.pupil_id for r in rows})
         found: dict[int, Withdrawal] = {}
         for r in rows:
             reason = withdrawal_reason(
-                states.get(r["pupil_id"]), r["ckey"], r["channel"], self.settings, self.today
+                pupils.get(r.pupil_id), r.consent_key, r.channel, self.settings.retention, self.today
             )
             if reason is None:
                 continue
-            w = found.get(r["id"])
+            w = found.get(r.output_id)
             if w is None:
-                found[r["id"]] = Withdrawal(
-                    r["id"],
-                    r["source_sha256"],
-                    r["channel"],
-                    r["path"],
-                    r["sha256"],
-                    [r["pupil_id"]],
-                    reason,
+                found[r.output_id] = Withdrawal(
+                    r.output_id, r.source_sha256, r.channel, r.path, r.sha256, [r.pupil_id], reason
                 )
             else:
-                w.pupil_ids.append(r["pupil_id"])
+                w.pupil_ids.append(r.pupil_id)
         return list(found.values())
 
     def withdraw(self, candidates: Sequence[Withdrawal]) -> PropagationReport:
@@ -355,27 +260,19 @@ class Propagator:
             report.held_for_review.extend(self._replace(done))
         return report
 
-    def _withdraw_in(self, conn: Any, w: Withdrawal) -> bool:
-        row = conn.execute("SELECT withdrawn_at FROM outputs WHERE id=?", (w.output_id,)).fetchone()
-        if row is None or row["withdrawn_at"] is not None:
-            return False  # someone else withdrew it meanwhile
+    def _withdraw_in(self, conn: sqlite3.Connection, w: Withdrawal) -> bool:
         now = iso()
-        conn.execute(
-            "UPDATE outputs SET withdrawn_at=?, withdrawn_reason=? WHERE id=?",
-            (now, w.reason, w.output_id),
-        )
+        if not ledger.withdraw_in(conn, w.output_id, w.reason, now):
+            return False  # someone else withdrew it meanwhile
         for pid in w.pupil_ids:
-            cur = conn.execute(
-                "INSERT INTO takedowns(at, channel, output_path, output_sha256, pupil_id, reason) "
-                "VALUES(?,?,?,?,?,?)",
-                (now, w.channel, w.path, w.sha256, pid, w.reason),
+            w.takedown_ids.append(
+                ledger.add_takedown_in(conn, now, w.channel, w.path, w.sha256, pid, w.reason)
             )
-            w.takedown_ids.append(int(cur.lastrowid))
         # ref by ledger id: a closed channel's file name may carry a first name
-        Store.log_deletion(
+        audit.log_deletion_in(
             conn, "output", f"output {w.output_id}", w.reason, sha256=w.sha256, channel=w.channel
         )
-        Store.audit_in(
+        audit.record_in(
             conn,
             AuditEvent(
                 "output.withdrawn",
@@ -411,14 +308,7 @@ class Propagator:
                 continue
             channels = {w.channel for w in ws}
             # only channels without a live output of this photo (a concurrent run may have one)
-            live = {
-                r["channel"]
-                for r in self.store.query(
-                    "SELECT channel FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL",
-                    (sha,),
-                )
-            }
-            channels -= live
+            channels -= ledger.live_channels(self.store, sha)
             if not channels:
                 continue
             try:
@@ -429,7 +319,7 @@ class Propagator:
                 continue
             if data is None:
                 continue
-            photo = self.store.one("SELECT grp, stem FROM photos WHERE sha256=?", (sha,))
+            photo = ledger.photo(self.store, sha)
             res = pipe.process_bytes(
                 data,
                 source=f"vault:{sha[:12]}",
@@ -446,11 +336,8 @@ class Propagator:
                     if not new:
                         continue
                     w.replacement = new
-                    conn.executemany(
-                        "UPDATE takedowns SET replacement_path=? WHERE id=?",
-                        [(new, tid) for tid in w.takedown_ids],
-                    )
-                    Store.audit_in(
+                    ledger.set_replacement_in(conn, w.takedown_ids, new)
+                    audit.record_in(
                         conn,
                         AuditEvent(
                             "output.replaced",

@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from photoguard.followup.takedown import NameScrubber, html_page, html_table, list_takedowns
+from photoguard.ledger import audit, ledger
+from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import Store, iso
 
 FORMATS = ("text", "csv", "html", "json")
@@ -77,11 +79,7 @@ def build_privacy_report(
         end=end.isoformat() if end else "(now)",
         generated_at=iso(),
     )
-    for r in store.query(
-        "SELECT at, pupil_id, key, old_value, new_value, source, version FROM consent_history "
-        "WHERE at >= ? AND at < ? ORDER BY id",
-        (lo, hi),
-    ):
+    for r in Registry(store).history_between(lo, hi):
         source = str(r["source"])
         rep.consent_changes.append(
             {
@@ -108,11 +106,7 @@ def build_privacy_report(
                 "replacement": row["replacement"],
             }
         )
-    for r in store.query(
-        "SELECT at, kind, ref, sha256, channel, reason FROM deletion_log "
-        "WHERE at >= ? AND at < ? ORDER BY id",
-        (lo, hi),
-    ):
+    for r in audit.deletions_between(store, lo, hi):
         rep.deletions.append(
             {
                 "at": r["at"],
@@ -124,22 +118,12 @@ def build_privacy_report(
             }
         )
     counts = {ch: ChannelCounts() for ch in channels}
-    for r in store.query(
-        "SELECT channel, COUNT(*) AS n FROM outputs "
-        "WHERE created_at >= ? AND created_at < ? GROUP BY channel",
-        (lo, hi),
-    ):
-        counts.setdefault(r["channel"], ChannelCounts()).published = int(r["n"])
-    for r in store.query(
-        "SELECT channel, COUNT(*) AS n FROM outputs WHERE withdrawn_at >= ? AND withdrawn_at < ? "
-        "GROUP BY channel",
-        (lo, hi),
-    ):
-        counts.setdefault(r["channel"], ChannelCounts()).withdrawn = int(r["n"])
-    for r in store.query(
-        "SELECT channel, COUNT(*) AS n FROM outputs WHERE withdrawn_at IS NULL GROUP BY channel"
-    ):
-        counts.setdefault(r["channel"], ChannelCounts()).live_now = int(r["n"])
+    for ch, n in ledger.published_count_by_channel(store, lo, hi).items():
+        counts.setdefault(ch, ChannelCounts()).published = n
+    for ch, n in ledger.withdrawn_count_by_channel(store, lo, hi).items():
+        counts.setdefault(ch, ChannelCounts()).withdrawn = n
+    for ch, n in ledger.live_count_by_channel(store).items():
+        counts.setdefault(ch, ChannelCounts()).live_now = n
     for w in rep.withdrawals:
         counts.setdefault(w["channel"], ChannelCounts()).takedowns += 1
     rep.channels = counts
@@ -377,11 +361,7 @@ def stale_pupils(store: Store, older_than: str, today: date | None = None) -> li
     today = today or date.today()
     cutoff = period_cutoff(older_than, today)
     out: list[StalePupil] = []
-    for r in store.query(
-        "SELECT pupil_id, grp, left_on, confirmed_at FROM pupils WHERE confirmed_at < ? "
-        "ORDER BY grp, confirmed_at, pupil_id",
-        (cutoff.isoformat(),),
-    ):
+    for r in Registry(store).confirmed_before(cutoff.isoformat()):
         if r["left_on"] and date.fromisoformat(r["left_on"]) <= today:
             continue
         confirmed = datetime.fromisoformat(r["confirmed_at"]).astimezone(UTC).date()

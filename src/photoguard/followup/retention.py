@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from photoguard import fsutil
 from photoguard.config import Layout, Settings
 from photoguard.followup.propagate import BATCH, PipelineFactory, Propagator, retention_lock, safe_unlink
+from photoguard.ledger import audit, ledger
 from photoguard.ledger.db import AuditEvent, Store, iso
 
 log = logging.getLogger(__name__)
@@ -164,13 +165,7 @@ class Sweeper:
 
     # -- 3. leftover files of withdrawn outputs ---------------------------------------------
     def _orphans(self, rep: SweepReport) -> int:
-        withdrawn = {
-            r["path"]: (int(r["id"]), str(r["sha256"]))
-            for r in self.store.query(
-                "SELECT id, path, sha256 FROM outputs WHERE withdrawn_at IS NOT NULL "
-                "AND path NOT IN (SELECT path FROM outputs WHERE withdrawn_at IS NULL)"
-            )
-        }
+        withdrawn = ledger.withdrawn_leftovers(self.store)
         if not withdrawn:
             return 0
         todo: list[tuple[str, Path, str, str]] = []  # channel, file, rel of the output, name
@@ -193,7 +188,7 @@ class Sweeper:
                     result = safe_unlink(self.layout.outbox, path)
                     if result == "deleted":
                         oid, osha = withdrawn[rel]
-                        Store.log_deletion(
+                        audit.log_deletion_in(
                             conn,
                             "output",
                             f"output {oid}",
@@ -226,8 +221,8 @@ class Sweeper:
                     sha = name[: -len(".enc")]
                     result = safe_unlink(self.layout.vault, self.layout.vault / name)
                     if result == "deleted":
-                        conn.execute("UPDATE photos SET vault_path=NULL WHERE sha256=?", (sha,))
-                        Store.log_deletion(conn, "original", sha, f"vault period of {days} days ended", sha256=sha)
+                        ledger.set_vault_path_in(conn, sha, None)
+                        audit.log_deletion_in(conn, "original", sha, f"vault period of {days} days ended", sha256=sha)
                         n += 1
                     elif result == "refused":
                         rep.refused.append(str(self.layout.vault / name))
@@ -237,10 +232,7 @@ class Sweeper:
     def _quarantine(self, rep: SweepReport) -> int:
         days = self.settings.retention.quarantine_days
         cutoff = self.now - timedelta(days=days)
-        created = {
-            r["id"]: (r["created_at"], r["sha256"])
-            for r in self.store.query("SELECT id, created_at, sha256 FROM quarantine")
-        }
+        created = ledger.quarantine_created(self.store)
         try:
             base = self.layout.quarantine.resolve(strict=True)
         except OSError:
@@ -275,12 +267,9 @@ class Sweeper:
                         log.warning("quarantine item %s not deleted: %s", name, exc.strerror)
                         rep.refused.append(str(target))
                         continue
-                    conn.execute(
-                        "UPDATE quarantine SET status='expired', resolved_at=? WHERE id=?",
-                        (iso(), name),
-                    )
+                    ledger.resolve_in(conn, name, "expired")
                     info = created.get(name)
-                    Store.log_deletion(
+                    audit.log_deletion_in(
                         conn,
                         "quarantine",
                         name,
@@ -295,10 +284,9 @@ class Sweeper:
         days = self.settings.retention.audit_days
         cutoff = iso(self.now - timedelta(days=days))
         with self.store.transaction() as conn:
-            cur = conn.execute("DELETE FROM audit WHERE at < ?", (cutoff,))
-            n = int(cur.rowcount or 0)
+            n = audit.prune_in(conn, cutoff)
             if n:
-                Store.log_deletion(
+                audit.log_deletion_in(
                     conn,
                     "audit",
                     f"{n} event(s) before {cutoff}",
@@ -341,7 +329,7 @@ class Sweeper:
                         rep.refused.append(str(path))
         if n:
             with self.store.transaction() as conn:
-                Store.log_deletion(conn, "temp", f"{n} temp file(s)", "stale temporary files")
+                audit.log_deletion_in(conn, "temp", f"{n} temp file(s)", "stale temporary files")
         return n
 
 

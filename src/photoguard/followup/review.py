@@ -16,7 +16,8 @@ from typing import Any
 
 from photoguard.config import Layout, Settings
 from photoguard.core.records import PhotoStatus
-from photoguard.ledger.db import AuditEvent, Store, iso
+from photoguard.ledger import audit, ledger
+from photoguard.ledger.db import AuditEvent, Store
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,11 @@ class Review:
 
     # -- reading -----------------------------------------------------------------------------
     def list(self, include_resolved: bool = False) -> list[Item]:
-        sql = "SELECT * FROM quarantine"
-        if not include_resolved:
-            sql += " WHERE resolved_at IS NULL"
-        rows = self.store.query(sql + " ORDER BY created_at, id")
+        rows = ledger.quarantine_items(self.store, include_resolved=include_resolved)
         return [self._item(r) for r in rows]
 
     def get(self, qid: str) -> Item:
-        row = self.store.one("SELECT * FROM quarantine WHERE id=?", (qid,))
+        row = ledger.quarantine_item(self.store, qid)
         if row is None:
             raise ReviewError(f"no held photo with id {qid}")
         item = self._item(row)
@@ -144,7 +142,7 @@ class Review:
         if original is None:
             raise ReviewError(f"the original of item {qid} is missing from the quarantine folder")
         data = original.read_bytes()
-        photo = self.store.one("SELECT stem, grp FROM photos WHERE sha256=?", (item.sha256,))
+        photo = ledger.photo(self.store, item.sha256)
         stem = str(photo["stem"]) if photo and photo["stem"] else qid
         group = str(photo["grp"]) if photo else item.group
         result = self.pipeline.process_bytes(
@@ -181,10 +179,8 @@ class Review:
         if item.resolved_at is not None:
             raise ReviewError(f"item {qid} is already resolved ({item.status})")
         with self.store.transaction() as conn:
-            conn.execute(
-                "UPDATE quarantine SET status='discarded', resolved_at=? WHERE id=?", (iso(), qid)
-            )
-            Store.audit_in(
+            ledger.resolve_in(conn, qid, "discarded")
+            audit.record_in(
                 conn, AuditEvent("review.reject", photo_sha256=item.sha256, detail={"id": qid})
             )
         self._delete_original(qid, item.sha256, "rejected in review")
@@ -196,17 +192,11 @@ class Review:
         if qdir.is_dir() and not qdir.is_symlink():
             shutil.rmtree(qdir)
         with self.store.transaction() as conn:
-            Store.log_deletion(conn, "quarantine_original", qid, reason, sha256=sha)
+            audit.log_deletion_in(conn, "quarantine_original", qid, reason, sha256=sha)
 
     def _item(self, row: Any) -> Item:
         sha = str(row["sha256"])
-        published = {
-            r["channel"]: r["path"]
-            for r in self.store.query(
-                "SELECT channel, path FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL",
-                (sha,),
-            )
-        }
+        published = ledger.live_outputs(self.store, sha)
         return Item(
             id=str(row["id"]),
             sha256=sha,

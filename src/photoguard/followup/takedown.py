@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import PurePosixPath
-from typing import Any
 
 from photoguard.core.naming import PersonName, scrub_text
+from photoguard.ledger import ledger
+from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import Store, iso
 
 COLUMNS = ("at", "channel", "file", "sha256", "pupil_id", "reason", "replacement")
@@ -58,12 +59,7 @@ class NameScrubber:
 
     @classmethod
     def from_store(cls, store: Store) -> NameScrubber:
-        return cls(
-            [
-                PersonName(r["first_name"], r["surname_prefix"], r["surname"])
-                for r in store.query("SELECT first_name, surname_prefix, surname FROM pupils")
-            ]
-        )
+        return cls([PersonName(*names) for names in Registry(store).names()])
 
     def file(self, path: str) -> str:
         name = PurePosixPath(path).name
@@ -79,18 +75,12 @@ def list_takedowns(
     since: date | None = None,
     until: date | None = None,
 ) -> list[Takedown]:
-    sql = "SELECT * FROM takedowns WHERE 1=1"
-    params: list[Any] = []
-    if channel:
-        sql += " AND channel=?"
-        params.append(channel)
-    if since:
-        sql += " AND at >= ?"
-        params.append(since.isoformat())
-    if until:
-        sql += " AND at < ?"
-        params.append((until + timedelta(days=1)).isoformat())
-    rows = store.query(sql + " ORDER BY at, id", tuple(params))
+    rows = ledger.takedowns(
+        store,
+        channel=channel,
+        since=since.isoformat() if since else None,
+        before=(until + timedelta(days=1)).isoformat() if until else None,
+    )
     return [
         Takedown(
             r["id"],

@@ -1,1 +1,3 @@
-"""The only SQL: schema, ledger of photos and outputs, consent registry, templates, audit, keys."""
+"""The only SQL: ``db`` (schema, connection, transactions), ``ledger`` (photos, outputs, live
+outputs, takedowns, quarantine), ``consent`` (registry), ``templates`` (encrypted face templates),
+``audit`` (audit trail, deletion log), ``keys`` (key file, per-pupil keys), ``clock`` (UTC times)."""

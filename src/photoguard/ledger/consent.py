@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from photoguard.config import CONSENT_KEYS
 from photoguard.core.records import Pupil
+from photoguard.ledger import audit
 from photoguard.ledger.db import AuditEvent, Store, iso
 
 #: header alias -> canonical field (Dutch as exported by the administration, or English)
@@ -190,12 +192,41 @@ class Registry:
         self.store = store
 
     # -- reading ---------------------------------------------------------------------------
-    def pupils(self) -> dict[str, Pupil]:
-        rows = self.store.query("SELECT * FROM pupils")
+    def pupils(self, pupil_ids: Iterable[str] | None = None) -> dict[str, Pupil]:
+        """Every pupil in the registry (or only ``pupil_ids``; unknown ids are simply absent)."""
+        if pupil_ids is None:
+            rows = self.store.query("SELECT * FROM pupils")
+            cons = self.store.query("SELECT pupil_id, key, value FROM consent")
+        else:
+            ids = json.dumps(sorted(set(pupil_ids)))
+            rows = self.store.query(
+                "SELECT * FROM pupils WHERE pupil_id IN (SELECT value FROM json_each(?))", (ids,)
+            )
+            cons = self.store.query(
+                "SELECT pupil_id, key, value FROM consent "
+                "WHERE pupil_id IN (SELECT value FROM json_each(?))",
+                (ids,),
+            )
         consent: dict[str, dict[str, bool]] = {}
-        for r in self.store.query("SELECT pupil_id, key, value FROM consent"):
+        for r in cons:
             consent.setdefault(r["pupil_id"], {})[r["key"]] = bool(r["value"])
         return {r["pupil_id"]: _row_to_pupil(r, consent.get(r["pupil_id"], {})) for r in rows}
+
+    def names(self) -> list[tuple[str, str, str]]:
+        """(first name, surname prefix, surname) of every pupil, to scrub names from text."""
+        return [
+            (r["first_name"], r["surname_prefix"], r["surname"])
+            for r in self.store.query("SELECT first_name, surname_prefix, surname FROM pupils")
+        ]
+
+    def confirmed_before(self, cutoff: str) -> list[sqlite3.Row]:
+        """(pupil_id, grp, left_on, confirmed_at) of pupils last confirmed before ``cutoff``,
+        by group, confirmation time and id."""
+        return self.store.query(
+            "SELECT pupil_id, grp, left_on, confirmed_at FROM pupils WHERE confirmed_at < ? "
+            "ORDER BY grp, confirmed_at, pupil_id",
+            (cutoff,),
+        )
 
     def pupil(self, pupil_id: str) -> Pupil | None:
         r = self.store.one("SELECT * FROM pupils WHERE pupil_id=?", (pupil_id,))
@@ -214,13 +245,21 @@ class Registry:
             (pupil_id,),
         )
 
+    def history_between(self, lo: str, hi: str) -> list[sqlite3.Row]:
+        """Consent history rows with ``lo <= at < hi`` (ISO strings), oldest first."""
+        return self.store.query(
+            "SELECT at, pupil_id, key, old_value, new_value, source, version FROM consent_history "
+            "WHERE at >= ? AND at < ? ORDER BY id",
+            (lo, hi),
+        )
+
     # -- writing ---------------------------------------------------------------------------
     def import_pupils(self, pupils: Sequence[Pupil], source: str) -> ImportReport:
         """Apply a full export as a diff in one transaction; returns what changed."""
         report = ImportReport()
         now = iso()
         with self.store.transaction() as conn:
-            version = int(_meta(conn, "consent_version")) + 1
+            version = Store.consent_version_in(conn) + 1
             existing = {r["pupil_id"]: r for r in conn.execute("SELECT * FROM pupils")}
             old_consent: dict[str, dict[str, bool]] = {}
             for r in conn.execute("SELECT pupil_id, key, value FROM consent"):
@@ -243,7 +282,7 @@ class Registry:
                 report.version = version
             else:
                 report.version = version - 1
-            Store.audit_in(
+            audit.record_in(
                 conn,
                 AuditEvent(
                     "consent.import",
@@ -272,7 +311,7 @@ class Registry:
             if old == value:
                 conn.execute("UPDATE pupils SET confirmed_at=? WHERE pupil_id=?", (now, pupil_id))
                 return []
-            version = int(_meta(conn, "consent_version")) + 1
+            version = Store.consent_version_in(conn) + 1
             conn.execute(
                 "INSERT INTO consent(pupil_id, key, value) VALUES(?,?,?) "
                 "ON CONFLICT(pupil_id, key) DO UPDATE SET value=excluded.value",
@@ -284,7 +323,7 @@ class Registry:
             ch = Change(pupil_id, key, old, value)
             _history(conn, ch, now, source, version)
             Store.set_meta(conn, "consent_version", str(version))
-            Store.audit_in(
+            audit.record_in(
                 conn,
                 AuditEvent("consent.set", pupil_id=pupil_id, detail={"key": key, "value": value}),
             )
@@ -352,11 +391,6 @@ def import_csv(store: Store, path: Path) -> ImportReport:
         raise ConsentImportError([f"not UTF-8 text (byte {exc.start}); export the list as UTF-8 CSV"]) from None
     pupils = parse_csv(text)
     return Registry(store).import_pupils(pupils, source=f"csv:{path.name}")
-
-
-def _meta(conn: sqlite3.Connection, key: str) -> str:
-    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-    return str(row["value"]) if row else "0"
 
 
 def _history(conn: sqlite3.Connection, ch: Change, now: str, source: str, version: int) -> None:

@@ -1,21 +1,29 @@
-"""The SQLite database: consent registry, encrypted templates, ledger, audit and deletion log.
+"""The SQLite database: schema, connection, transactions and the small ``meta`` table.
 
-One file under ``state/``. WAL mode so the watch service and a CLI command can work side by side;
-``secure_delete`` so deleted rows (templates, keys) are overwritten on disk, not merely unlinked.
+What the tables mean and the SQL that reads and writes them live beside this module: ``ledger``
+(photos, outputs, takedowns, quarantine), ``consent`` (registry and history), ``templates``
+(encrypted face templates), ``audit`` (audit trail and deletion log).
+
+One file under ``state/``. WAL mode so the watch service and a CLI command can work side by
+side; ``secure_delete`` so deleted rows (templates, keys) are overwritten on disk, not merely
+unlinked.
 Every table here holds ids and hashes; names live only in ``pupils`` (needed to scrub surnames).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from photoguard.ledger import audit as _audit
+from photoguard.ledger.audit import AuditEvent
+from photoguard.ledger.clock import iso, utcnow
+
+__all__ = ["SCHEMA_VERSION", "AuditEvent", "Store", "iso", "utcnow"]
 
 SCHEMA_VERSION = 1
 
@@ -145,25 +153,6 @@ CREATE INDEX IF NOT EXISTS consent_history_at ON consent_history(at);
 """
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(dt: datetime | None = None) -> str:
-    return (dt or utcnow()).astimezone(UTC).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    """One audit row: an event name, a UTC time, and ids/hashes only (never names or templates)."""
-
-    event: str
-    photo_sha256: str | None = None
-    pupil_id: str | None = None
-    channel: str | None = None
-    detail: dict[str, Any] | None = None
-
-
 class Store:
     """A thread-safe handle on the SQLite database (one connection, serialised by a lock)."""
 
@@ -221,7 +210,12 @@ class Store:
 
     # -- meta ------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str = "") -> str:
-        row = self.one("SELECT value FROM meta WHERE key=?", (key,))
+        with self._lock:
+            return self.meta_in(self._conn, key, default)
+
+    @staticmethod
+    def meta_in(conn: sqlite3.Connection, key: str, default: str = "") -> str:
+        row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return str(row["value"]) if row else default
 
     @staticmethod
@@ -234,17 +228,18 @@ class Store:
     def consent_version(self) -> int:
         return int(self.get_meta("consent_version", "0"))
 
-    # -- audit -----------------------------------------------------------------------------
+    @classmethod
+    def consent_version_in(cls, conn: sqlite3.Connection) -> int:
+        """The consent version as seen inside the caller's transaction."""
+        return int(cls.meta_in(conn, "consent_version", "0"))
+
+    # -- audit (kept here for callers that hold a Store; the rows live in ``audit``) --------
     @staticmethod
     def audit_in(conn: sqlite3.Connection, ev: AuditEvent) -> None:
-        conn.execute(
-            "INSERT INTO audit(at, event, photo_sha256, pupil_id, channel, detail) VALUES(?,?,?,?,?,?)",
-            (iso(), ev.event, ev.photo_sha256, ev.pupil_id, ev.channel, json.dumps(ev.detail or {})),
-        )
+        _audit.record_in(conn, ev)
 
     def audit(self, ev: AuditEvent) -> None:
-        with self.transaction() as c:
-            self.audit_in(c, ev)
+        _audit.record(self, ev)
 
     @staticmethod
     def log_deletion(
@@ -256,7 +251,4 @@ class Store:
         sha256: str | None = None,
         channel: str | None = None,
     ) -> None:
-        conn.execute(
-            "INSERT INTO deletion_log(at, kind, ref, sha256, channel, reason) VALUES(?,?,?,?,?,?)",
-            (iso(), kind, ref, sha256, channel, reason),
-        )
+        _audit.log_deletion_in(conn, kind, ref, reason, sha256=sha256, channel=channel)

@@ -15,7 +15,9 @@ from datetime import date
 import numpy as np
 from cryptography.fernet import Fernet
 
-from photoguard.ledger import keys
+from photoguard.core.eligibility import Bar, matching_bar, may_match
+from photoguard.ledger import audit, keys
+from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import AuditEvent, Store, iso
 from photoguard.photo.identify import Gallery
 
@@ -31,6 +33,13 @@ class EnrolmentRefused(Exception):
         super().__init__(reason)
 
 
+_REFUSAL: dict[Bar, str] = {
+    Bar.NOT_REGISTERED: "no pupil with id {pid} in the consent registry",
+    Bar.LEFT: "pupil {pid} has left the school",
+    Bar.NO_FACE_MATCHING: "pupil {pid} has no face_matching consent",
+}
+
+
 class TemplateVault:
     def __init__(self, store: Store, master: Fernet) -> None:
         self.store = store
@@ -39,16 +48,9 @@ class TemplateVault:
     def may_enrol(self, pupil_id: str, today: date | None = None) -> None:
         """Raise EnrolmentRefused unless the pupil exists, has face_matching consent and is here."""
         today = today or date.today()
-        row = self.store.one("SELECT left_on FROM pupils WHERE pupil_id=?", (pupil_id,))
-        if row is None:
-            raise EnrolmentRefused(f"no pupil with id {pupil_id} in the consent registry")
-        if row["left_on"] and date.fromisoformat(row["left_on"]) <= today:
-            raise EnrolmentRefused(f"pupil {pupil_id} has left the school")
-        c = self.store.one(
-            "SELECT value FROM consent WHERE pupil_id=? AND key='face_matching'", (pupil_id,)
-        )
-        if c is None or not c["value"]:
-            raise EnrolmentRefused(f"pupil {pupil_id} has no face_matching consent")
+        bar = matching_bar(Registry(self.store).pupil(pupil_id), today)
+        if bar is not None:
+            raise EnrolmentRefused(_REFUSAL[bar].format(pid=pupil_id))
 
     def add(self, pupil_id: str, template: np.ndarray, photo_sha256: str) -> bool:
         """Store one template; returns False when this photo was already enrolled for the pupil."""
@@ -65,7 +67,7 @@ class TemplateVault:
                 "INSERT INTO templates(pupil_id, photo_sha256, blob, created_at) VALUES(?,?,?,?)",
                 (pupil_id, photo_sha256, f.encrypt(vec.tobytes()), iso()),
             )
-            Store.audit_in(conn, AuditEvent("enrol.template", photo_sha256=photo_sha256, pupil_id=pupil_id))
+            audit.record_in(conn, AuditEvent("enrol.template", photo_sha256=photo_sha256, pupil_id=pupil_id))
         return True
 
     def _pupil_key(self, conn: sqlite3.Connection, pupil_id: str) -> Fernet:
@@ -80,22 +82,23 @@ class TemplateVault:
         return keys.unwrap(self.master, bytes(row["wrapped_key"]))
 
     def gallery(self, today: date | None = None) -> Gallery:
-        """Decrypt templates of pupils who may be matched today (consent now, not left)."""
+        """Decrypt templates of pupils who may be matched today (``core.eligibility``)."""
         today = today or date.today()
         rows = self.store.query(
-            "SELECT t.pupil_id, t.blob, k.wrapped_key, p.left_on FROM templates t "
+            "SELECT t.pupil_id, t.blob, k.wrapped_key FROM templates t "
             "JOIN pupil_keys k ON k.pupil_id = t.pupil_id "
-            "JOIN pupils p ON p.pupil_id = t.pupil_id "
-            "JOIN consent c ON c.pupil_id = t.pupil_id AND c.key = 'face_matching' AND c.value = 1 "
             "ORDER BY t.pupil_id, t.id"
         )
+        if not rows:
+            return Gallery.empty()
+        pupils = Registry(self.store).pupils({r["pupil_id"] for r in rows})
         ids: list[str] = []
         vecs: list[np.ndarray] = []
         cache: dict[str, Fernet] = {}
         for r in rows:
-            if r["left_on"] and date.fromisoformat(r["left_on"]) <= today:
-                continue
             pid = r["pupil_id"]
+            if not may_match(pupils.get(pid), today):
+                continue
             if pid not in cache:
                 cache[pid] = keys.unwrap(self.master, bytes(r["wrapped_key"]))
             vecs.append(np.frombuffer(cache[pid].decrypt(bytes(r["blob"])), dtype=np.float32))
@@ -103,6 +106,16 @@ class TemplateVault:
         if not ids:
             return Gallery.empty()
         return Gallery(pupil_ids=tuple(ids), vectors=np.vstack(vecs).astype(np.float32))
+
+    @staticmethod
+    def holders(store: Store) -> set[str]:
+        """Pupils with any template or data key stored."""
+        return {
+            str(r["pupil_id"])
+            for r in store.query(
+                "SELECT pupil_id FROM pupil_keys UNION SELECT DISTINCT pupil_id FROM templates"
+            )
+        }
 
     def count(self, pupil_id: str | None = None) -> int:
         if pupil_id is None:
@@ -123,9 +136,9 @@ class TemplateVault:
         conn.execute("UPDATE pupil_keys SET wrapped_key=zeroblob(length(wrapped_key)) WHERE pupil_id=?", (pupil_id,))
         conn.execute("DELETE FROM templates WHERE pupil_id=?", (pupil_id,))
         conn.execute("DELETE FROM pupil_keys WHERE pupil_id=?", (pupil_id,))
-        Store.log_deletion(conn, "templates", pupil_id, reason)
+        audit.log_deletion_in(conn, "templates", pupil_id, reason)
         detail = {"templates": n, "reason": reason}
-        Store.audit_in(conn, AuditEvent("biometrics.destroyed", pupil_id=pupil_id, detail=detail))
+        audit.record_in(conn, AuditEvent("biometrics.destroyed", pupil_id=pupil_id, detail=detail))
         return int(n)
 
     def destroy(self, pupil_id: str, reason: str) -> int:

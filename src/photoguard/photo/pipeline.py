@@ -29,7 +29,7 @@ from photoguard.core.decide import Verdict, decide_all, held_channels, visible_p
 from photoguard.core.naming import PersonName, output_name, scrub_text
 from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus, Pupil
 from photoguard.core.upload import Upload, safe_text
-from photoguard.ledger import keys
+from photoguard.ledger import audit, keys, ledger
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import AuditEvent, Store, iso
 from photoguard.ledger.templates import TemplateVault
@@ -100,6 +100,15 @@ class ConsentChanged(Exception):
 
 #: how often a photo is re-decided when consent keeps changing under it before it is held
 MAX_CONSENT_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """What commits with the outputs of a photo published in full (nothing held)."""
+
+    uploader: str
+    faces: int
+    from_quarantine: str | None
 
 
 @dataclass
@@ -371,7 +380,7 @@ class Pipeline:
         today = self.today()
         channels = [c for c in self.settings.channels if only is None or c.name in only]
         if skip_live:
-            live = self._live_channels(sha)
+            live = ledger.live_channels(self.store, sha)
             channels = [c for c in channels if c.name not in live]
         verdicts = decide_all(matches, channels, pupils, today, self.settings.identify.near_match, approved)
         faces = [FaceReport(d.box, d.score, m, v) for d, m, v in zip(dets, matches, verdicts, strict=True)]
@@ -406,9 +415,12 @@ class Pipeline:
         t = time.perf_counter()
         everyone = [PersonName(p.first_name, p.surname_prefix, p.surname) for p in pupils.values()]
         taken = img.taken_at.date() if img.taken_at else today
+        # published in full: the photo's row, the approval and its audit event commit in the
+        # same write transaction as its outputs (one transaction per published photo)
+        done = None if held else _Done(uploader, len(faces), from_quarantine)
         outputs = self._publish(
             sha, rendered, taken, group, stem, everyone, pupils, img.captions, version,
-            guard_live=skip_live,
+            guard_live=skip_live, done=done,
         )
         timings["publish"] = time.perf_counter() - t
         status = PhotoStatus.HELD if held else PhotoStatus.PUBLISHED
@@ -416,17 +428,13 @@ class Pipeline:
         if held:
             result.reason = "uncertain match to a consenting pupil; review needed for: " + ", ".join(held)
             self._hold(sha, source, data, suffix, result.reason, PhotoStatus.HELD, stem, group, held, result)
-        else:
-            self._record_photo(sha, PhotoStatus.PUBLISHED, "", group, stem, uploader, taken)
-        if from_quarantine and not held:
-            self._resolve_quarantine(from_quarantine, "approved")
-        self.store.audit(
-            AuditEvent(
-                "photo." + status.value,
-                photo_sha256=sha,
-                detail={"faces": len(faces), "channels": sorted(outputs), "held": held},
+            self.store.audit(
+                AuditEvent(
+                    "photo." + status.value,
+                    photo_sha256=sha,
+                    detail={"faces": len(faces), "channels": sorted(outputs), "held": held},
+                )
             )
-        )
         return result
 
     def _encode_version(self, img: DecodedImage, pixels: np.ndarray, mine: Sequence[Rendered], quality: int) -> None:
@@ -459,7 +467,7 @@ class Pipeline:
     def _identify(self, rgb: np.ndarray, dets: Sequence[Detection]) -> list[Match]:
         cfg = self.settings.identify
         big = [i for i, d in enumerate(dets) if matchable(d.box, cfg)]
-        gallery = TemplateVault(self.store, self._master).gallery(self.today())
+        gallery = self.template_vault().gallery(self.today())
         if not big or len(gallery.pupil_ids) == 0:
             return [
                 Match(MatchKind.NONE) if i in big else Match(MatchKind.TOO_SMALL) for i in range(len(dets))
@@ -483,8 +491,12 @@ class Pipeline:
         decided_version: int,
         *,
         guard_live: bool = False,
+        done: _Done | None = None,
     ) -> dict[str, str]:
-        if not rendered:
+        """Commit ``rendered`` to the outbox and the ledger in one write transaction; with
+        ``done`` (nothing held) the photo's row, a review approval and the ``photo.published``
+        event join that transaction."""
+        if not rendered and done is None:
             return {}
         temps: list[tuple[Rendered, Path]] = []
         try:
@@ -492,11 +504,18 @@ class Pipeline:
                 temps.append((r, fsutil.write_temp(self.layout.channel_dir(r.channel.name), r.data)))
             outputs: dict[str, str] = {}
             with self.store.transaction() as conn:
-                version = int(_meta_value(conn, "consent_version"))
-                if version != decided_version:
-                    # the write lock is held: no consent change can slip in after this check
-                    raise ConsentChanged()
-                live = self._live_channels(sha, conn) if guard_live else set()
+                version = decided_version
+                if rendered:
+                    version = Store.consent_version_in(conn)
+                    if version != decided_version:
+                        # the write lock is held: no consent change can slip in after this check
+                        raise ConsentChanged()
+                live = ledger.live_channels(conn, sha) if guard_live and rendered else set()
+                if done is not None:
+                    status = PhotoStatus.PUBLISHED.value
+                    ledger.upsert_photo_in(conn, sha, status, "", group, stem, done.uploader, taken.isoformat(), None)
+                    if done.from_quarantine:
+                        ledger.resolve_in(conn, done.from_quarantine, "approved")
                 for r, tmp in temps:
                     if r.channel.name in live:  # published meanwhile elsewhere: no duplicate
                         continue
@@ -505,16 +524,11 @@ class Pipeline:
                     final = folder / name
                     fsutil.commit_temp(tmp, final)
                     rel = str(final.relative_to(self.layout.root))
-                    cur = conn.execute(
-                        "INSERT INTO outputs(source_sha256, channel, path, sha256, visible_pupils, "
-                        "consent_version, created_at) VALUES(?,?,?,?,?,?,?)",
-                        (sha, r.channel.name, rel, fsutil.sha256_bytes(r.data), json.dumps(r.visible), version, iso()),
+                    ledger.add_output_in(
+                        conn,
+                        ledger.NewOutput(sha, r.channel.name, rel, fsutil.sha256_bytes(r.data), r.visible, version),
                     )
-                    oid = cur.lastrowid
-                    conn.executemany(
-                        "INSERT INTO output_pupils(output_id, pupil_id) VALUES(?,?)", [(oid, p) for p in r.visible]
-                    )
-                    Store.audit_in(
+                    audit.record_in(
                         conn,
                         AuditEvent(
                             "publish",
@@ -526,6 +540,9 @@ class Pipeline:
                     outputs[r.channel.name] = rel
                     if captions:
                         self._write_caption(final, captions, everyone, r, pupils)
+                if done is not None:
+                    detail = {"faces": done.faces, "channels": sorted(outputs), "held": []}
+                    audit.record_in(conn, AuditEvent("photo.published", photo_sha256=sha, detail=detail))
             return outputs
         finally:
             for _r, tmp in temps:
@@ -547,8 +564,7 @@ class Pipeline:
             name = output_name(taken, group_label, stem, everyone, public=r.channel.public, n=n, ext=r.ext)
             rel = str((folder / name).relative_to(self.layout.root))
             # never reuse a name, not even a withdrawn one: a re-render gets a new name
-            live = conn.execute("SELECT 1 FROM outputs WHERE path=?", (rel,)).fetchone()
-            if live is None:
+            if not ledger.path_ever_used(conn, rel):
                 return name
             n += 1
 
@@ -596,14 +612,9 @@ class Pipeline:
         }
         fsutil.atomic_write(qdir / "reason.json", json.dumps(info, indent=2).encode())
         with self.store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO quarantine(id, sha256, status, reason, held_channels, created_at) "
-                "VALUES(?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET status=excluded.status, "
-                "reason=excluded.reason, held_channels=excluded.held_channels, resolved_at=NULL",
-                (qid, sha, status.value, reason, json.dumps(list(held)), iso()),
-            )
-            _upsert_photo(conn, sha, status.value, reason, group, stem, "", None, qid)
-            Store.audit_in(
+            ledger.hold_in(conn, qid, sha, status.value, reason, held)
+            ledger.upsert_photo_in(conn, sha, status.value, reason, group, stem, "", None, qid)
+            audit.record_in(
                 conn, AuditEvent("photo.quarantined", photo_sha256=sha, detail={"id": qid, "status": status.value})
             )
         log.info("photo %s %s: %s", sha[:12], status.value, reason)
@@ -612,42 +623,22 @@ class Pipeline:
             return result
         return ProcessResult(source, sha, status, reason, quarantine_id=qid, held_channels=list(held))
 
-    def _record_photo(
-        self, sha: str, status: PhotoStatus, reason: str, group: str, stem: str, uploader: str, taken: date
-    ) -> None:
-        with self.store.transaction() as conn:
-            _upsert_photo(conn, sha, status.value, reason, group, stem, uploader, taken.isoformat(), None)
-
-    def _live_channels(self, sha: str, conn: Any = None) -> set[str]:
-        sql = "SELECT channel FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL"
-        rows = conn.execute(sql, (sha,)).fetchall() if conn else self.store.query(sql, (sha,))
-        return {str(r["channel"]) for r in rows}
-
     def _quarantine_held(self, qid: str) -> list[str]:
-        row = self.store.one("SELECT held_channels FROM quarantine WHERE id=?", (qid,))
+        row = ledger.quarantine_item(self.store, qid)
         return list(json.loads(row["held_channels"])) if row else []
 
-    def _resolve_quarantine(self, qid: str, how: str) -> None:
-        with self.store.transaction() as conn:
-            conn.execute("UPDATE quarantine SET status=?, resolved_at=? WHERE id=?", (how, iso(), qid))
-
     def _duplicate(self, sha: str, source: str) -> ProcessResult | None:
-        row = self.store.one("SELECT status, reason, quarantine_id FROM photos WHERE sha256=?", (sha,))
+        row = ledger.photo(self.store, sha)
         if row is None:
             return None
-        outputs = {
-            r["channel"]: r["path"]
-            for r in self.store.query(
-                "SELECT channel, path FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL", (sha,)
-            )
-        }
+        outputs = ledger.live_outputs(self.store, sha)
         if row["status"] == PhotoStatus.PUBLISHED.value:
             return ProcessResult(
                 source, sha, PhotoStatus.PUBLISHED, "already published", outputs=outputs, duplicate=True
             )
         qid = row["quarantine_id"]
         if qid and (self.layout.quarantine / qid).is_dir():
-            q = self.store.one("SELECT status, reason, held_channels FROM quarantine WHERE id=?", (qid,))
+            q = ledger.quarantine_item(self.store, qid)
             if q is not None and q["status"] in ("held", "rejected"):
                 return ProcessResult(
                     source,
@@ -683,8 +674,12 @@ class Pipeline:
         fsutil.atomic_write(target, self._master.encrypt(data))
         with self.store.transaction() as conn:
             rel = str(target.relative_to(self.layout.root))
-            conn.execute("UPDATE photos SET vault_path=? WHERE sha256=?", (rel, sha))
-            Store.audit_in(conn, AuditEvent("original.vaulted", photo_sha256=sha))
+            ledger.set_vault_path_in(conn, sha, rel)
+            audit.record_in(conn, AuditEvent("original.vaulted", photo_sha256=sha))
+
+    def template_vault(self) -> TemplateVault:
+        """The encrypted face templates of this root, unlocked with its key file."""
+        return TemplateVault(self.store, self._master)
 
     def vault_bytes(self, sha: str) -> bytes | None:
         target = self.layout.vault / f"{sha}.enc"
@@ -694,33 +689,6 @@ class Pipeline:
 
     def _group_for(self, path: Path) -> str:
         return ingest.group_for(ingest.inbox_folder(path, self.layout.inbox), self.settings)
-
-
-def _meta_value(conn: Any, key: str) -> str:
-    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-    return str(row["value"]) if row else "0"
-
-
-def _upsert_photo(
-    conn: Any,
-    sha: str,
-    status: str,
-    reason: str,
-    group: str,
-    stem: str,
-    uploader: str,
-    taken: str | None,
-    qid: str | None,
-) -> None:
-    now = iso()
-    conn.execute(
-        "INSERT INTO photos(sha256, status, reason, grp, stem, taken_on, uploader, quarantine_id, first_seen, "
-        "updated_at) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(sha256) DO UPDATE SET status=excluded.status, "
-        "reason=excluded.reason, grp=excluded.grp, stem=excluded.stem, "
-        "taken_on=COALESCE(excluded.taken_on, photos.taken_on), "
-        "quarantine_id=COALESCE(excluded.quarantine_id, photos.quarantine_id), updated_at=excluded.updated_at",
-        (sha, status, reason, group, stem, taken, uploader, qid, now, now),
-    )
 
 
 def _covers(outer: Box, inner: Box) -> bool:
