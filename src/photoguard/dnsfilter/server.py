@@ -46,6 +46,7 @@ _ADDR_TYPES = frozenset({wire.T_A, wire.T_AAAA, wire.T_CNAME})
 _FLAG_BYTES = [bytes((i,)) for i in range(256)]
 _NULL_A = b"\x00\x00\x00\x00"
 _NULL_AAAA = b"\x00" * 16
+_NO_RECORDS = bytes(6)
 
 
 @dataclass
@@ -358,10 +359,25 @@ class FilterServer:
                 return
             ln = data[pos]
         qend = pos + 5
-        if qend > n:
+        if qend > n or pos > 266:  # runs past the end, or longer than 255 octets on the wire
             self._bad(data, tr, addr)
             return
-        # EDNS(0): an OPT RR right after the question (where every client puts it)
+        # What follows the question: nothing, or one OPT RR (where every client puts it), and
+        # then the end of the message. Anything else goes through the full record walk, which
+        # refuses bad names, a second or misplaced OPT and trailing garbage.
+        has_opt = (
+            n >= qend + 11
+            and data[11] == 1
+            and not (data[6] or data[7] or data[8] or data[9] or data[10])
+            and data[qend] == 0
+            and data[qend + 1] == 0
+            and data[qend + 2] == 41
+            and qend + 11 + ((data[qend + 9] << 8) | data[qend + 10]) == n
+        )
+        if not has_opt and (n != qend or data[6:12] != _NO_RECORDS) and not wire.query_tail_ok(data, qend):
+            self._bad(data, tr, addr)
+            return
+        # EDNS(0): an OPT RR right after the question
         flags = data[3] & 0x10  # CD
         limit = 512
         if (
