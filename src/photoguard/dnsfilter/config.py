@@ -168,9 +168,24 @@ class DnsConfig(BaseModel):
         description="Loopback HTTP address for /metrics (Prometheus) and /stats; '' disables",
     )
     tcp_idle_timeout_s: int = Field(
-        10, ge=1, le=600, description="Close idle TCP client connections after this many seconds"
+        10, ge=1, le=600, description="Close TCP clients idle between queries after this many seconds"
     )
-    max_tcp_clients: int = Field(256, ge=1, le=65535, description="Concurrent TCP connections")
+    tcp_query_timeout_s: float = Field(
+        3.0,
+        ge=0.1,
+        le=60.0,
+        description="Whole-query deadline on TCP: length prefix and message must be in within this "
+        "many seconds of connecting or of the query's first byte (slow drips are cut off)",
+    )
+    max_tcp_clients: int = Field(
+        256,
+        ge=1,
+        le=65535,
+        description="Concurrent TCP connections in all; when full, the one waiting longest is closed",
+    )
+    max_tcp_clients_per_ip: int = Field(
+        16, ge=1, le=65535, description="Concurrent TCP connections from one client address"
+    )
     use_uvloop: bool = Field(True, description="Use uvloop when installed (faster event loop)")
     query_log: QueryLogConfig = Field(
         default_factory=lambda: QueryLogConfig.model_validate({}),

@@ -47,6 +47,8 @@ _FLAG_BYTES = [bytes((i,)) for i in range(256)]
 _NULL_A = b"\x00\x00\x00\x00"
 _NULL_AAAA = b"\x00" * 16
 _NO_RECORDS = bytes(6)
+#: Answers a TCP client may leave unread before it is cut off (bytes).
+_TCP_MAX_UNREAD = 256 * 1024
 
 
 @dataclass
@@ -141,41 +143,86 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 
 class _TcpProtocol(asyncio.Protocol):
+    """One TCP client (RFC 7766 framing: a 2-byte length, then the message).
+
+    Two timers, never reset by single bytes: a whole-message deadline (``tcp_query_timeout_s``)
+    that starts at connect or at the first byte of a query and ends when the last byte of that
+    query is in, and an idle timer (``tcp_idle_timeout_s``) between queries. A client that
+    trickles bytes is cut off at the deadline however often it sends.
+    """
+
     def __init__(self, srv: FilterServer) -> None:
         self.srv = srv
         self.buf = b""
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[Any, ...] = ("",)
-        self.last = time.monotonic()
+        self.ip = ""
+        self.since = time.monotonic()  # start of the current wait (for a query, or idle)
+        self.idle = False
+        self.counted = False  # in the server's connection set and per-address counts
+        self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.peer = self.transport.get_extra_info("peername") or ("",)
-        if len(self.srv._tcp_conns) >= self.srv.cfg.max_tcp_clients:
-            transport.close()
+        self.ip = str(self.peer[0])
+        if not self.srv._tcp_admit(self):
+            self.transport.abort()
             return
-        self.srv._tcp_conns.add(self)
+        self._arm(self.srv.cfg.tcp_query_timeout_s, idle=False)  # the first query, whole
+
+    def _arm(self, seconds: float, idle: bool) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.idle = idle
+        self.since = time.monotonic()
+        self.timer = asyncio.get_running_loop().call_later(seconds, self._expired)
+
+    def _expired(self) -> None:
+        self.timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            if self.idle:
+                self.srv.stats.tcp_idle_closed += 1
+            else:
+                self.srv.stats.tcp_deadline_closed += 1
+            self.transport.abort()  # abort, not close: a client that never reads cannot hold it
+
+    def drop(self) -> None:
+        """Close at once (shutdown, or making room for a new client)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.srv._tcp_forget(self)
+        if self.transport is not None:
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.srv._tcp_conns.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.srv._tcp_forget(self)
 
     def data_received(self, data: bytes) -> None:
-        self.last = time.monotonic()
+        if self.idle:  # the first byte of a new query: its whole-message deadline starts now
+            self._arm(self.srv.cfg.tcp_query_timeout_s, idle=False)
         buf = self.buf + data
+        done = 0
         while len(buf) >= 2:
             n = (buf[0] << 8) | buf[1]
             if len(buf) < 2 + n:
                 break
             msg = buf[2 : 2 + n]
             buf = buf[2 + n :]
+            done += 1
             assert self.transport is not None
             self.srv.stats.queries_tcp += 1
-            self.srv.handle(msg, self.transport, None, self.peer[0])
-        if len(buf) > 70000:
-            buf = b""
-            if self.transport is not None:
-                self.transport.close()
+            self.srv.handle(msg, self.transport, None, self.ip)
         self.buf = buf
+        if done and self.transport is not None and not self.transport.is_closing():
+            if buf:  # part of the next query is in: a new deadline from now
+                self._arm(self.srv.cfg.tcp_query_timeout_s, idle=False)
+            else:
+                self._arm(self.srv.cfg.tcp_idle_timeout_s, idle=True)
 
 
 class FilterServer:
@@ -202,6 +249,7 @@ class FilterServer:
         self._udp_transports: list[asyncio.DatagramTransport] = []
         self._tcp_servers: list[asyncio.Server] = []
         self._tcp_conns: set[_TcpProtocol] = set()
+        self._tcp_per_ip: dict[str, int] = {}
         self._http: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._reload_lock = asyncio.Lock()
@@ -268,8 +316,7 @@ class FilterServer:
         for s in self._tcp_servers:
             s.close()
         for c in list(self._tcp_conns):
-            if c.transport is not None:
-                c.transport.close()
+            c.drop()
         if self._http is not None:
             self._http.close()
         await self.upstream.close()
@@ -282,9 +329,6 @@ class FilterServer:
             await asyncio.sleep(1.0)
             self.qlog.flush()
             now = time.monotonic()
-            for c in list(self._tcp_conns):
-                if now - c.last > self.cfg.tcp_idle_timeout_s and c.transport is not None:
-                    c.transport.close()
             if len(self.cache) > self.cfg.cache_size:
                 self._evict(now)
             ri = self.cfg.reload_interval_s
@@ -301,6 +345,39 @@ class FilterServer:
         if excess > 0:
             for k in list(itertools.islice(self.cache, excess)):  # oldest insertions first
                 del self.cache[k]
+
+    # -- TCP client limits --------------------------------------------------------------------
+
+    def _tcp_admit(self, conn: _TcpProtocol) -> bool:
+        """Count a new TCP client in, or refuse it (per-address cap).
+
+        At the total cap the client that has waited longest (for the rest of a query, or idle)
+        is closed to make room, so stalled connections cannot lock everybody else out.
+        """
+        cfg = self.cfg
+        per = self._tcp_per_ip.get(conn.ip, 0)
+        if per >= cfg.max_tcp_clients_per_ip:
+            self.stats.tcp_refused += 1
+            return False
+        if len(self._tcp_conns) >= cfg.max_tcp_clients:
+            victim = min(self._tcp_conns, key=lambda c: c.since)
+            self.stats.tcp_evicted += 1
+            victim.drop()
+        self._tcp_conns.add(conn)
+        self._tcp_per_ip[conn.ip] = per + 1
+        conn.counted = True
+        return True
+
+    def _tcp_forget(self, conn: _TcpProtocol) -> None:
+        if not conn.counted:
+            return
+        conn.counted = False
+        self._tcp_conns.discard(conn)
+        left = self._tcp_per_ip.get(conn.ip, 1) - 1
+        if left > 0:
+            self._tcp_per_ip[conn.ip] = left
+        else:
+            self._tcp_per_ip.pop(conn.ip, None)
 
     # -- reload --------------------------------------------------------------------------------
 
@@ -334,7 +411,11 @@ class FilterServer:
     def _send(self, tr: Transport, addr: Addr, resp: bytes) -> None:
         if addr is None:
             if not tr.is_closing():  # a TCP client may leave before its answer is ready
-                tr.write(struct.pack("!H", len(resp)) + resp)  # type: ignore[union-attr]
+                tcp = cast(asyncio.Transport, tr)
+                tcp.write(struct.pack("!H", len(resp)) + resp)
+                if tcp.get_write_buffer_size() > _TCP_MAX_UNREAD:  # a client that does not read
+                    self.stats.tcp_deadline_closed += 1
+                    tcp.abort()
         else:
             tr.sendto(resp, addr)  # type: ignore[union-attr]
 
