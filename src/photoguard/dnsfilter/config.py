@@ -94,6 +94,23 @@ class QueryLogConfig(_Strict):
     ipv6_prefix: int = Field(56, ge=0, le=128, description="Prefix kept of IPv6 clients (truncate)")
     retention_days: int = Field(7, ge=1, le=366, description="Days a daily log file is kept")
     directory: str = Field("state/dns-log", min_length=1, max_length=4096, description="Folder of daily JSONL files")
+    max_file_kb: int = Field(
+        8192, ge=4, le=1_048_576, description="Rotate the current log file when it reaches this size (KiB)"
+    )
+    max_files: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="Log files kept in all, the current one included; the oldest beyond this are "
+        "deleted (disk use stays under max_files x max_file_kb)",
+    )
+    max_lines_per_s: int = Field(
+        50,
+        ge=1,
+        le=100_000,
+        description="Lines written per second at most; the excess is counted, not written, and "
+        "summarised in one 'suppressed' line per second",
+    )
 
 
 class DnsConfig(BaseModel):

@@ -328,6 +328,7 @@ class FilterServer:
         while True:
             await asyncio.sleep(1.0)
             self.qlog.flush()
+            self._note_qlog()
             now = time.monotonic()
             if len(self.cache) > self.cfg.cache_size:
                 self._evict(now)
@@ -842,6 +843,7 @@ class FilterServer:
             method, path, *_ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
             status, ctype, body = "200 OK", "application/json", b""
             if method == "GET" and path == "/metrics":
+                self._note_qlog()
                 ctype = "text/plain; version=0.0.4"
                 body = self.stats.prometheus().encode()
             elif method == "GET" and path in ("/stats", "/stats.json"):
@@ -862,7 +864,12 @@ class FilterServer:
         finally:
             writer.close()
 
+    def _note_qlog(self) -> None:
+        self.stats.query_log_suppressed = self.qlog.suppressed
+        self.stats.query_log_rotations = self.qlog.rotations
+
     def stats_snapshot(self) -> dict[str, Any]:
+        self._note_qlog()
         d = self.stats.as_dict()
         d["cache_entries"] = len(self.cache)
         d["categories"] = list(self.policy.lists.categories)
