@@ -1,4 +1,4 @@
-"""The filtering DNS forwarder: UDP/TCP front end, cache, policy, reload, stats endpoint.
+"""The filtering DNS forwarder: UDP/TCP front end, cache, policy, reload, stats/control endpoint.
 
 Hot path (one UDP query): header checks and question walk by byte indexing, a dict lookup for
 the client's group, a memoised verdict for the name, then either a prebuilt blocked answer, a
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import itertools
 import json
 import logging
 import signal
 import struct
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,12 +289,29 @@ class FilterServer:
             a = self._http.sockets[0].getsockname()
             self.stats_addr = (a[0], a[1])
         self._tasks.append(loop.create_task(self._housekeeping()))
-        log.info(
-            "DNS filter listening on %s (udp+tcp), upstreams %s, stats %s",
-            ", ".join(f"{h}:{p}" for h, p in self.udp_addrs),
-            ", ".join(u.label for u in self.upstream.upstreams),
-            self.stats_addr,
-        )
+        log.debug("%s", self.start_line())
+
+    def start_line(self) -> str:
+        """One line for the admin: where it listens, what it loaded, where it forwards.
+
+        Addresses of the filter and its upstreams, counts and category names only: no client
+        addresses, no queried names.
+        """
+        ls = self.policy.lists
+        cats = ", ".join(f"{c} {n}" for c, n in ls.names_per_category().items()) or "none"
+        stats = f"http://{_hostport(*self.stats_addr)}" if self.stats_addr else "off"
+        parts = [
+            "photoguard dns: listening on " + ", ".join(_hostport(h, p) for h, p in self.udp_addrs) + " (udp+tcp)",
+            f"lists: {len(ls.block)} names ({cats})",
+            f"allowlisted {len(ls.allow)}",
+            "upstreams " + ", ".join(u.label for u in self.upstream.upstreams),
+            "groups " + ", ".join(g.name for g in self.cfg.groups) + f" (default {self.cfg.default_group})",
+            f"stats/control {stats}",
+            f"query log {self.cfg.query_log.mode}",
+        ]
+        if ls.errors:
+            parts.append(f"UNREADABLE LISTS: {len(ls.errors)}")
+        return "; ".join(parts)
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -848,6 +867,8 @@ class FilterServer:
                 body = self.stats.prometheus().encode()
             elif method == "GET" and path in ("/stats", "/stats.json"):
                 body = json.dumps(self.stats_snapshot()).encode()
+            elif method == "GET" and urllib.parse.urlsplit(path).path == "/check":
+                status, body = await self._check(urllib.parse.urlsplit(path).query)
             elif method == "POST" and path == "/reload":
                 ok = await self.reload(force=True)
                 body = json.dumps({"reloaded": ok, "names": len(self.policy.lists.block)}).encode()
@@ -864,6 +885,25 @@ class FilterServer:
         finally:
             writer.close()
 
+    async def _check(self, query: str) -> tuple[str, bytes]:
+        """``GET /check?name=NAME&client=IP``: the running policy's explanation (``dns check``)."""
+        q = urllib.parse.parse_qs(query)
+        name = q.get("name", [""])[0].strip()
+        client = q.get("client", ["127.0.0.1"])[0].strip()
+        try:
+            ipaddress.ip_address(client)
+        except ValueError:
+            return "400 Bad Request", json.dumps({"error": "client must be an IP address"}).encode()
+        if not name or len(name) > 255:
+            return "400 Bad Request", json.dumps({"error": "name: 1 to 255 characters"}).encode()
+        policy = self.policy  # the lists in use right now, even if a reload swaps them meanwhile
+        try:
+            res = await asyncio.get_running_loop().run_in_executor(None, policy.explain, name, client)
+        except Exception:
+            log.exception("check failed")
+            return "500 Internal Server Error", json.dumps({"error": "check failed"}).encode()
+        return "200 OK", json.dumps(res).encode()
+
     def _note_qlog(self) -> None:
         self.stats.query_log_suppressed = self.qlog.suppressed
         self.stats.query_log_rotations = self.qlog.rotations
@@ -878,6 +918,10 @@ class FilterServer:
             for u in self.upstream.upstreams
         ]
         return d
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def new_event_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
@@ -903,6 +947,8 @@ def run_server(
     async def main() -> None:
         srv = FilterServer(cfg, paths, querylog_dir)
         await srv.start()
+        # printed, not logged: the admin sees it without -v (and in the journal under systemd)
+        print(srv.start_line(), flush=True)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             srv.install_signal_handlers()
         if ready is not None:
