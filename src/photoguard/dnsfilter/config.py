@@ -182,7 +182,7 @@ class DnsConfig(BaseModel):
     stats_listen: str = Field(
         "127.0.0.1:9153",
         max_length=64,
-        description="Loopback HTTP address for /metrics (Prometheus) and /stats; '' disables",
+        description="Loopback HTTP address for /metrics (Prometheus), /stats, /check and /reload; '' disables",
     )
     tcp_idle_timeout_s: int = Field(
         10, ge=1, le=600, description="Close TCP clients idle between queries after this many seconds"
