@@ -4,15 +4,17 @@ the longest-waiting connection to admit a new one. Real sockets on 127.0.0.x, sm
 
 from __future__ import annotations
 
+import errno
 import select
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from conftest import Env, rcode_of
+from conftest import Env, LoopThread, rcode_of
 
 LIMITS = {
     "tcp_query_timeout_s": 0.5,
@@ -153,3 +155,26 @@ def test_pipelined_queries_and_idle_close(tcp_env: Env) -> None:
     finally:
         s.close()
     assert env.srv.stats.tcp_idle_closed == 1 and env.srv.stats.tcp_deadline_closed == 0
+
+
+def test_ephemeral_port_taken_for_tcp_is_retried(loop_thread: LoopThread, make_env: Callable[..., Env]) -> None:
+    """Port 0: when the port UDP got is taken for TCP, another port is tried (no start failure)."""
+    loop = loop_thread.loop
+    real = loop.create_server
+    calls: list[int] = []
+
+    async def flaky(*args: Any, **kw: Any) -> Any:
+        if kw.get("reuse_address"):  # the filter's own TCP listener
+            calls.append(args[2])
+            if len(calls) == 1:
+                raise OSError(errno.EADDRINUSE, "address already in use")
+        return await real(*args, **kw)
+
+    loop.create_server = flaky  # type: ignore[method-assign]
+    try:
+        env = make_env()
+    finally:
+        del loop.create_server  # back to the class's method
+    assert len(calls) == 2 and env.srv.tcp_addrs[0][1] == env.port == calls[1]
+    assert len(env.srv._udp_transports) == 1
+    assert rcode_of(env.query("example.org", tcp=True)) == "NOERROR"

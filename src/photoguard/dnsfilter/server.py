@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import itertools
 import json
@@ -275,11 +276,22 @@ class FilterServer:
         await self.upstream.start()
         for spec in self.cfg.listen:
             host, port = parse_hostport(spec, 53)
-            tr, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
-            sock_addr = tr.get_extra_info("sockname")
+            # TCP on the same port as UDP. With port 0 the port UDP got may be taken for TCP
+            # (a client socket of this machine): then try another one, a few times.
+            attempts = 20 if port == 0 else 1
+            for attempt in range(attempts):
+                tr, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
+                sock_addr = tr.get_extra_info("sockname")
+                try:
+                    srv = await loop.create_server(lambda: _TcpProtocol(self), host, sock_addr[1], reuse_address=True)
+                except OSError as e:
+                    tr.close()
+                    self._udp_transports.remove(cast(asyncio.DatagramTransport, tr))
+                    if e.errno != errno.EADDRINUSE or attempt == attempts - 1:
+                        raise
+                    continue
+                break
             self.udp_addrs.append((sock_addr[0], sock_addr[1]))
-            # TCP on the same port as UDP (an ephemeral UDP port is reused for TCP)
-            srv = await loop.create_server(lambda: _TcpProtocol(self), host, sock_addr[1], reuse_address=True)
             self._tcp_servers.append(srv)
             tcp_addr = srv.sockets[0].getsockname()
             self.tcp_addrs.append((tcp_addr[0], tcp_addr[1]))
