@@ -152,18 +152,14 @@ def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
-    from photoguard.dnsfilter.server import ListPaths, build_policy
+    from photoguard.dnsfilter.control import explain_for_check
 
     cfg = _config(args, ctx)
     if cfg is None:
         return EXIT_USAGE
-    paths = ListPaths.from_config(cfg, Path(ctx.root))
-    missing = [str(p) for p in paths.all_paths() if not p.is_file()]
-    if missing:
-        print(f"list files not found: {', '.join(missing)}", file=sys.stderr)
+    res = explain_for_check(cfg, Path(ctx.root), args.name, args.client, local=bool(args.lists or args.allow))
+    if res is None:
         return EXIT_USAGE
-    policy = build_policy(cfg, paths)
-    res = policy.explain(args.name, args.client)
     if args.json:
         print(json.dumps(res, indent=2))
         return EXIT_OK
@@ -181,7 +177,7 @@ def cmd_check(args: argparse.Namespace, ctx: Any) -> int:
     for n in res.get("group_allow", []):
         print(f"  allowlisted for the group: {n}")
     if res["verdict"] == "blocked":
-        print(f"  answer: {'NXDOMAIN' if cfg.block_mode == 'nxdomain' else '0.0.0.0 / ::'}")
+        print(f"  answer: {'NXDOMAIN' if res['block_mode'] == 'nxdomain' else '0.0.0.0 / ::'}")
     return EXIT_OK
 
 

@@ -94,6 +94,23 @@ class QueryLogConfig(_Strict):
     ipv6_prefix: int = Field(56, ge=0, le=128, description="Prefix kept of IPv6 clients (truncate)")
     retention_days: int = Field(7, ge=1, le=366, description="Days a daily log file is kept")
     directory: str = Field("state/dns-log", min_length=1, max_length=4096, description="Folder of daily JSONL files")
+    max_file_kb: int = Field(
+        8192, ge=4, le=1_048_576, description="Rotate the current log file when it reaches this size (KiB)"
+    )
+    max_files: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="Log files kept in all, the current one included; the oldest beyond this are "
+        "deleted (disk use stays under max_files x max_file_kb)",
+    )
+    max_lines_per_s: int = Field(
+        50,
+        ge=1,
+        le=100_000,
+        description="Lines written per second at most; the excess is counted, not written, and "
+        "summarised in one 'suppressed' line per second",
+    )
 
 
 class DnsConfig(BaseModel):
@@ -165,12 +182,27 @@ class DnsConfig(BaseModel):
     stats_listen: str = Field(
         "127.0.0.1:9153",
         max_length=64,
-        description="Loopback HTTP address for /metrics (Prometheus) and /stats; '' disables",
+        description="Loopback HTTP address for /metrics (Prometheus), /stats, /check and /reload; '' disables",
     )
     tcp_idle_timeout_s: int = Field(
-        10, ge=1, le=600, description="Close idle TCP client connections after this many seconds"
+        10, ge=1, le=600, description="Close TCP clients idle between queries after this many seconds"
     )
-    max_tcp_clients: int = Field(256, ge=1, le=65535, description="Concurrent TCP connections")
+    tcp_query_timeout_s: float = Field(
+        3.0,
+        ge=0.1,
+        le=60.0,
+        description="Whole-query deadline on TCP: length prefix and message must be in within this "
+        "many seconds of connecting or of the query's first byte (slow drips are cut off)",
+    )
+    max_tcp_clients: int = Field(
+        256,
+        ge=1,
+        le=65535,
+        description="Concurrent TCP connections in all; when full, the one waiting longest is closed",
+    )
+    max_tcp_clients_per_ip: int = Field(
+        16, ge=1, le=65535, description="Concurrent TCP connections from one client address"
+    )
     use_uvloop: bool = Field(True, description="Use uvloop when installed (faster event loop)")
     query_log: QueryLogConfig = Field(
         default_factory=lambda: QueryLogConfig.model_validate({}),

@@ -394,6 +394,12 @@ class ListSet:
     def names_of(self, mask: int) -> list[str]:
         return [c for i, c in enumerate(self.categories) if mask >> i & 1]
 
+    def names_per_category(self) -> dict[str, int]:
+        """Listed names (wildcards included) per category, in category order."""
+        m = self.block.masks
+        both = (m | (m >> 16)) & LOW_MASK
+        return {c: int(np.count_nonzero(both & (1 << i))) for i, c in enumerate(self.categories)}
+
 
 def file_mtimes(paths: Iterable[Path]) -> dict[str, float]:
     out: dict[str, float] = {}

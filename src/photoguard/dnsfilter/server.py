@@ -1,4 +1,4 @@
-"""The filtering DNS forwarder: UDP/TCP front end, cache, policy, reload, stats endpoint.
+"""The filtering DNS forwarder: UDP/TCP front end, cache, policy, reload, stats/control endpoint.
 
 Hot path (one UDP query): header checks and question walk by byte indexing, a dict lookup for
 the client's group, a memoised verdict for the name, then either a prebuilt blocked answer, a
@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import ipaddress
 import itertools
 import json
 import logging
 import signal
 import struct
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +49,9 @@ _ADDR_TYPES = frozenset({wire.T_A, wire.T_AAAA, wire.T_CNAME})
 _FLAG_BYTES = [bytes((i,)) for i in range(256)]
 _NULL_A = b"\x00\x00\x00\x00"
 _NULL_AAAA = b"\x00" * 16
+_NO_RECORDS = bytes(6)
+#: Answers a TCP client may leave unread before it is cut off (bytes).
+_TCP_MAX_UNREAD = 256 * 1024
 
 
 @dataclass
@@ -140,41 +146,86 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 
 class _TcpProtocol(asyncio.Protocol):
+    """One TCP client (RFC 7766 framing: a 2-byte length, then the message).
+
+    Two timers, never reset by single bytes: a whole-message deadline (``tcp_query_timeout_s``)
+    that starts at connect or at the first byte of a query and ends when the last byte of that
+    query is in, and an idle timer (``tcp_idle_timeout_s``) between queries. A client that
+    trickles bytes is cut off at the deadline however often it sends.
+    """
+
     def __init__(self, srv: FilterServer) -> None:
         self.srv = srv
         self.buf = b""
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[Any, ...] = ("",)
-        self.last = time.monotonic()
+        self.ip = ""
+        self.since = time.monotonic()  # start of the current wait (for a query, or idle)
+        self.idle = False
+        self.counted = False  # in the server's connection set and per-address counts
+        self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.peer = self.transport.get_extra_info("peername") or ("",)
-        if len(self.srv._tcp_conns) >= self.srv.cfg.max_tcp_clients:
-            transport.close()
+        self.ip = str(self.peer[0])
+        if not self.srv._tcp_admit(self):
+            self.transport.abort()
             return
-        self.srv._tcp_conns.add(self)
+        self._arm(self.srv.cfg.tcp_query_timeout_s, idle=False)  # the first query, whole
+
+    def _arm(self, seconds: float, idle: bool) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.idle = idle
+        self.since = time.monotonic()
+        self.timer = asyncio.get_running_loop().call_later(seconds, self._expired)
+
+    def _expired(self) -> None:
+        self.timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            if self.idle:
+                self.srv.stats.tcp_idle_closed += 1
+            else:
+                self.srv.stats.tcp_deadline_closed += 1
+            self.transport.abort()  # abort, not close: a client that never reads cannot hold it
+
+    def drop(self) -> None:
+        """Close at once (shutdown, or making room for a new client)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.srv._tcp_forget(self)
+        if self.transport is not None:
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.srv._tcp_conns.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.srv._tcp_forget(self)
 
     def data_received(self, data: bytes) -> None:
-        self.last = time.monotonic()
+        if self.idle:  # the first byte of a new query: its whole-message deadline starts now
+            self._arm(self.srv.cfg.tcp_query_timeout_s, idle=False)
         buf = self.buf + data
+        done = 0
         while len(buf) >= 2:
             n = (buf[0] << 8) | buf[1]
             if len(buf) < 2 + n:
                 break
             msg = buf[2 : 2 + n]
             buf = buf[2 + n :]
+            done += 1
             assert self.transport is not None
             self.srv.stats.queries_tcp += 1
-            self.srv.handle(msg, self.transport, None, self.peer[0])
-        if len(buf) > 70000:
-            buf = b""
-            if self.transport is not None:
-                self.transport.close()
+            self.srv.handle(msg, self.transport, None, self.ip)
         self.buf = buf
+        if done and self.transport is not None and not self.transport.is_closing():
+            if buf:  # part of the next query is in: a new deadline from now
+                self._arm(self.srv.cfg.tcp_query_timeout_s, idle=False)
+            else:
+                self._arm(self.srv.cfg.tcp_idle_timeout_s, idle=True)
 
 
 class FilterServer:
@@ -201,6 +252,7 @@ class FilterServer:
         self._udp_transports: list[asyncio.DatagramTransport] = []
         self._tcp_servers: list[asyncio.Server] = []
         self._tcp_conns: set[_TcpProtocol] = set()
+        self._tcp_per_ip: dict[str, int] = {}
         self._http: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._reload_lock = asyncio.Lock()
@@ -224,11 +276,22 @@ class FilterServer:
         await self.upstream.start()
         for spec in self.cfg.listen:
             host, port = parse_hostport(spec, 53)
-            tr, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
-            sock_addr = tr.get_extra_info("sockname")
+            # TCP on the same port as UDP. With port 0 the port UDP got may be taken for TCP
+            # (a client socket of this machine): then try another one, a few times.
+            attempts = 20 if port == 0 else 1
+            for attempt in range(attempts):
+                tr, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
+                sock_addr = tr.get_extra_info("sockname")
+                try:
+                    srv = await loop.create_server(lambda: _TcpProtocol(self), host, sock_addr[1], reuse_address=True)
+                except OSError as e:
+                    tr.close()
+                    self._udp_transports.remove(cast(asyncio.DatagramTransport, tr))
+                    if e.errno != errno.EADDRINUSE or attempt == attempts - 1:
+                        raise
+                    continue
+                break
             self.udp_addrs.append((sock_addr[0], sock_addr[1]))
-            # TCP on the same port as UDP (an ephemeral UDP port is reused for TCP)
-            srv = await loop.create_server(lambda: _TcpProtocol(self), host, sock_addr[1], reuse_address=True)
             self._tcp_servers.append(srv)
             tcp_addr = srv.sockets[0].getsockname()
             self.tcp_addrs.append((tcp_addr[0], tcp_addr[1]))
@@ -238,12 +301,29 @@ class FilterServer:
             a = self._http.sockets[0].getsockname()
             self.stats_addr = (a[0], a[1])
         self._tasks.append(loop.create_task(self._housekeeping()))
-        log.info(
-            "DNS filter listening on %s (udp+tcp), upstreams %s, stats %s",
-            ", ".join(f"{h}:{p}" for h, p in self.udp_addrs),
-            ", ".join(u.label for u in self.upstream.upstreams),
-            self.stats_addr,
-        )
+        log.debug("%s", self.start_line())
+
+    def start_line(self) -> str:
+        """One line for the admin: where it listens, what it loaded, where it forwards.
+
+        Addresses of the filter and its upstreams, counts and category names only: no client
+        addresses, no queried names.
+        """
+        ls = self.policy.lists
+        cats = ", ".join(f"{c} {n}" for c, n in ls.names_per_category().items()) or "none"
+        stats = f"http://{_hostport(*self.stats_addr)}" if self.stats_addr else "off"
+        parts = [
+            "photoguard dns: listening on " + ", ".join(_hostport(h, p) for h, p in self.udp_addrs) + " (udp+tcp)",
+            f"lists: {len(ls.block)} names ({cats})",
+            f"allowlisted {len(ls.allow)}",
+            "upstreams " + ", ".join(u.label for u in self.upstream.upstreams),
+            "groups " + ", ".join(g.name for g in self.cfg.groups) + f" (default {self.cfg.default_group})",
+            f"stats/control {stats}",
+            f"query log {self.cfg.query_log.mode}",
+        ]
+        if ls.errors:
+            parts.append(f"UNREADABLE LISTS: {len(ls.errors)}")
+        return "; ".join(parts)
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -267,8 +347,7 @@ class FilterServer:
         for s in self._tcp_servers:
             s.close()
         for c in list(self._tcp_conns):
-            if c.transport is not None:
-                c.transport.close()
+            c.drop()
         if self._http is not None:
             self._http.close()
         await self.upstream.close()
@@ -280,10 +359,8 @@ class FilterServer:
         while True:
             await asyncio.sleep(1.0)
             self.qlog.flush()
+            self._note_qlog()
             now = time.monotonic()
-            for c in list(self._tcp_conns):
-                if now - c.last > self.cfg.tcp_idle_timeout_s and c.transport is not None:
-                    c.transport.close()
             if len(self.cache) > self.cfg.cache_size:
                 self._evict(now)
             ri = self.cfg.reload_interval_s
@@ -300,6 +377,39 @@ class FilterServer:
         if excess > 0:
             for k in list(itertools.islice(self.cache, excess)):  # oldest insertions first
                 del self.cache[k]
+
+    # -- TCP client limits --------------------------------------------------------------------
+
+    def _tcp_admit(self, conn: _TcpProtocol) -> bool:
+        """Count a new TCP client in, or refuse it (per-address cap).
+
+        At the total cap the client that has waited longest (for the rest of a query, or idle)
+        is closed to make room, so stalled connections cannot lock everybody else out.
+        """
+        cfg = self.cfg
+        per = self._tcp_per_ip.get(conn.ip, 0)
+        if per >= cfg.max_tcp_clients_per_ip:
+            self.stats.tcp_refused += 1
+            return False
+        if len(self._tcp_conns) >= cfg.max_tcp_clients:
+            victim = min(self._tcp_conns, key=lambda c: c.since)
+            self.stats.tcp_evicted += 1
+            victim.drop()
+        self._tcp_conns.add(conn)
+        self._tcp_per_ip[conn.ip] = per + 1
+        conn.counted = True
+        return True
+
+    def _tcp_forget(self, conn: _TcpProtocol) -> None:
+        if not conn.counted:
+            return
+        conn.counted = False
+        self._tcp_conns.discard(conn)
+        left = self._tcp_per_ip.get(conn.ip, 1) - 1
+        if left > 0:
+            self._tcp_per_ip[conn.ip] = left
+        else:
+            self._tcp_per_ip.pop(conn.ip, None)
 
     # -- reload --------------------------------------------------------------------------------
 
@@ -333,7 +443,11 @@ class FilterServer:
     def _send(self, tr: Transport, addr: Addr, resp: bytes) -> None:
         if addr is None:
             if not tr.is_closing():  # a TCP client may leave before its answer is ready
-                tr.write(struct.pack("!H", len(resp)) + resp)  # type: ignore[union-attr]
+                tcp = cast(asyncio.Transport, tr)
+                tcp.write(struct.pack("!H", len(resp)) + resp)
+                if tcp.get_write_buffer_size() > _TCP_MAX_UNREAD:  # a client that does not read
+                    self.stats.tcp_deadline_closed += 1
+                    tcp.abort()
         else:
             tr.sendto(resp, addr)  # type: ignore[union-attr]
 
@@ -358,10 +472,25 @@ class FilterServer:
                 return
             ln = data[pos]
         qend = pos + 5
-        if qend > n:
+        if qend > n or pos > 266:  # runs past the end, or longer than 255 octets on the wire
             self._bad(data, tr, addr)
             return
-        # EDNS(0): an OPT RR right after the question (where every client puts it)
+        # What follows the question: nothing, or one OPT RR (where every client puts it), and
+        # then the end of the message. Anything else goes through the full record walk, which
+        # refuses bad names, a second or misplaced OPT and trailing garbage.
+        has_opt = (
+            n >= qend + 11
+            and data[11] == 1
+            and not (data[6] or data[7] or data[8] or data[9] or data[10])
+            and data[qend] == 0
+            and data[qend + 1] == 0
+            and data[qend + 2] == 41
+            and qend + 11 + ((data[qend + 9] << 8) | data[qend + 10]) == n
+        )
+        if not has_opt and (n != qend or data[6:12] != _NO_RECORDS) and not wire.query_tail_ok(data, qend):
+            self._bad(data, tr, addr)
+            return
+        # EDNS(0): an OPT RR right after the question
         flags = data[3] & 0x10  # CD
         limit = 512
         if (
@@ -745,10 +874,13 @@ class FilterServer:
             method, path, *_ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
             status, ctype, body = "200 OK", "application/json", b""
             if method == "GET" and path == "/metrics":
+                self._note_qlog()
                 ctype = "text/plain; version=0.0.4"
                 body = self.stats.prometheus().encode()
             elif method == "GET" and path in ("/stats", "/stats.json"):
                 body = json.dumps(self.stats_snapshot()).encode()
+            elif method == "GET" and urllib.parse.urlsplit(path).path == "/check":
+                status, body = await self._check(urllib.parse.urlsplit(path).query)
             elif method == "POST" and path == "/reload":
                 ok = await self.reload(force=True)
                 body = json.dumps({"reloaded": ok, "names": len(self.policy.lists.block)}).encode()
@@ -765,7 +897,31 @@ class FilterServer:
         finally:
             writer.close()
 
+    async def _check(self, query: str) -> tuple[str, bytes]:
+        """``GET /check?name=NAME&client=IP``: the running policy's explanation (``dns check``)."""
+        q = urllib.parse.parse_qs(query)
+        name = q.get("name", [""])[0].strip()
+        client = q.get("client", ["127.0.0.1"])[0].strip()
+        try:
+            ipaddress.ip_address(client)
+        except ValueError:
+            return "400 Bad Request", json.dumps({"error": "client must be an IP address"}).encode()
+        if not name or len(name) > 255:
+            return "400 Bad Request", json.dumps({"error": "name: 1 to 255 characters"}).encode()
+        policy = self.policy  # the lists in use right now, even if a reload swaps them meanwhile
+        try:
+            res = await asyncio.get_running_loop().run_in_executor(None, policy.explain, name, client)
+        except Exception:
+            log.exception("check failed")
+            return "500 Internal Server Error", json.dumps({"error": "check failed"}).encode()
+        return "200 OK", json.dumps(res).encode()
+
+    def _note_qlog(self) -> None:
+        self.stats.query_log_suppressed = self.qlog.suppressed
+        self.stats.query_log_rotations = self.qlog.rotations
+
     def stats_snapshot(self) -> dict[str, Any]:
+        self._note_qlog()
         d = self.stats.as_dict()
         d["cache_entries"] = len(self.cache)
         d["categories"] = list(self.policy.lists.categories)
@@ -774,6 +930,10 @@ class FilterServer:
             for u in self.upstream.upstreams
         ]
         return d
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def new_event_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
@@ -799,6 +959,8 @@ def run_server(
     async def main() -> None:
         srv = FilterServer(cfg, paths, querylog_dir)
         await srv.start()
+        # printed, not logged: the admin sees it without -v (and in the journal under systemd)
+        print(srv.start_line(), flush=True)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             srv.install_signal_handlers()
         if ready is not None:

@@ -30,6 +30,12 @@ class Stats:
         self.upstream_tcp = 0
         self.servfail = 0
         self.truncated = 0
+        self.tcp_deadline_closed = 0
+        self.tcp_idle_closed = 0
+        self.tcp_refused = 0
+        self.tcp_evicted = 0
+        self.query_log_suppressed = 0
+        self.query_log_rotations = 0
         self.reloads = 0
         self.reload_errors = 0
         self.list_names = 0
@@ -63,6 +69,12 @@ class Stats:
             "upstream_tcp_retries": self.upstream_tcp,
             "servfail": self.servfail,
             "truncated": self.truncated,
+            "tcp_deadline_closed": self.tcp_deadline_closed,
+            "tcp_idle_closed": self.tcp_idle_closed,
+            "tcp_refused": self.tcp_refused,
+            "tcp_evicted": self.tcp_evicted,
+            "query_log_suppressed": self.query_log_suppressed,
+            "query_log_rotations": self.query_log_rotations,
             "reloads": self.reloads,
             "reload_errors": self.reload_errors,
             "list_names": self.list_names,
@@ -116,6 +128,29 @@ class Stats:
             [("", self.upstream_timeouts)],
         )
         metric("servfail_total", "counter", "SERVFAIL answers sent", [("", self.servfail)])
+        metric(
+            "tcp_closed_total",
+            "counter",
+            "TCP clients closed by the filter, by reason",
+            [
+                ('{reason="query_deadline"}', self.tcp_deadline_closed),
+                ('{reason="idle"}', self.tcp_idle_closed),
+                ('{reason="per_client_cap"}', self.tcp_refused),
+                ('{reason="total_cap"}', self.tcp_evicted),
+            ],
+        )
+        metric(
+            "query_log_suppressed_total",
+            "counter",
+            "Query log lines not written because of the rate cap",
+            [("", self.query_log_suppressed)],
+        )
+        metric(
+            "query_log_rotations_total",
+            "counter",
+            "Query log files rotated because of the size cap",
+            [("", self.query_log_rotations)],
+        )
         metric("reloads_total", "counter", "List reloads", [("", self.reloads)])
         metric("list_names", "gauge", "Names in the block index", [("", self.list_names)])
         lines.append(f"# HELP {p}upstream_latency_seconds Upstream round-trip time")

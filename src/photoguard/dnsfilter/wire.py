@@ -49,16 +49,34 @@ class RR(NamedTuple):
     rdlen: int
 
 
+#: Longest name on the wire (RFC 1035 3.1: labels with their length bytes and the root byte).
+MAX_NAME_WIRE = 255
+
+
 def skip_name(buf: bytes, off: int) -> int:
-    """Offset just past the (possibly compressed) name at ``off``."""
+    """Offset just past the (possibly compressed) name at ``off``.
+
+    Checks what can be checked without following a pointer: label types, the length of the
+    uncompressed part, and that a pointer points back to an earlier offset after the header.
+    """
     n = len(buf)
+    start = off
     while True:
         if off >= n:
             raise WireError("name runs past end")
         ln = buf[off]
         if ln == 0:
+            if off + 1 - start > MAX_NAME_WIRE:
+                raise WireError("name too long")
             return off + 1
         if ln >= 0xC0:
+            if off + 1 >= n:
+                raise WireError("truncated pointer")
+            target = ((ln & 0x3F) << 8) | buf[off + 1]
+            if target < 12 or target >= off:
+                raise WireError("bad compression pointer")
+            if off + 1 - start > MAX_NAME_WIRE:
+                raise WireError("name too long")
             return off + 2
         if ln > 63:
             raise WireError("bad label type")
@@ -66,10 +84,15 @@ def skip_name(buf: bytes, off: int) -> int:
 
 
 def read_name(buf: bytes, off: int) -> tuple[str, int]:
-    """Decode a name (following compression pointers), lower-cased, no trailing dot."""
+    """Decode a name (following compression pointers), lower-cased, no trailing dot.
+
+    Pointers must point strictly backwards into the message (after the header), which rules out
+    loops; the whole name, pointers followed, must fit in 255 octets on the wire.
+    """
     labels: list[str] = []
     end = -1
     jumps = 0
+    length = 1  # the root label
     n = len(buf)
     while True:
         if off >= n:
@@ -84,19 +107,24 @@ def read_name(buf: bytes, off: int) -> tuple[str, int]:
                 raise WireError("truncated pointer")
             if end < 0:
                 end = off + 2
-            off = ((ln & 0x3F) << 8) | buf[off + 1]
+            target = ((ln & 0x3F) << 8) | buf[off + 1]
+            if target < 12 or target >= off:
+                raise WireError("bad compression pointer")
+            off = target
             jumps += 1
             if jumps > 64:
                 raise WireError("compression loop")
             continue
         if ln > 63:
             raise WireError("bad label type")
+        length += ln + 1
+        if length > MAX_NAME_WIRE:
+            raise WireError("name too long")
+        if off + 1 + ln > n:
+            raise WireError("label runs past end")
         labels.append(buf[off + 1 : off + 1 + ln].decode("latin-1"))
         off += ln + 1
-    name = ".".join(labels).lower()
-    if len(name) > 253:
-        raise WireError("name too long")
-    return name, end
+    return ".".join(labels).lower(), end
 
 
 def wire_to_name(qwire: bytes) -> str:
@@ -121,7 +149,10 @@ def encode_name(name: str) -> bytes:
         if not 0 < len(b) <= 63:
             raise WireError(f"bad label in {name!r}")
         parts.append(bytes((len(b),)) + b)
-    return b"".join(parts) + b"\x00"
+    out = b"".join(parts) + b"\x00"
+    if len(out) > MAX_NAME_WIRE:
+        raise WireError(f"name longer than {MAX_NAME_WIRE} octets")
+    return out
 
 
 def question_end(buf: bytes) -> int:
@@ -137,10 +168,45 @@ def question_end(buf: bytes) -> int:
         if ln > 63:
             raise WireError("bad label in question")
         off += ln + 1
+    if off - 11 > MAX_NAME_WIRE:
+        raise WireError("question name too long")
     off += 5
     if off > n:
         raise WireError("question runs past end")
     return off
+
+
+def query_tail_ok(buf: bytes, qend: int) -> bool:
+    """Whether the records after a query's question fill the message exactly and sensibly.
+
+    Every record must parse (names checked as in :func:`skip_name`), nothing may follow the last
+    one (no trailing garbage), and an OPT record may appear once, in the additional section,
+    with the root as its owner (RFC 6891 6.1.1).
+    """
+    n = len(buf)
+    if n < 12:
+        return False
+    counts = struct.unpack_from("!HHH", buf, 6)
+    off = qend
+    opts = 0
+    try:
+        for section, count in enumerate(counts):
+            for _ in range(count):
+                name_off = off
+                off = skip_name(buf, off)
+                if off + 10 > n:
+                    return False
+                rtype, _rclass, _ttl, rdlen = _RR_FIXED.unpack_from(buf, off)
+                off += 10 + rdlen
+                if off > n:
+                    return False
+                if rtype == T_OPT:
+                    opts += 1
+                    if section != 2 or opts > 1 or buf[name_off] != 0:
+                        return False
+    except WireError:
+        return False
+    return off == n
 
 
 def iter_rrs(buf: bytes, off: int | None = None) -> Iterator[RR]:

@@ -27,6 +27,9 @@ class _Sink:
     def is_closing(self) -> bool:
         return False
 
+    def get_write_buffer_size(self) -> int:
+        return 0
+
     def get_extra_info(self, name: str) -> Any:
         return ("127.0.0.1", 1)
 
