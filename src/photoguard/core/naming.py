@@ -91,6 +91,28 @@ _COMMON_FIRST_SAFE_LOWER = COMMON_WORD_FIRST_NAMES
 # Folding
 
 
+#: Letters from other scripts that look like Latin ones (Cyrillic, Greek, Armenian, IPA ...),
+#: folded to the Latin letter they imitate, so 'Ноrst' with a Cyrillic 'Н' and 'о' is 'horst'.
+_CONFUSABLES: dict[str, str] = {
+    **dict(zip("аbвгdеёһіјкӏмноопрсԛтуѵхѕԁԝүһғ", "abbrdeehijklmhoonpcqtyvxsdwyhf", strict=True)),
+    **dict(zip("АВЕЁЅІЈКМНОРСТУХЬԚԜӀ", "abeesijkmhopctyxbqwl", strict=True)),
+    **dict(zip("αβεηικμνορτυχωϲϳϜΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹ", "abenikmvoptuxwcjfabezhikmnoptyxc", strict=True)),
+    **dict(zip("օսոհցաԁɡɑɩɪʟᴀᴄᴅᴇᴋᴍᴏᴘᴛᴜᴠᴡᴢ", "ouohgwdgaiilacdekmoptuvwz", strict=True)),
+    "\u0131": "i",  # dotless i
+    "\u00df": "s",  # sharp s stays one letter (one character for one character)
+    "\u00f8": "o",
+    "\u00d8": "o",
+    "\u0142": "l",
+    "\u0141": "l",
+    "\u0111": "d",
+    "\u0110": "d",
+    "\u00e6": "a",
+    "\u00c6": "a",
+    "\u0153": "o",
+    "\u0152": "o",
+}
+
+
 def _fold_char(ch: str) -> str:
     if ch in "\u2019\u2018`\u00b4\u02bc":
         return "'"
@@ -98,14 +120,25 @@ def _fold_char(ch: str) -> str:
         return "-"
     if ch.isascii():
         return ch.lower()
-    base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+    mapped = _CONFUSABLES.get(ch)
+    if mapped is not None:
+        return mapped
+    # NFKD also takes apart compatibility forms: fullwidth 'Ｈ', mathematical '𝐇', ligatures
+    base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    if base and base[0] != ch and not base[0].isascii():
+        base = _CONFUSABLES.get(base[0], base[0]) + base[1:]
     low = base.casefold() if base else ch
     return low[0] if low else ch
 
 
+def _invisible(ch: str) -> bool:
+    """Zero-width and other format characters (they can hide inside a name: 'Hor\u200bst')."""
+    return ch != _MARK and unicodedata.category(ch) == "Cf"
+
+
 @functools.lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Lower-case, accent-free, one character for one character."""
+    """Lower-case, accent-free, confusables to Latin, one character for one character."""
     return "".join(_fold_char(c) for c in text)
 
 
@@ -116,6 +149,8 @@ def _fold_with_marks(text: str) -> tuple[str, list[int]]:
     index: list[int] = []
     prev = ""
     for i, ch in enumerate(text):
+        if _invisible(ch):
+            continue
         if prev and (
             (prev.islower() and ch.isupper()) or (prev.isalpha() and ch.isdigit()) or (prev.isdigit() and ch.isalpha())
         ):
