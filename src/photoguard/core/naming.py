@@ -28,7 +28,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["PersonName", "output_name", "scrub_text", "slugify"]
+__all__ = [
+    "PersonName",
+    "contact_details",
+    "deletions",
+    "fold",
+    "ocr_key",
+    "output_name",
+    "scrub_text",
+    "slugify",
+    "within_one_edit",
+]
 
 
 @dataclass(frozen=True)
@@ -523,3 +533,50 @@ def output_name(
         raise ValueError("n must be >= 0")
     day = f"{taken.year:04d}-{taken.month:02d}-{taken.day:02d}"
     return f"{day}_{group_slug(group, people)}_{slugify(stem, people, public=public)}_{n}.{clean_ext}"
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzzy keys for text read by OCR (photoguard.core.textpolicy)
+
+#: Characters OCR confuses, folded to one representative (after ``fold``).
+_OCR_CHAR = str.maketrans({"0": "o", "1": "i", "l": "i", "|": "i", "!": "i", "5": "s", "$": "s", "8": "b", "2": "z"})
+#: Letter pairs OCR reads as one letter (and back): applied after the single characters.
+_OCR_PAIRS: tuple[tuple[str, str], ...] = (("rn", "m"), ("vv", "w"), ("ij", "y"), ("cl", "d"))
+
+
+def ocr_key(text: str) -> str:
+    """A matching key for OCR'd text: folded (case, accents, look-alikes), letters and digits
+    only, with the characters and pairs that OCR confuses mapped to one form ('N00r' and
+    'Noor' give the same key, as do 'Horn' and 'Hom', 'Bijl' and 'Byl')."""
+    folded = "".join(c for c in fold(text) if c.isalnum() or c in "|!$")
+    key = folded.translate(_OCR_CHAR)
+    for pair, one in _OCR_PAIRS:
+        key = key.replace(pair, one)
+    return "".join(c for c in key if c.isalnum())
+
+
+def deletions(key: str) -> set[str]:
+    """Every string made by deleting one character of ``key`` (for edit distance 1 look-ups)."""
+    return {key[:i] + key[i + 1 :] for i in range(len(key))}
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` differ by at most one inserted, deleted or replaced character."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return short in deletions(long)
+
+
+def contact_details(text: str) -> list[tuple[int, int, str]]:
+    """Spans of e-mail addresses, phone numbers, postcodes and street addresses in ``text``,
+    each with its kind ('e-mail', 'phone number', 'postcode', 'street address')."""
+    found: list[tuple[int, int, str]] = []
+    kinds = ((_EMAIL, "e-mail"), (_PHONE, "phone number"), (_POSTCODE, "postcode"), (_STREET, "street address"))
+    for rx, kind in kinds:
+        found += [(m.start(), m.end(), kind) for m in rx.finditer(text)]
+    return sorted(found)
