@@ -192,3 +192,28 @@ def test_pinned_model_files_verify() -> None:
 
     for spec in (DET_MODEL, REC_MODEL):
         verify_file(spec.locate(), spec.sha256)
+
+
+def test_cover_text_fills_the_region_with_the_surrounding_colour() -> None:
+    from photoguard.core.textpolicy import TextRedaction
+    from photoguard.photo.text import cover_text
+
+    img = np.full((100, 200, 3), (240, 230, 200), np.uint8)
+    img[40:60, 50:150] = (10, 10, 120)  # 'ink'
+    quad = ((48.0, 38.0), (152.0, 38.0), (152.0, 62.0), (48.0, 62.0))
+    out = cover_text(img, [TextRedaction(0, Box(48, 38, 152, 62), quad, "surname")])
+    region = out[40:60, 50:150].reshape(-1, 3)
+    assert (region == region[0]).all()  # one flat colour
+    assert abs(int(region[0][0]) - 240) <= 32 and abs(int(region[0][2]) - 200) <= 32  # the paper's
+    assert (out[:30] == img[:30]).all() and (out[70:] == img[70:]).all()  # nothing else touched
+    assert (img[40:60, 50:150] == (10, 10, 120)).all()  # the input is not changed
+
+
+def test_cover_text_without_polygon_fills_the_box() -> None:
+    from photoguard.core.textpolicy import TextRedaction
+    from photoguard.photo.text import cover_text
+
+    img = np.zeros((50, 50, 3), np.uint8)
+    img[10:20, 10:40] = 255
+    out = cover_text(img, [TextRedaction(0, Box(10, 10, 40, 20), None, "unreadable text")])
+    assert (out[10:20, 10:40] != 255).all()

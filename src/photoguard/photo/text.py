@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from photoguard.core.records import Box
-from photoguard.core.textpolicy import TextBox
+from photoguard.core.textpolicy import TextBox, TextRedaction
 from photoguard.photo.detect.base import ModelError, ModelFile, check_image, read_verified
 
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"
@@ -45,6 +45,7 @@ __all__ = [
     "OnnxOcr",
     "TextBox",
     "TextFinder",
+    "cover_text",
     "find_text",
 ]
 
@@ -298,3 +299,34 @@ _default = TextFinder()
 def find_text(rgb: np.ndarray, engine: OcrEngine | None = None) -> list[TextBox]:
     """Every text line in the photo (``engine`` defaults to a shared, lazily loaded ``OnnxOcr``)."""
     return (engine or _default.engine).find_text(rgb)
+
+
+def cover_text(rgb: np.ndarray, regions: Sequence[TextRedaction]) -> np.ndarray:
+    """A copy of ``rgb`` with every region filled solid (irreversibly): one flat colour per region,
+    the mean of a thin ring around it quantised to steps of 32 (so no text colour survives)."""
+    check_image(rgb)
+    out = rgb.copy()
+    h, w = rgb.shape[:2]
+    for r in regions:
+        pad = max(3, int(0.15 * max(1.0, min(r.box.width, r.box.height))))
+        bx1, by1, bx2, by2 = r.box.as_ints()
+        x0, y0 = max(0, bx1 - pad - 2), max(0, by1 - pad - 2)
+        x3, y3 = min(w, bx2 + pad + 2), min(h, by2 + pad + 2)
+        if x3 <= x0 or y3 <= y0:
+            continue
+        mask = np.zeros((y3 - y0, x3 - x0), np.uint8)
+        if r.polygon is not None:
+            pts = np.array(r.polygon, np.float64) - [x0, y0]
+            cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 1)
+        else:
+            mask[max(0, by1 - y0) : max(0, by2 - y0), max(0, bx1 - x0) : max(0, bx2 - x0)] = 1
+        if not mask.any():
+            continue
+        # one pixel more all round: a rounded polygon edge must not leave a sliver of a letter
+        mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+        ring = cv2.dilate(mask, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8)) & (1 - mask)
+        roi = rgb[y0:y3, x0:x3]
+        colour = roi[ring.astype(bool)].mean(axis=0) if ring.any() else np.array([128.0, 128.0, 128.0])
+        colour = (np.floor(colour / 32) * 32 + 16).clip(0, 255).astype(np.uint8)
+        out[y0:y3, x0:x3][mask.astype(bool)] = colour
+    return out
