@@ -53,7 +53,7 @@ FONT_FILES = {
 HANDWRITING = ("Comic Neue", "Comic Neue Bold", "Z003 (script)")
 
 FIRST = """Noor Emma Daan Sophie Mohammed Roos Lucas Julia Sem Tess Levi Mila Finn Saar Bram Zoë
-Liam Yara Jesse Fenna Milan Evi Thijs Lotte Ayoub Nora Ruben Isa Gijs Femke Ilias Sara""".split()
+Liam Yara Jesse Fenna Milan Evi Thijs Lotte Ayoub Nora Ruben Isa Gijs Femke Ilias Sara""".split()  # noqa: SIM905
 SURNAMES = [
     ("ter", "Horst"), ("de", "Vries"), ("", "Bakker"), ("", "El Amrani"), ("van den", "Berg"),
     ("", "Jansen"), ("van", "Dijk"), ("", "Visser"), ("", "Smits"), ("de", "Jong"),

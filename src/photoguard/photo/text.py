@@ -323,10 +323,10 @@ def cover_text(rgb: np.ndarray, regions: Sequence[TextRedaction]) -> np.ndarray:
         if not mask.any():
             continue
         # one pixel more all round: a rounded polygon edge must not leave a sliver of a letter
-        mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
-        ring = cv2.dilate(mask, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8)) & (1 - mask)
+        inside = cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(bool)
+        ring = cv2.dilate(mask, np.ones((2 * pad + 3, 2 * pad + 3), np.uint8)).astype(bool) & ~inside
         roi = rgb[y0:y3, x0:x3]
-        colour = roi[ring.astype(bool)].mean(axis=0) if ring.any() else np.array([128.0, 128.0, 128.0])
+        colour = roi[ring].mean(axis=0) if ring.any() else np.array([128.0, 128.0, 128.0])
         colour = (np.floor(colour / 32) * 32 + 16).clip(0, 255).astype(np.uint8)
-        out[y0:y3, x0:x3][mask.astype(bool)] = colour
+        out[y0:y3, x0:x3][inside] = colour
     return out
