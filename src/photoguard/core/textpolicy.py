@@ -19,8 +19,8 @@ confuses (``naming.ocr_key``: 0/O, 1/l/I, rn/m, ...) and one further edit for ke
 letters. Surnames and first names that are ordinary Dutch words ('Bakker', 'Roos', 'huis') are
 covered only when written as a name (capitalised or in capitals) or next to the pupil's other name.
 
-Where the OCR gives character positions, only the matched words are covered (padded by half a
-character on each side); otherwise the whole line is.
+Where the OCR gives character positions, only the matched words are covered (up to halfway to
+the neighbouring characters, plus a quarter character); otherwise the whole line is.
 """
 
 from __future__ import annotations
@@ -221,11 +221,12 @@ def _after_first_name(hit: _Hit, index: _Index, ids: set[str]) -> int:
     the words that spell the first name (a name glued into one word is covered whole)."""
     firsts = set.intersection(*(set(index.first_keys.get(i, ())) for i in ids))
     key = ""
+    start = hit.start
     for k, (_, _, word) in enumerate(hit.tokens[:-1]):
         key += word
-        if key in firsts:
-            return hit.tokens[k + 1][0]
-    return hit.start
+        if key in firsts:  # the longest first name wins: 'Anne-Sophie', not 'Anne'
+            start = hit.tokens[k + 1][0]
+    return start
 
 
 def _accept(hit: _Hit, form: _Form, text: str) -> bool:
@@ -240,19 +241,18 @@ def _accept(hit: _Hit, form: _Form, text: str) -> bool:
 
 
 def _sub_quad(tb: TextBox, start: int, end: int) -> tuple[Box, Quad | None]:
-    """The part of the line holding characters [start, end), padded by half a character."""
+    """The part of the line holding characters [start, end), with a margin (see below)."""
     poly = tb.polygon
     spans = tb.char_spans
     if poly is None or len(spans) != len(tb.text) or not spans:
         return tb.box, poly
-    f0, f1 = spans[start][0], spans[end - 1][1]
-    char_w = sum(b - a for a, b in spans) / len(spans)
-    pad = max(char_w * 0.75, 0.01)
+    # OCR places a character where it was recognised (a narrow time step), not over its whole
+    # width: a word runs from halfway after the previous character to halfway before the next,
+    # plus a quarter of an average character
+    f0 = 0.0 if start == 0 else (spans[start - 1][1] + spans[start][0]) / 2
+    f1 = 1.0 if end == len(spans) else (spans[end - 1][1] + spans[end][0]) / 2
+    pad = 0.25 / len(spans)
     f0, f1 = max(0.0, f0 - pad), min(1.0, f1 + pad)
-    if start == 0:
-        f0 = 0.0
-    if end == len(tb.text):
-        f1 = 1.0
     tl, tr, br, bl = poly
 
     def lerp(p: Point, q: Point, f: float) -> Point:
