@@ -181,6 +181,7 @@ def main() -> None:
     ap.add_argument("--clean", type=int, default=12, help="photos without any card (false fills)")
     ap.add_argument("--long-side", type=int, default=960, help="text detection long side")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dump", type=Path, help="write photos whose surname was missed here (JPEG, 1/2 size)")
     args = ap.parse_args()
 
     fonts = [f for f in FONT_FILES if Path(FONT_FILES[f]).is_file()]
@@ -223,17 +224,24 @@ def main() -> None:
         if s.has_contact:
             contact = any(r.reason in ("street address", "postcode", "phone number") for r in public)
         rows.setdefault(kind, []).append((found, cov, contact))
+        if args.dump and not found:
+            args.dump.mkdir(parents=True, exist_ok=True)
+            small = cv2.resize(s.rgb, (W // 2, H // 2), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(args.dump / f"miss-{i:03d}-{kind}.jpg"), small[..., ::-1])
         by_font.setdefault(font, []).append(found)
         print(
             f"{i:3d} {kind:10s} {font:24s} {size:4d}px {angle:6.1f}° found={found!s:5s} cov={cov:.2f} "
             f"contact={contact} {times[-1]:.2f}s | {' / '.join(b.text for b in boxes)[:90]}"
         )
     false_fills: list[int] = []
+    fill_reasons: dict[str, int] = {}
     for k in range(args.clean):
         rgb = bgs[(k + 1) % len(bgs)]
         boxes = ocr.find_text(rgb)
         public = decide_text(boxes, pupils, WEBSITE, TODAY, cfg)
         false_fills.append(len(public))
+        for r in public:
+            fill_reasons[r.reason] = fill_reasons.get(r.reason, 0) + 1
     table = []
     allrows = [r for v in rows.values() for r in v]
     for kind, rs in [*rows.items(), ("all", allrows)]:
@@ -261,7 +269,8 @@ def main() -> None:
         f"max {times[-1]:.2f} s; CPU median {statistics.median(cpu):.2f} s"
     )
     print(f"photos without text cards: {sum(false_fills)} regions filled on the public channel in {args.clean} photos "
-          f"({sum(1 for f in false_fills if f)} photos with any)")  # fmt: skip
+          f"({sum(1 for f in false_fills if f)} photos with any): "
+          + ", ".join(f"{k} {v}" for k, v in sorted(fill_reasons.items())))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ __all__ = [
     "PersonName",
     "contact_details",
     "deletions",
+    "edit_distance",
     "fold",
     "ocr_key",
     "output_name",
@@ -580,3 +581,16 @@ def contact_details(text: str) -> list[tuple[int, int, str]]:
     for rx, kind in kinds:
         found += [(m.start(), m.end(), kind) for m in rx.finditer(text)]
     return sorted(found)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, replacements) between two short strings."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]

@@ -25,6 +25,7 @@ the neighbouring characters, plus a quarter character); otherwise the whole line
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from photoguard.core.naming import (
     TUSSENVOEGSELS,
     contact_details,
     deletions,
+    edit_distance,
     fold,
     ocr_key,
 )
@@ -103,16 +105,15 @@ def _words(raw: str) -> list[str]:
     return [w for w in re.split(r"[\s_\-.,]+", fold(raw)) if w.strip("'")]
 
 
-def _forms(pupil: Pupil) -> Iterable[tuple[str, _Form]]:
-    first = [ocr_key(w) for w in _words(pupil.first_name)]
+def _forms(pid: str, first_name: str, surname_prefix: str, surname: str) -> Iterable[tuple[str, _Form]]:
+    first = [ocr_key(w) for w in _words(first_name)]
     first = [w for w in first if w]
-    prefix = [ocr_key(w) for w in _words(pupil.surname_prefix)]
-    sur = [ocr_key(w) for w in _words(pupil.surname)]
+    prefix = [ocr_key(w) for w in _words(surname_prefix)]
+    sur = [ocr_key(w) for w in _words(surname)]
     sur = [w for w in sur if w]
     while len(sur) > 1 and sur[0] in _PREFIX_KEYS:  # 'de Vries' typed into the surname field
         prefix.append(sur.pop(0))
     prefix = [w for w in prefix if w]
-    pid = pupil.pupil_id
     if sur:
         cores = {"".join(sur)}
         if len(sur) > 1:
@@ -134,36 +135,62 @@ def _forms(pupil: Pupil) -> Iterable[tuple[str, _Form]]:
             yield f, _Form(pid, False, common, 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: one cached index per registry
 class _Index:
     exact: dict[str, list[_Form]]
     #: pupil id -> keys of their first name (to leave a first name visible next to a surname)
     first_keys: dict[str, frozenset[str]]
     #: one-deletion variants of keys of >= 5 letters -> keys
     dels: dict[str, set[str]]
+    #: keys of >= 8 letters and their one- and two-deletion variants -> keys
+    dels2: dict[str, set[str]]
     longest: int
 
 
 def _index(pupils: Sequence[Pupil]) -> _Index:
+    return _index_of(tuple((p.pupil_id, p.first_name, p.surname_prefix, p.surname) for p in pupils))
+
+
+@functools.lru_cache(maxsize=8)
+def _index_of(names: tuple[tuple[str, str, str, str], ...]) -> _Index:
+    """The roster's name keys (cached: the same registry serves every photo and channel)."""
     exact: dict[str, list[_Form]] = {}
     first_keys: dict[str, set[str]] = {}
-    for p in pupils:
-        for key, form in _forms(p):
+    for pid, first, prefix, surname in names:
+        for key, form in _forms(pid, first, prefix, surname):
             exact.setdefault(key, []).append(form)
             if not form.surname:
-                first_keys.setdefault(p.pupil_id, set()).add(key)
+                first_keys.setdefault(pid, set()).add(key)
             exact.setdefault(key + "s", []).append(form)  # possessive: 'Noors tekening'
     dels: dict[str, set[str]] = {}
+    dels2: dict[str, set[str]] = {}
     for key in exact:
         if len(key) >= 5:
             for d in deletions(key):
                 dels.setdefault(d, set()).add(key)
+        if len(key) >= _LONG:
+            for d in _two_deletions(key):
+                dels2.setdefault(d, set()).add(key)
     return _Index(
         exact,
         {k: frozenset(v) for k, v in first_keys.items()},
         dels,
+        dels2,
         max((len(k) for k in exact), default=0),
     )
+
+
+#: keys at least this long match with two edits
+_LONG = 8
+
+
+def _two_deletions(key: str) -> set[str]:
+    """``key`` and every string made by deleting one or two of its characters."""
+    one = deletions(key)
+    out = {key} | one
+    for d in one:
+        out |= deletions(d)
+    return out
 
 
 def _lookup(index: _Index, key: str) -> list[_Form]:
@@ -171,12 +198,18 @@ def _lookup(index: _Index, key: str) -> list[_Form]:
     if hits or len(key) < 5:
         return hits
     near: set[str] = set()
-    near.update(index.dels.get(key, ()))  # one letter too many in the OCR text
+    near.update(index.dels.get(key, ()))  # the OCR text misses one letter
     for d in deletions(key):
         if d in index.exact and len(d) >= 5:
-            near.add(d)  # one letter missing... (key is the longer one)
-        near.update(index.dels.get(d, ()))  # one letter replaced
+            near.add(d)  # the OCR text has one letter too many
+        near.update(index.dels.get(d, ()))  # one letter read wrong
     near = {k for k in near if len(k) >= 5}
+    if not near and len(key) >= _LONG - 2:
+        # long keys (a full name, 'daanmaas' read as 'danmas'): two edits
+        cands: set[str] = set()
+        for d in _two_deletions(key):
+            cands.update(index.dels2.get(d, ()))
+        near = {k for k in cands if edit_distance(k, key) <= 2}
     for k in sorted(near):
         hits.extend(index.exact[k])
     return hits
@@ -200,7 +233,9 @@ def _name_case(text: str, start: int, end: int) -> bool:
     return bool(word) and word[0].isupper()
 
 
-def _find_names(text: str, index: _Index) -> list[_Hit]:
+@functools.lru_cache(maxsize=2048)
+def _find_names(text: str, index: _Index) -> tuple[_Hit, ...]:
+    """Name hits in one line (cached: every channel of a photo asks for the same lines)."""
     tokens = [(m.start(), m.end(), ocr_key(m.group())) for m in _WORD.finditer(text)]
     tokens = [t for t in tokens if t[2]]
     hits: list[_Hit] = []
@@ -213,7 +248,7 @@ def _find_names(text: str, index: _Index) -> list[_Hit]:
             forms = _lookup(index, key)
             if forms:
                 hits.append(_Hit(tokens[i][0], tokens[j][1], tuple(forms), tuple(tokens[i : j + 1])))
-    return hits
+    return tuple(hits)
 
 
 def _after_first_name(hit: _Hit, index: _Index, ids: set[str]) -> int:
