@@ -217,3 +217,34 @@ def test_cover_text_without_polygon_fills_the_box() -> None:
     img[10:20, 10:40] = 255
     out = cover_text(img, [TextRedaction(0, Box(10, 10, 40, 20), None, "unreadable text")])
     assert (out[10:20, 10:40] != 255).all()
+
+
+class _ScriptedOcr(OnnxOcr):
+    """OnnxOcr with scripted models: on the whole photo one big block that reads as nonsense; looked
+    at closer (a crop), one line that reads well."""
+
+    def __init__(self) -> None:
+        super().__init__(det_long_side=960)
+        self.detect_calls: list[tuple[int, int]] = []
+
+    def load(self) -> None:
+        pass
+
+    def _detect(self, bgr: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        self.detect_calls.append(bgr.shape[:2])
+        if bgr.shape[1] == 4000:
+            return [(np.array([[1000, 1000], [3000, 1000], [3000, 2000], [1000, 2000]], np.float32), 0.9)]
+        return [(np.array([[200, 400], [1600, 400], [1600, 560], [200, 560]], np.float32), 0.9)]
+
+    def _recognise(self, crops):  # type: ignore[no-untyped-def]
+        return [("Noor ter Horst", 0.98, ()) if c.shape[0] < 300 else ("AN DPLINY", 0.4, ()) for c in crops]
+
+
+def test_a_line_that_reads_badly_is_looked_at_closer() -> None:
+    ocr = _ScriptedOcr()
+    boxes = ocr.find_text(np.zeros((3000, 4000, 3), np.uint8))
+    assert [b.text for b in boxes] == ["AN DPLINY", "Noor ter Horst"]  # the block is kept (fail closed)
+    assert len(ocr.detect_calls) == 2 and ocr.detect_calls[1][1] < 4000
+    line = boxes[1]
+    # the crop's coordinates are mapped back to the photo (crop origin 1000 - 5 % margin)
+    assert line.box.x1 == pytest.approx(900 + 200) and line.box.y1 == pytest.approx(900 + 400)

@@ -97,6 +97,11 @@ CASES: list[tuple[str, ChannelConfig, list[str], list[str]]] = [
     ("Verrneulen", PARRO, ["Verrneulen"], []),
     ("Vermeer", PARRO, [], ["Vermeer"]),
     ("Mas", PARRO, [], ["Mas"]),
+    # a surname with OCR debris glued on; not an ordinary word that starts like one
+    ("Fenna Vermeulengr 6", PARRO, ["Vermeulengr"], ["Fenna"]),
+    ("Horstink", PARRO, ["Horstink"], []),
+    ("bakkerij", PARRO, [], ["bakkerij"]),
+    ("Sophie Bakkergep 5", PARRO, ["Bakkergep"], ["Sophie"]),
     # ordinary words: only written as a name
     ("de bakker bakt brood", PARRO, [], ["bakker", "bakt", "brood"]),
     ("Bakker", PARRO, ["Bakker"], []),

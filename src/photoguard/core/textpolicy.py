@@ -248,6 +248,13 @@ def _find_names(text: str, index: _Index) -> tuple[_Hit, ...]:
             forms = _lookup(index, key)
             if forms:
                 hits.append(_Hit(tokens[i][0], tokens[j][1], tuple(forms), tuple(tokens[i : j + 1])))
+        # a surname with OCR debris glued on ('Dekkergep' for 'Dekker groep'): the word goes whole
+        word = tokens[i][2]
+        for n in range(len(word) - 1, 4, -1):
+            glued = [f for f in index.exact.get(word[:n], ()) if f.surname]
+            if glued:
+                hits.append(_Hit(tokens[i][0], tokens[i][1], tuple(glued), (tokens[i],)))
+                break
     return tuple(hits)
 
 

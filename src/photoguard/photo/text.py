@@ -113,6 +113,8 @@ class OnnxOcr:
         unclip_ratio: float = 1.6,
         min_line_px: int = 8,
         max_lines: int = 200,
+        refine_below: float = 0.6,
+        max_refine: int = 3,
         threads: int = 2,
     ) -> None:
         self.det_long_side = det_long_side
@@ -121,6 +123,8 @@ class OnnxOcr:
         self.unclip_ratio = unclip_ratio
         self.min_line_px = min_line_px
         self.max_lines = max_lines
+        self.refine_below = refine_below
+        self.max_refine = max_refine
         self.threads = threads
         self._lock = threading.Lock()
         self._det: Any = None
@@ -244,6 +248,40 @@ class OnnxOcr:
 
     # -- public --------------------------------------------------------------------------
 
+    def _read(self, bgr: np.ndarray, found: list[tuple[np.ndarray, float]]) -> list[TextBox]:
+        cut = [self._crop(bgr, quad) for quad, _ in found]
+        read = self._recognise([c for c, _ in cut])
+        boxes: list[TextBox] = []
+        for (quad, det_score), (_, ordered), (raw, score, spans) in zip(found, cut, read, strict=True):
+            xs, ys = quad[:, 0], quad[:, 1]
+            box = Box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+            poly = tuple((float(x), float(y)) for x, y in ordered)
+            text = raw.strip()
+            boxes.append(
+                TextBox(
+                    box=box,
+                    text=text,
+                    score=score if text else 0.0,
+                    polygon=(poly[0], poly[1], poly[2], poly[3]),
+                    det_score=det_score,
+                    char_spans=spans if text == raw else _strip_spans(raw, spans),
+                )
+            )
+        return boxes
+
+    def _refine(self, bgr: np.ndarray, tb: TextBox) -> list[TextBox]:
+        """Detect again inside a line that read badly, at a finer scale (on the reduced copy a
+        line can merge with its surroundings into one block that reads as nonsense)."""
+        h, w = bgr.shape[:2]
+        m = 0.05 * max(tb.box.width, tb.box.height)
+        x1, y1 = max(0, int(tb.box.x1 - m)), max(0, int(tb.box.y1 - m))
+        x2, y2 = min(w, int(tb.box.x2 + m) + 1), min(h, int(tb.box.y2 + m) + 1)
+        if x2 - x1 < 16 or y2 - y1 < 16:
+            return []
+        crop = np.ascontiguousarray(bgr[y1:y2, x1:x2])
+        found = [(quad + np.array([x1, y1], np.float32), sc) for quad, sc in self._detect(crop)]
+        return self._read(bgr, found) if found else []
+
     def find_text(self, rgb: np.ndarray) -> list[TextBox]:
         check_image(rgb)
         self.load()
@@ -251,23 +289,25 @@ class OnnxOcr:
         found = self._detect(bgr)
         if not found:
             return []
-        cut = [self._crop(bgr, quad) for quad, _ in found]
-        read = self._recognise([c for c, _ in cut])
-        boxes: list[TextBox] = []
-        for (quad, det_score), (_, ordered), (text, score, spans) in zip(found, cut, read, strict=True):
-            xs, ys = quad[:, 0], quad[:, 1]
-            box = Box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
-            poly = tuple((float(x), float(y)) for x, y in ordered)
-            boxes.append(
-                TextBox(
-                    box=box,
-                    text=text.strip(),
-                    score=score if text.strip() else 0.0,
-                    polygon=(poly[0], poly[1], poly[2], poly[3]),
-                    det_score=det_score,
-                    char_spans=spans if text == text.strip() else _strip_spans(text, spans),
-                )
-            )
+        boxes = self._read(bgr, found)
+        long_side = float(max(bgr.shape[:2]))
+        # lines the detector is sure of but that read badly, largest first: look closer (a few,
+        # and only where the reduced copy was coarser than the line's own crop would be)
+        todo = sorted(
+            (
+                k
+                for k, b in enumerate(boxes)
+                if b.score < self.refine_below
+                and b.det_score >= 0.5
+                and max(b.box.width, b.box.height) * 1.1 < long_side
+                and long_side > self.det_long_side
+            ),
+            key=lambda k: -boxes[k].box.area,
+        )[: self.max_refine]
+        for k in todo:
+            better = self._refine(bgr, boxes[k])
+            if better and max(b.score for b in better) > boxes[k].score:
+                boxes[k : k + 1] = [boxes[k], *better]  # keep the block too: its policy may still apply
         return boxes
 
 
