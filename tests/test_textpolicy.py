@@ -163,10 +163,12 @@ def test_region_follows_a_slanted_line() -> None:
     assert len(reds) >= 1
     r = reds[0]
     assert r.polygon is not None
-    # 'de Vries' starts after 'Emma ' (5 of 13 chars), padded by less than a character
+    # 'de Vries' starts after 'Emma ' (5 of 13 chars), with a margin of less than a character
     assert r.polygon[0][0] > 200 * 4 / 13
-    assert r.polygon[1] == pytest.approx((200.0, 100.0))
-    assert r.box.x2 == pytest.approx(200.0)
+    # ends at the line's end, 15 % of the line height further out above and below
+    assert r.polygon[1] == pytest.approx((201.5, 97.0))
+    assert r.polygon[2] == pytest.approx((188.5, 123.0))
+    assert r.box.x2 == pytest.approx(201.5)
 
 
 @pytest.mark.parametrize(

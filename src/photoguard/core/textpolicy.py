@@ -20,7 +20,8 @@ letters. Surnames and first names that are ordinary Dutch words ('Bakker', 'Roos
 covered only when written as a name (capitalised or in capitals) or next to the pupil's other name.
 
 Where the OCR gives character positions, only the matched words are covered (up to halfway to
-the neighbouring characters, plus a quarter character); otherwise the whole line is.
+the neighbouring characters plus half a character, and 15 % of the line height above and below);
+otherwise the whole line is.
 """
 
 from __future__ import annotations
@@ -282,6 +283,20 @@ def _accept(hit: _Hit, form: _Form, text: str) -> bool:
 # Regions
 
 
+#: A word's region reaches this share of the line height above and below the detected line
+#: (ascenders, descenders and accents poke out of the detector's box).
+_GROW = 0.15
+
+
+def _taller(poly: Quad, g: float) -> Quad:
+    tl, tr, br, bl = poly
+
+    def away(p: Point, q: Point) -> Point:  # p moved away from q by g of their distance
+        return (p[0] + (p[0] - q[0]) * g, p[1] + (p[1] - q[1]) * g)
+
+    return (away(tl, bl), away(tr, br), away(br, tr), away(bl, tl))
+
+
 def _sub_quad(tb: TextBox, start: int, end: int) -> tuple[Box, Quad | None]:
     """The part of the line holding characters [start, end), with a margin (see below)."""
     poly = tb.polygon
@@ -290,12 +305,12 @@ def _sub_quad(tb: TextBox, start: int, end: int) -> tuple[Box, Quad | None]:
         return tb.box, poly
     # OCR places a character where it was recognised (a narrow time step), not over its whole
     # width: a word runs from halfway after the previous character to halfway before the next,
-    # plus a quarter of an average character
+    # plus half an average character
     f0 = 0.0 if start == 0 else (spans[start - 1][1] + spans[start][0]) / 2
     f1 = 1.0 if end == len(spans) else (spans[end - 1][1] + spans[end][0]) / 2
-    pad = 0.25 / len(spans)
+    pad = 0.5 / len(spans)
     f0, f1 = max(0.0, f0 - pad), min(1.0, f1 + pad)
-    tl, tr, br, bl = poly
+    tl, tr, br, bl = _taller(poly, _GROW)
 
     def lerp(p: Point, q: Point, f: float) -> Point:
         return (p[0] + (q[0] - p[0]) * f, p[1] + (q[1] - p[1]) * f)
