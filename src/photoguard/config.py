@@ -200,6 +200,37 @@ class RedactConfig(Strict):
     )
 
 
+class UnreadableText(StrEnum):
+    """What to do with text that is found but cannot be read (often a pupil's handwriting)."""
+
+    KEEP = "keep"
+    REDACT_PUBLIC = "redact_public"
+    REDACT_ALL = "redact_all"
+
+
+class TextConfig(Strict):
+    """Text in the image (photoguard.photo.text finds it, photoguard.core.textpolicy decides)."""
+
+    enabled: bool = Field(True, description="Find and read text in every photo; redact names and contact details")
+    det_long_side: int = Field(
+        960, ge=320, le=4000, description="Long side (px) of the reduced copy text is detected on"
+    )
+    det_thresh: float = Field(0.3, gt=0, lt=1, description="Pixel probability that counts as text")
+    box_thresh: float = Field(
+        0.3, gt=0, lt=1, description="Mean probability a text line needs (low: faint handwriting is kept)"
+    )
+    min_read_score: float = Field(
+        0.6, ge=0, le=1, description="Lines read with less confidence count as unreadable"
+    )
+    unreadable: UnreadableText = Field(
+        UnreadableText.REDACT_PUBLIC, description="Unreadable text: keep, redact_public or redact_all"
+    )
+    unreadable_min_det_score: float = Field(
+        0.6, ge=0, le=1, description="Only unreadable lines the detector is at least this sure of are redacted"
+    )
+    threads: int = Field(2, ge=1, le=64, description="CPU threads for the text models")
+
+
 class MediaConfig(Strict):
     max_pixels: int = Field(
         80_000_000, ge=1_000_000, le=1_000_000_000, description="Decompression-bomb limit (pixels)"
@@ -272,6 +303,7 @@ class Settings(Strict):
     )
     identify: IdentifyConfig = IdentifyConfig()
     redact: RedactConfig = RedactConfig()
+    text: TextConfig = TextConfig()
     media: MediaConfig = MediaConfig()
     originals: OriginalsConfig = OriginalsConfig()
     retention: RetentionConfig = RetentionConfig()

@@ -28,7 +28,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["PersonName", "output_name", "scrub_text", "slugify"]
+__all__ = [
+    "PersonName",
+    "contact_details",
+    "deletions",
+    "edit_distance",
+    "fold",
+    "ocr_key",
+    "output_name",
+    "scrub_text",
+    "slugify",
+    "within_one_edit",
+]
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,28 @@ _COMMON_FIRST_SAFE_LOWER = COMMON_WORD_FIRST_NAMES
 # Folding
 
 
+#: Letters from other scripts that look like Latin ones (Cyrillic, Greek, Armenian, IPA ...),
+#: folded to the Latin letter they imitate, so 'Ноrst' with a Cyrillic 'Н' and 'о' is 'horst'.
+_CONFUSABLES: dict[str, str] = {
+    **dict(zip("аbвгdеёһіјкӏмноопрсԛтуѵхѕԁԝүһғ", "abbrdeehijklmhoonpcqtyvxsdwyhf", strict=True)),
+    **dict(zip("АВЕЁЅІЈКМНОРСТУХЬԚԜӀ", "abeesijkmhopctyxbqwl", strict=True)),
+    **dict(zip("αβεηικμνορτυχωϲϳϜΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹ", "abenikmvoptuxwcjfabezhikmnoptyxc", strict=True)),
+    **dict(zip("օսոհցաԁɡɑɩɪʟᴀᴄᴅᴇᴋᴍᴏᴘᴛᴜᴠᴡᴢ", "ouohgwdgaiilacdekmoptuvwz", strict=True)),
+    "\u0131": "i",  # dotless i
+    "\u00df": "s",  # sharp s stays one letter (one character for one character)
+    "\u00f8": "o",
+    "\u00d8": "o",
+    "\u0142": "l",
+    "\u0141": "l",
+    "\u0111": "d",
+    "\u0110": "d",
+    "\u00e6": "a",
+    "\u00c6": "a",
+    "\u0153": "o",
+    "\u0152": "o",
+}
+
+
 def _fold_char(ch: str) -> str:
     if ch in "\u2019\u2018`\u00b4\u02bc":
         return "'"
@@ -98,14 +131,25 @@ def _fold_char(ch: str) -> str:
         return "-"
     if ch.isascii():
         return ch.lower()
-    base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+    mapped = _CONFUSABLES.get(ch)
+    if mapped is not None:
+        return mapped
+    # NFKD also takes apart compatibility forms: fullwidth 'Ｈ', mathematical '𝐇', ligatures
+    base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    if base and base[0] != ch and not base[0].isascii():
+        base = _CONFUSABLES.get(base[0], base[0]) + base[1:]
     low = base.casefold() if base else ch
     return low[0] if low else ch
 
 
+def _invisible(ch: str) -> bool:
+    """Zero-width and other format characters (they can hide inside a name: 'Hor\u200bst')."""
+    return ch != _MARK and unicodedata.category(ch) == "Cf"
+
+
 @functools.lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Lower-case, accent-free, one character for one character."""
+    """Lower-case, accent-free, confusables to Latin, one character for one character."""
     return "".join(_fold_char(c) for c in text)
 
 
@@ -116,6 +160,8 @@ def _fold_with_marks(text: str) -> tuple[str, list[int]]:
     index: list[int] = []
     prev = ""
     for i, ch in enumerate(text):
+        if _invisible(ch):
+            continue
         if prev and (
             (prev.islower() and ch.isupper()) or (prev.isalpha() and ch.isdigit()) or (prev.isdigit() and ch.isalpha())
         ):
@@ -488,3 +534,63 @@ def output_name(
         raise ValueError("n must be >= 0")
     day = f"{taken.year:04d}-{taken.month:02d}-{taken.day:02d}"
     return f"{day}_{group_slug(group, people)}_{slugify(stem, people, public=public)}_{n}.{clean_ext}"
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzzy keys for text read by OCR (photoguard.core.textpolicy)
+
+#: Characters OCR confuses, folded to one representative (after ``fold``).
+_OCR_CHAR = str.maketrans({"0": "o", "1": "i", "l": "i", "|": "i", "!": "i", "5": "s", "$": "s", "8": "b", "2": "z"})
+#: Letter pairs OCR reads as one letter (and back): applied after the single characters.
+_OCR_PAIRS: tuple[tuple[str, str], ...] = (("rn", "m"), ("vv", "w"), ("ij", "y"), ("cl", "d"))
+
+
+def ocr_key(text: str) -> str:
+    """A matching key for OCR'd text: folded (case, accents, look-alikes), letters and digits
+    only, with the characters and pairs that OCR confuses mapped to one form ('N00r' and
+    'Noor' give the same key, as do 'Horn' and 'Hom', 'Bijl' and 'Byl')."""
+    folded = "".join(c for c in fold(text) if c.isalnum() or c in "|!$")
+    key = folded.translate(_OCR_CHAR)
+    for pair, one in _OCR_PAIRS:
+        key = key.replace(pair, one)
+    return "".join(c for c in key if c.isalnum())
+
+
+def deletions(key: str) -> set[str]:
+    """Every string made by deleting one character of ``key`` (for edit distance 1 look-ups)."""
+    return {key[:i] + key[i + 1 :] for i in range(len(key))}
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` differ by at most one inserted, deleted or replaced character."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return short in deletions(long)
+
+
+def contact_details(text: str) -> list[tuple[int, int, str]]:
+    """Spans of e-mail addresses, phone numbers, postcodes and street addresses in ``text``,
+    each with its kind ('e-mail', 'phone number', 'postcode', 'street address')."""
+    found: list[tuple[int, int, str]] = []
+    kinds = ((_EMAIL, "e-mail"), (_PHONE, "phone number"), (_POSTCODE, "postcode"), (_STREET, "street address"))
+    for rx, kind in kinds:
+        found += [(m.start(), m.end(), kind) for m in rx.finditer(text)]
+    return sorted(found)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, replacements) between two short strings."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
