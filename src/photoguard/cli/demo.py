@@ -92,6 +92,8 @@ def run_demo(root: Path) -> int:
         for _ch, out in sorted(res.outputs.items()):
             print(f"     -> {out}")
     print(f"4. results: {root / settings.paths.outbox} (one folder per channel); the audit trail:")
-    rows = store.query("SELECT event, COUNT(*) AS n FROM audit GROUP BY event ORDER BY event")
+    from photoguard.ledger.audit import event_counts
+
+    rows = event_counts(store)
     print("   " + json.dumps({r["event"]: r["n"] for r in rows}))
     return EXIT_OK

@@ -188,17 +188,14 @@ def status_report(ctx: Context) -> dict[str, Any]:
     report: dict[str, Any] = {"root": str(ctx.root), "service": service}
     if layout.db.exists():
         store = Store(layout.db)
-        photos = {r["status"]: r["n"] for r in store.query("SELECT status, COUNT(*) AS n FROM photos GROUP BY status")}
-        held = store.one(
-            "SELECT COUNT(*) AS n FROM quarantine WHERE resolved_at IS NULL AND status IN ('held','rejected')"
-        )
-        outputs = store.one("SELECT COUNT(*) AS n FROM outputs WHERE withdrawn_at IS NULL")
-        last = store.one("SELECT MAX(updated_at) AS at FROM photos")
+        from photoguard.ledger.ledger import counts
+
+        c = counts(store)
         report["db"] = {
-            "photos": photos,
-            "waiting_for_review": int(held["n"]) if held else 0,
-            "live_outputs": int(outputs["n"]) if outputs else 0,
-            "last_photo_at": last["at"] if last else None,
+            "photos": c.photos,
+            "waiting_for_review": c.waiting_for_review,
+            "live_outputs": c.live_outputs,
+            "last_photo_at": c.last_photo_at,
         }
         store.close()
     report["problems"] = check_folders(layout)
