@@ -48,6 +48,11 @@ class RedactMethod(StrEnum):
     PIXELATE = "pixelate"
 
 
+class RedactOutline(StrEnum):
+    HEAD = "head"  # box ellipse raised and grown for large faces, plus a landmark ellipse
+    ELLIPSE = "ellipse"  # the box grown around its centre (the earlier outline)
+
+
 class OriginalAction(StrEnum):
     DELETE = "delete"
     VAULT = "vault"
@@ -163,6 +168,10 @@ class IdentifyConfig(Strict):
 class RedactConfig(Strict):
     method: RedactMethod = Field(RedactMethod.SOLID, description="solid fill or coarse noisy mosaic")
     grow: float = Field(1.4, ge=1.0, le=3.0, description="Ellipse size relative to the face box")
+    outline: RedactOutline = Field(
+        RedactOutline.HEAD,
+        description="head: raised, larger for large faces, follows the landmarks (tilt, profile); ellipse: box only",
+    )
     self_check: bool = Field(True, description="Detect again after redaction; fill what is found")
     check_detector: DetectorConfig = Field(
         default_factory=lambda: YuNetConfig(score=0.3, long_sides=[1600]),
