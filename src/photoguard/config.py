@@ -121,9 +121,10 @@ class YuNetConfig(Strict):
 
 
 def _default_members() -> list[CenterFaceConfig | YuNetConfig]:
-    # measured in docs/BENCHMARKS.md: YuNet at 3 scales carries recall; CenterFace at one
-    # cheap scale adds a second, independently trained opinion
-    return [CenterFaceConfig(long_sides=[1024]), YuNetConfig(long_sides=[1024, 2240])]
+    # measured in docs/BENCHMARKS.md: YuNet at 3 scales carries recall (512: a low-resolution
+    # pass for faces that fill the photo); CenterFace at one cheap scale adds a second,
+    # independently trained opinion (it also confirms YuNet's large low-score boxes)
+    return [CenterFaceConfig(long_sides=[1024]), YuNetConfig(long_sides=[512, 1024, 2240])]
 
 
 class EnsembleConfig(Strict):
