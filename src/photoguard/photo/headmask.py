@@ -141,19 +141,21 @@ def usable_landmarks(box: Box, landmarks: Landmarks | None) -> np.ndarray | None
     box, or degenerate (eyes and mouth at one point)."""
     if landmarks is None or len(landmarks) != 5:
         return None
-    flat = np.asarray(landmarks, dtype=np.float64).reshape(-1)
-    if flat.size != 10 or not np.isfinite(flat).all():
+    try:
+        pts = [(float(x), float(y)) for x, y in landmarks]
+    except (TypeError, ValueError):
         return None
-    pts = flat.reshape(5, 2)
     cx, cy = box.center
     hw = max(box.width, 1.0) * LANDMARK_SLACK / 2
     hh = max(box.height, 1.0) * LANDMARK_SLACK / 2
-    if (np.abs(pts[:, 0] - cx) > hw).any() or (np.abs(pts[:, 1] - cy) > hh).any():
+    # also false for NaN
+    if not all(abs(x - cx) <= hw and abs(y - cy) <= hh for x, y in pts):
         return None
-    eyes, mouth = pts[:2].mean(axis=0), pts[3:].mean(axis=0)
-    if float(np.hypot(*(eyes - mouth))) < 0.08 * max(box.height, box.width, 1.0):
+    ex, ey = (pts[0][0] + pts[1][0]) / 2, (pts[0][1] + pts[1][1]) / 2
+    mx, my = (pts[3][0] + pts[4][0]) / 2, (pts[3][1] + pts[4][1]) / 2
+    if math.hypot(ex - mx, ey - my) < 0.08 * max(box.height, box.width, 1.0):
         return None
-    return pts
+    return np.array(pts, dtype=np.float64)
 
 
 def landmark_ellipse(box: Box, landmarks: np.ndarray, grow: float) -> Ellipse:
@@ -187,43 +189,71 @@ def head_outline(
     return out
 
 
-def ellipse_patch(shape: tuple[int, int], e: Ellipse) -> tuple[slice, slice, np.ndarray] | None:
-    """(rows, cols, bool patch) of the ellipse within its clipped bounding rectangle.
+def _grown(e: Ellipse) -> Ellipse:
+    """``e`` scaled by (1 + half a pixel diagonal / shorter semi-axis): it contains every point
+    within that distance of ``e``, so testing pixel centres against it is conservative."""
+    return e.scaled(1.0 + math.sqrt(0.5) / max(min(e.ax, e.ay), 1e-6))
 
-    Conservative: a pixel belongs to the ellipse when any point of its square may lie inside, by
-    testing the pixel's centre against the ellipse scaled by (1 + half a pixel diagonal / shorter
-    semi-axis), which contains every point within that distance of the ellipse. So even a 1 px
-    face yields a non-empty mask."""
+
+def bounds(
+    shape: tuple[int, int], ellipses: Sequence[Ellipse], reach: float = 1.0
+) -> tuple[slice, slice] | None:
+    """Rows and columns of the clipped bounding rectangle of the conservatively grown ellipses
+    scaled by ``reach`` (None when it lies outside the photo)."""
     h, w = int(shape[0]), int(shape[1])
-    grown = e.scaled(1.0 + math.sqrt(0.5) / max(min(e.ax, e.ay), 1e-6))
-    ex, ey = grown.extent()
-    x0, x1 = max(0, math.floor(e.cx - ex)), min(w, math.ceil(e.cx + ex))
-    y0, y1 = max(0, math.floor(e.cy - ey)), min(h, math.ceil(e.cy + ey))
+    x0, y0, x1, y1 = w, h, 0, 0
+    for e in ellipses:
+        g = _grown(e)
+        ex, ey = g.extent()
+        x0, x1 = min(x0, math.floor(g.cx - ex * reach)), max(x1, math.ceil(g.cx + ex * reach))
+        y0, y1 = min(y0, math.floor(g.cy - ey * reach)), max(y1, math.ceil(g.cy + ey * reach))
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
     if x1 <= x0 or y1 <= y0:
         return None
-    xs = np.arange(x0, x1, dtype=np.float64) + 0.5 - e.cx
-    ys = np.arange(y0, y1, dtype=np.float64) + 0.5 - e.cy
-    c, s = math.cos(e.angle), math.sin(e.angle)
-    u = (xs[None, :] * c + ys[:, None] * s) / grown.ax
-    v = (ys[:, None] * c - xs[None, :] * s) / grown.ay
-    inside = u * u + v * v <= 1.0
-    return slice(y0, y1), slice(x0, x1), inside
+    return slice(y0, y1), slice(x0, x1)
+
+
+def outline_levels(
+    shape: tuple[int, int], ellipses: Sequence[Ellipse], reach: float = 1.0
+) -> tuple[slice, slice, np.ndarray] | None:
+    """(rows, cols, level) over :func:`bounds` (``reach``): per pixel centre, the smallest
+    :meth:`Ellipse.level` against the conservatively grown ellipses (float32). ``level <= 1`` is
+    the outline's mask (every pixel any point of which may lie inside); ``1 < level <= reach**2``
+    a ring around it."""
+    rect = bounds(shape, ellipses, reach)
+    if rect is None:
+        return None
+    rs, cs = rect
+    level: np.ndarray | None = None
+    for g in (_grown(e) for e in ellipses):
+        xs = np.arange(cs.start, cs.stop, dtype=np.float32) + np.float32(0.5 - g.cx)
+        ys = np.arange(rs.start, rs.stop, dtype=np.float32) + np.float32(0.5 - g.cy)
+        c, s = math.cos(g.angle), math.sin(g.angle)
+        if abs(s) < 1e-9:  # axis-aligned: separable, two small vectors
+            lv = (ys[:, None] / np.float32(g.ay)) ** 2 + (xs[None, :] / np.float32(g.ax)) ** 2
+        else:
+            u = (xs[None, :] * np.float32(c / g.ax)) + (ys[:, None] * np.float32(s / g.ax))
+            v = (ys[:, None] * np.float32(c / g.ay)) - (xs[None, :] * np.float32(s / g.ay))
+            lv = u * u + v * v
+        level = lv if level is None else np.minimum(level, lv, out=level)
+    assert level is not None
+    return rs, cs, level
+
+
+def ellipse_patch(shape: tuple[int, int], e: Ellipse) -> tuple[slice, slice, np.ndarray] | None:
+    """(rows, cols, bool patch) of one ellipse within its clipped bounding rectangle.
+
+    Conservative: a pixel belongs to the ellipse when any point of its square may lie inside
+    (see :func:`outline_levels`), so even a 1 px face yields a non-empty mask."""
+    return outline_patch(shape, [e])
 
 
 def outline_patch(
     shape: tuple[int, int], ellipses: Sequence[Ellipse]
 ) -> tuple[slice, slice, np.ndarray] | None:
     """(rows, cols, bool patch) of the union of ``ellipses`` within its clipped bounding rectangle."""
-    patches = [p for p in (ellipse_patch(shape, e) for e in ellipses) if p is not None]
-    if not patches:
+    lv = outline_levels(shape, ellipses)
+    if lv is None:
         return None
-    if len(patches) == 1:
-        return patches[0]
-    y0 = min(p[0].start for p in patches)
-    y1 = max(p[0].stop for p in patches)
-    x0 = min(p[1].start for p in patches)
-    x1 = max(p[1].stop for p in patches)
-    inside = np.zeros((y1 - y0, x1 - x0), dtype=bool)
-    for rs, cs, m in patches:
-        inside[rs.start - y0 : rs.stop - y0, cs.start - x0 : cs.stop - x0] |= m
-    return slice(y0, y1), slice(x0, x1), inside
+    rs, cs, level = lv
+    return rs, cs, level <= 1.0

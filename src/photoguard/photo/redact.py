@@ -24,7 +24,15 @@ import numpy as np
 
 from photoguard.config import RedactConfig, RedactMethod, RedactOutline
 from photoguard.core.records import Box, Detection
-from photoguard.photo.headmask import MIN_GROW, Ellipse, Landmarks, head_outline, outline_patch
+from photoguard.photo.headmask import (
+    MIN_GROW,
+    Ellipse,
+    Landmarks,
+    bounds,
+    head_outline,
+    outline_levels,
+    outline_patch,
+)
 
 __all__ = ["MIN_GROW", "Face", "face_outline", "redact", "redaction_mask", "solid_fill"]
 #: Mosaic: blocks per longer face side (the face spans at most this many blocks, ~5 with grow).
@@ -34,6 +42,8 @@ MIN_BLOCK = 8
 #: Mosaic: noise added to each block's mean (std dev, 0-255 scale) and quantisation step.
 NOISE_STD = 20.0
 QUANT = 16
+#: Solid fill: the background ring reaches this far out (× the outline's size).
+RING_REACH = 1.25
 #: Solid fill: neutral grey used when no ring is available, and the quantisation step.
 NEUTRAL = (128, 128, 128)
 SOLID_QUANT = 32
@@ -90,20 +100,8 @@ def _check(rgb: np.ndarray) -> None:
         raise ValueError("expected an RGB uint8 array of shape (H, W, 3)")
 
 
-def _ring_colour(rgb: np.ndarray, ellipses: Sequence[Ellipse]) -> np.ndarray:
-    """Quantised mean colour of a ring just outside the outline (background)."""
-    h, w = rgb.shape[:2]
-    outer = outline_patch((h, w), [e.scaled(1.25) for e in ellipses])
-    inner = outline_patch((h, w), ellipses)
-    if outer is None:
-        return np.array(NEUTRAL, dtype=np.uint8)
-    rs, cs, ring = outer
-    ring = ring.copy()
-    if inner is not None:
-        irs, ics, inside = inner
-        ring[
-            irs.start - rs.start : irs.stop - rs.start, ics.start - cs.start : ics.stop - cs.start
-        ] &= ~inside
+def _ring_colour(rgb: np.ndarray, rs: slice, cs: slice, ring: np.ndarray) -> np.ndarray:
+    """Quantised mean colour of the ring just outside the outline (background)."""
     if not ring.any():
         return np.array(NEUTRAL, dtype=np.uint8)
     # OpenCV's masked mean: one pass in C instead of a boolean gather and a float64 reduce
@@ -182,9 +180,18 @@ def redact(rgb: np.ndarray, faces: Sequence[Face], cfg: RedactConfig, *, seed: i
     h, w = rgb.shape[:2]
     for face in faces:
         ellipses = face_outline(face, cfg.grow, (h, w), cfg.outline)
-        patch = outline_patch((h, w), ellipses)
-        if patch is None:
+        lv = outline_levels((h, w), ellipses, RING_REACH)
+        if lv is None:
             continue
-        rs, cs, inside = patch
-        _fill(out[rs, cs], inside, _ring_colour(rgb, ellipses))
+        rs, cs, level = lv
+        inside = level <= 1.0
+        if not inside.any():
+            continue
+        ring = (level <= RING_REACH**2) & ~inside
+        colour = _ring_colour(rgb, rs, cs, ring)
+        rect = bounds((h, w), ellipses)  # the outline's own rectangle, inside the ring's
+        if rect is not None:
+            ir, ic = rect
+            sub = inside[ir.start - rs.start : ir.stop - rs.start, ic.start - cs.start : ic.stop - cs.start]
+            _fill(out[ir, ic], np.ascontiguousarray(sub), colour)
     return out
