@@ -48,6 +48,11 @@ class RedactMethod(StrEnum):
     PIXELATE = "pixelate"
 
 
+class RedactOutline(StrEnum):
+    HEAD = "head"  # box ellipse raised and grown for large faces, plus a landmark ellipse
+    ELLIPSE = "ellipse"  # the box grown around its centre (the earlier outline)
+
+
 class OriginalAction(StrEnum):
     DELETE = "delete"
     VAULT = "vault"
@@ -116,9 +121,10 @@ class YuNetConfig(Strict):
 
 
 def _default_members() -> list[CenterFaceConfig | YuNetConfig]:
-    # measured in docs/BENCHMARKS.md: YuNet at 3 scales carries recall; CenterFace at one
-    # cheap scale adds a second, independently trained opinion
-    return [CenterFaceConfig(long_sides=[1024]), YuNetConfig(long_sides=[1024, 2240])]
+    # measured in docs/BENCHMARKS.md: YuNet at 3 scales carries recall (512: a low-resolution
+    # pass for faces that fill the photo); CenterFace at one cheap scale adds a second,
+    # independently trained opinion (it also confirms YuNet's large low-score boxes)
+    return [CenterFaceConfig(long_sides=[1024]), YuNetConfig(long_sides=[512, 1024, 2240])]
 
 
 class EnsembleConfig(Strict):
@@ -193,6 +199,10 @@ class IdentifyConfig(Strict):
 class RedactConfig(Strict):
     method: RedactMethod = Field(RedactMethod.SOLID, description="solid fill or coarse noisy mosaic")
     grow: float = Field(1.4, ge=1.0, le=3.0, description="Ellipse size relative to the face box")
+    outline: RedactOutline = Field(
+        RedactOutline.HEAD,
+        description="head: raised, larger for large faces, follows the landmarks (tilt, profile); ellipse: box only",
+    )
     self_check: bool = Field(True, description="Detect again after redaction; fill what is found")
     check_detector: DetectorConfig = Field(
         default_factory=lambda: YuNetConfig(score=0.3, long_sides=[1600]),

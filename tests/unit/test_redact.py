@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from photoguard.config import RedactConfig, RedactMethod
+from photoguard.config import RedactConfig, RedactMethod, RedactOutline
 from photoguard.core.records import Box
 from photoguard.photo.redact import MIN_GROW, redact, redaction_mask, solid_fill
 
@@ -23,7 +23,7 @@ def noise_image(h: int = 120, w: int = 160, seed: int = 1) -> np.ndarray:
 
 def test_mask_is_an_ellipse_covering_the_box() -> None:
     box = Box(40, 30, 80, 90)  # 40 wide, 60 high, centre (60, 60)
-    m = redaction_mask((120, 160), [box], 1.6)
+    m = redaction_mask((120, 160), [box], 1.6, outline=RedactOutline.ELLIPSE)
     assert m.dtype == bool and m.shape == (120, 160)
     assert m[30:90, 40:80].all()  # the whole box
     ys, xs = np.nonzero(m)

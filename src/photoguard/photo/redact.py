@@ -1,10 +1,13 @@
-"""Irreversible face redaction on an enlarged ellipse (pure: arrays in, new array out).
+"""Irreversible face redaction on a head outline (pure: arrays in, new array out).
 
-Each face box is grown ``grow``× around its centre into an ellipse (hair, ears, chin), never
-smaller than the ellipse that circumscribes the box itself, so no pixel of the detected box stays.
-Two methods:
+Each face (a box, or a detection whose landmarks show tilt and profile) becomes an outline: by
+default the head outline of :mod:`photoguard.photo.headmask` (the box grown ``grow``×, raised
+toward the forehead, grown more for large faces, extended past the photo's edge for cut faces,
+united with an ellipse along the landmarks' axis); ``outline = "ellipse"`` keeps the earlier box
+ellipse grown around its centre. Either is never smaller than the ellipse that circumscribes the
+box itself, so no pixel of the detected box stays. Two methods:
 
-* ``solid``: the ellipse is filled with one flat colour (the mean of a ring just outside it, i.e.
+* ``solid``: the outline is filled with one flat colour (the mean of a ring just outside it, i.e.
   background, quantised) — zero information about the face remains.
 * ``pixelate``: a coarse mosaic whose blocks are a quarter of the face's longer side and at least
   8 px (the face spans at most ~4-5 blocks), each block's mean plus seeded noise, quantised.
@@ -19,11 +22,19 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from photoguard.config import RedactConfig, RedactMethod
-from photoguard.core.records import Box
+from photoguard.config import RedactConfig, RedactMethod, RedactOutline
+from photoguard.core.records import Box, Detection
+from photoguard.photo.headmask import (
+    MIN_GROW,
+    Ellipse,
+    Landmarks,
+    bounds,
+    head_outline,
+    outline_levels,
+    outline_patch,
+)
 
-#: The grown ellipse is never smaller than the one circumscribing the box (axes √2 × box).
-MIN_GROW = math.sqrt(2.0)
+__all__ = ["MIN_GROW", "Face", "face_outline", "redact", "redaction_mask", "solid_fill"]
 #: Mosaic: blocks per longer face side (the face spans at most this many blocks, ~5 with grow).
 BLOCKS_PER_FACE = 4
 #: Mosaic: blocks are never smaller than this (px), so small faces get 1-3 blocks across.
@@ -31,46 +42,53 @@ MIN_BLOCK = 8
 #: Mosaic: noise added to each block's mean (std dev, 0-255 scale) and quantisation step.
 NOISE_STD = 20.0
 QUANT = 16
+#: Solid fill: the background ring reaches this far out (× the outline's size).
+RING_REACH = 1.25
 #: Solid fill: neutral grey used when no ring is available, and the quantisation step.
 NEUTRAL = (128, 128, 128)
 SOLID_QUANT = 32
 
 
-def _ellipse_geometry(box: Box, grow: float) -> tuple[float, float, float, float]:
-    cx, cy = box.center
-    g = max(grow, MIN_GROW)
-    return cx, cy, max(box.width * g / 2, 0.5), max(box.height * g / 2, 0.5)
+Face = Box | Detection
 
 
-def _ellipse_patch(
-    shape: tuple[int, int], box: Box, grow: float
+def _parts(face: Face) -> tuple[Box, Landmarks | None]:
+    """A face's box and, when it has them, its 5 landmarks (``Detection.landmarks``)."""
+    if isinstance(face, Box):
+        return face, None
+    return face.box, getattr(face, "landmarks", None)
+
+
+def face_outline(
+    face: Face, grow: float, shape: tuple[int, int], outline: RedactOutline = RedactOutline.HEAD
+) -> list[Ellipse]:
+    """The ellipses whose union is redacted for one face (see :mod:`photoguard.photo.headmask`)."""
+    box, landmarks = _parts(face)
+    if outline == RedactOutline.ELLIPSE:
+        cx, cy = box.center
+        g = max(grow, MIN_GROW)
+        return [Ellipse(cx, cy, max(box.width * g / 2, 0.5), max(box.height * g / 2, 0.5))]
+    return head_outline(box, grow, landmarks, shape)
+
+
+def _patch(
+    shape: tuple[int, int], face: Face, grow: float, outline: RedactOutline
 ) -> tuple[slice, slice, np.ndarray] | None:
-    """(rows, cols, bool patch) of the ellipse within its clipped bounding rectangle.
-
-    A pixel belongs to the ellipse when its centre (x+0.5, y+0.5) lies inside it; pixels the
-    ellipse only grazes are included too (distance test against the pixel's nearest point) so
-    even a 1 px face yields a non-empty mask."""
-    h, w = shape
-    cx, cy, ax, ay = _ellipse_geometry(box, grow)
-    x0, x1 = max(0, math.floor(cx - ax)), min(w, math.ceil(cx + ax))
-    y0, y1 = max(0, math.floor(cy - ay)), min(h, math.ceil(cy + ay))
-    if x1 <= x0 or y1 <= y0:
-        return None
-    xs = np.arange(x0, x1, dtype=np.float64)
-    ys = np.arange(y0, y1, dtype=np.float64)
-    # nearest point of each pixel square to the centre (conservative: covers grazed pixels)
-    nx = np.clip(cx, xs, xs + 1.0) - cx
-    ny = np.clip(cy, ys, ys + 1.0) - cy
-    inside = (ny[:, None] / ay) ** 2 + (nx[None, :] / ax) ** 2 <= 1.0
-    return slice(y0, y1), slice(x0, x1), inside
+    return outline_patch(shape, face_outline(face, grow, shape, outline))
 
 
-def redaction_mask(shape: tuple[int, int], boxes: Sequence[Box], grow: float) -> np.ndarray:
-    """Boolean (H, W) mask of every grown ellipse."""
+def redaction_mask(
+    shape: tuple[int, int],
+    faces: Sequence[Face],
+    grow: float,
+    *,
+    outline: RedactOutline = RedactOutline.HEAD,
+) -> np.ndarray:
+    """Boolean (H, W) mask of every face's outline."""
     h, w = int(shape[0]), int(shape[1])
     mask = np.zeros((h, w), dtype=bool)
-    for box in boxes:
-        patch = _ellipse_patch((h, w), box, grow)
+    for face in faces:
+        patch = _patch((h, w), face, grow, outline)
         if patch is not None:
             rs, cs, inside = patch
             mask[rs, cs] |= inside
@@ -82,20 +100,8 @@ def _check(rgb: np.ndarray) -> None:
         raise ValueError("expected an RGB uint8 array of shape (H, W, 3)")
 
 
-def _ring_colour(rgb: np.ndarray, box: Box, grow: float) -> np.ndarray:
-    """Quantised mean colour of a ring just outside the grown ellipse (background)."""
-    h, w = rgb.shape[:2]
-    outer = _ellipse_patch((h, w), box, max(grow, MIN_GROW) * 1.25)
-    inner = _ellipse_patch((h, w), box, grow)
-    if outer is None:
-        return np.array(NEUTRAL, dtype=np.uint8)
-    rs, cs, ring = outer
-    ring = ring.copy()
-    if inner is not None:
-        irs, ics, inside = inner
-        ring[
-            irs.start - rs.start : irs.stop - rs.start, ics.start - cs.start : ics.stop - cs.start
-        ] &= ~inside
+def _ring_colour(rgb: np.ndarray, rs: slice, cs: slice, ring: np.ndarray) -> np.ndarray:
+    """Quantised mean colour of the ring just outside the outline (background)."""
     if not ring.any():
         return np.array(NEUTRAL, dtype=np.uint8)
     # OpenCV's masked mean: one pass in C instead of a boolean gather and a float64 reduce
@@ -112,13 +118,16 @@ def _fill(sub: np.ndarray, inside: np.ndarray, values: np.ndarray) -> None:
         sub[inside] = src[inside]
 
 
-def solid_fill(rgb: np.ndarray, boxes: Sequence[Box], grow: float) -> np.ndarray:
-    """A copy with every grown ellipse filled flat neutral grey (used by the self-check)."""
+def solid_fill(
+    rgb: np.ndarray, faces: Sequence[Face], grow: float, *, outline: RedactOutline = RedactOutline.HEAD
+) -> np.ndarray:
+    """A copy with every face's outline filled flat neutral grey (used by the self-check)."""
     _check(rgb)
     out = rgb.copy()
     grey = np.array(NEUTRAL, dtype=np.uint8)
-    for box in boxes:
-        patch = _ellipse_patch(rgb.shape[:2], box, grow)
+    h, w = rgb.shape[:2]
+    for face in faces:
+        patch = _patch((h, w), face, grow, outline)
         if patch is not None:
             rs, cs, inside = patch
             _fill(out[rs, cs], inside, grey)
@@ -126,18 +135,20 @@ def solid_fill(rgb: np.ndarray, boxes: Sequence[Box], grow: float) -> np.ndarray
 
 
 def _mosaic(
-    rgb: np.ndarray, out: np.ndarray, box: Box, grow: float, rng: np.random.Generator
+    rgb: np.ndarray, out: np.ndarray, face: Face, cfg: RedactConfig, rng: np.random.Generator
 ) -> None:
     h, w = rgb.shape[:2]
-    patch = _ellipse_patch((h, w), box, grow)
+    box, _ = _parts(face)
+    ellipses = face_outline(face, cfg.grow, (h, w), cfg.outline)
+    patch = outline_patch((h, w), ellipses)
     if patch is None:
         return
     rs, cs, inside = patch
     block = max(MIN_BLOCK, math.ceil(max(box.width, box.height) / BLOCKS_PER_FACE))
     region = rgb[rs, cs].astype(np.float64)
     ph, pw = region.shape[:2]
-    # blocks are anchored at the ellipse's centre so the grid does not depend on clipping
-    cx, cy, _, _ = _ellipse_geometry(box, grow)
+    # blocks are anchored at the first ellipse's centre so the grid does not depend on clipping
+    cx, cy = ellipses[0].cx, ellipses[0].cy
     ox = (cs.start - cx) % block
     oy = (rs.start - cy) % block
     by = ((np.arange(ph) + oy) // block).astype(np.int64)
@@ -154,22 +165,33 @@ def _mosaic(
     _fill(out[rs, cs], inside, means[ids].astype(np.uint8))
 
 
-def redact(rgb: np.ndarray, boxes: Sequence[Box], cfg: RedactConfig, *, seed: int) -> np.ndarray:
-    """A new array with every box redacted irreversibly on its grown ellipse."""
+def redact(rgb: np.ndarray, faces: Sequence[Face], cfg: RedactConfig, *, seed: int) -> np.ndarray:
+    """A new array with every face redacted irreversibly on its outline. ``faces`` are boxes or
+    detections; a detection's landmarks, when present, shape its head outline."""
     _check(rgb)
     out = rgb.copy()
-    if not boxes:
+    if not faces:
         return out
     if cfg.method == RedactMethod.PIXELATE:
         rng = np.random.default_rng(seed)
-        for box in boxes:
-            _mosaic(rgb, out, box, cfg.grow, rng)
+        for face in faces:
+            _mosaic(rgb, out, face, cfg, rng)
         return out
     h, w = rgb.shape[:2]
-    for box in boxes:
-        patch = _ellipse_patch((h, w), box, cfg.grow)
-        if patch is None:
+    for face in faces:
+        ellipses = face_outline(face, cfg.grow, (h, w), cfg.outline)
+        lv = outline_levels((h, w), ellipses, RING_REACH)
+        if lv is None:
             continue
-        rs, cs, inside = patch
-        _fill(out[rs, cs], inside, _ring_colour(rgb, box, cfg.grow))
+        rs, cs, level = lv
+        inside = level <= 1.0
+        if not inside.any():
+            continue
+        ring = (level <= RING_REACH**2) & ~inside
+        colour = _ring_colour(rgb, rs, cs, ring)
+        rect = bounds((h, w), ellipses)  # the outline's own rectangle, inside the ring's
+        if rect is not None:
+            ir, ic = rect
+            sub = inside[ir.start - rs.start : ir.stop - rs.start, ic.start - cs.start : ic.stop - cs.start]
+            _fill(out[ir, ic], np.ascontiguousarray(sub), colour)
     return out

@@ -180,6 +180,28 @@ def tile_grid(
     return [(x1, y1, x2, y2) for y1, y2 in spans(height, ny) for x1, x2 in spans(width, nx)]
 
 
+#: Source suffix of an *unconfirmed* box: one a detector's own rule doubts (YuNet: a large box
+#: with a low score, often something else, but sometimes the largest face in the photo). It is
+#: never dropped on that rule alone: fused with a confirmed box of another scale or another
+#: detector it counts as confirmed; only a box nothing else agrees with is dropped at the end
+#: (:func:`resolve`).
+UNCONFIRMED = "?"
+
+
+def unconfirmed(source: str) -> str:
+    """``source`` marked unconfirmed."""
+    return source if source.endswith(UNCONFIRMED) else source + UNCONFIRMED
+
+
+def is_unconfirmed(d: Detection) -> bool:
+    return d.source.endswith(UNCONFIRMED)
+
+
+def resolve(detections: Sequence[Detection]) -> list[Detection]:
+    """The detections with the unconfirmed ones (no second opinion) left out."""
+    return [d for d in detections if not is_unconfirmed(d)]
+
+
 def _shifted(d: Detection, dx: int, dy: int) -> Detection:
     b = d.box
     pts = tuple((x + dx, y + dy) for x, y in d.landmarks) if d.landmarks else d.landmarks
@@ -202,7 +224,8 @@ def fuse(detections: Sequence[Detection], iou: float, source: str | None = None)
     """Merge duplicates: greedy clustering by IoU (highest score first), then a score-weighted
     average box per cluster (weighted box fusion). Every input box ends in exactly one output
     box, so a face found by any member or scale is kept (recall first). The cluster keeps the
-    best score and the landmarks of its best member."""
+    best score and the landmarks of its best member. A cluster is unconfirmed (source suffix
+    ``UNCONFIRMED``) only when all its members are: one confirmed member is the second opinion."""
     if not detections:
         return []
     order = sorted(range(len(detections)), key=lambda i: -detections[i].score)
@@ -221,12 +244,15 @@ def fuse(detections: Sequence[Detection], iou: float, source: str | None = None)
         w = scores[members]
         x1, y1, x2, y2 = (arr[members] * w[:, None]).sum(axis=0) / w.sum()
         best = dets[i]
-        srcs = sorted({dets[m].source for m in members if dets[m].source})
+        srcs = sorted({dets[m].source.removesuffix(UNCONFIRMED) for m in members if dets[m].source})
+        name = source if source is not None else "+".join(srcs)
+        if all(is_unconfirmed(dets[m]) for m in members):
+            name = unconfirmed(name)
         out.append(
             Detection(
                 box=Box(float(x1), float(y1), float(x2), float(y2)),
                 score=best.score,
-                source=source if source is not None else "+".join(srcs),
+                source=name,
                 landmarks=best.landmarks,
             )
         )
@@ -277,6 +303,12 @@ class MultiScaleDetector:
             self._reset()
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """The faces found, unconfirmed boxes without a second opinion left out."""
+        return resolve(self.candidates(rgb))
+
+    def candidates(self, rgb: np.ndarray) -> list[Detection]:
+        """All passes fused, unconfirmed boxes included (an ensemble resolves them after fusing
+        every member's candidates, so another detector can confirm them)."""
         check_image(rgb)
         found: list[Detection] = []
         try:

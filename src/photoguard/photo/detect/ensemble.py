@@ -1,4 +1,8 @@
-"""Union of several detectors (recall first): every member's boxes, duplicates fused."""
+"""Union of several detectors (recall first): every member's boxes, duplicates fused.
+
+Members that offer ``candidates`` (unconfirmed boxes included) are asked for those, so a box one
+member doubts is kept when another member finds the same face; what no member confirms is left
+out after fusion (``resolve``)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from photoguard.core.records import Detection
-from photoguard.photo.detect.base import Detector, check_image, fuse
+from photoguard.photo.detect.base import Detector, check_image, fuse, resolve
 
 log = logging.getLogger(__name__)
 
@@ -32,5 +36,6 @@ class EnsembleDetector:
         check_image(rgb)
         found: list[Detection] = []
         for m in self.members:
-            found.extend(m.detect(rgb))
-        return fuse(found, self.nms_iou)
+            candidates = getattr(m, "candidates", None)
+            found.extend(candidates(rgb) if callable(candidates) else m.detect(rgb))
+        return resolve(fuse(found, self.nms_iou))

@@ -19,6 +19,7 @@ from photoguard.photo.detect.base import (
     MultiScaleDetector,
     read_verified,
     resized,
+    unconfirmed,
 )
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,16 @@ YUNET_MODEL = ModelFile(
 _NMS = 0.3
 _TOP_K = 5000
 #: A box at least this large in the detector's input (shorter side) AND in the photo needs
-#: ``cfg.large_score``: a face that large is found confidently, a low-score box that large is
-#: almost always something else (in upscaled passes especially). The input-pixel test keeps small
+#: ``cfg.large_score`` or a second opinion (another scale or detector finding it, see
+#: ``base.UNCONFIRMED``): a face that large is usually found confidently, a low-score box that
+#: large is often something else (in upscaled passes especially). The input-pixel test keeps small
 #: faces of a downscaled 12 MP photo out of the rule; the photo-pixel test keeps upscaled small
 #: faces out of it.
 LARGE_FACE_PX = 64.0
 LARGE_FACE_IMAGE_PX = 40.0
+#: A low-resolution pass (input long side up to this) is there for faces too big for the other
+#: passes; every box it finds >= LARGE_FACE_IMAGE_PX in the photo falls under the same rule.
+LOW_RES_PX = 640
 
 
 class YuNetDetector(MultiScaleDetector):
@@ -95,11 +100,13 @@ class YuNetDetector(MultiScaleDetector):
             )
             if box.width <= 0 or box.height <= 0:
                 continue
-            large = min(bw, bh) >= LARGE_FACE_PX and min(box.width, box.height) >= LARGE_FACE_IMAGE_PX
-            if large and f[14] < self.cfg.large_score:
-                continue
+            large = (min(bw, bh) >= LARGE_FACE_PX or max(w, h) <= LOW_RES_PX) and min(
+                box.width, box.height
+            ) >= LARGE_FACE_IMAGE_PX
+            doubt = large and f[14] < self.cfg.large_score  # kept only with a second opinion
             pts = tuple((float(f[4 + 2 * j] / fx), float(f[5 + 2 * j] / fy)) for j in range(5))
-            out.append(Detection(box=box, score=float(f[14]), source=self.name, landmarks=pts))
+            src = unconfirmed(self.name) if doubt else self.name
+            out.append(Detection(box=box, score=float(f[14]), source=src, landmarks=pts))
         return out
 
     def _reset(self) -> None:
