@@ -366,16 +366,19 @@ def _clause_spans(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int
     out: list[tuple[int, int]] = []
     n = len(text)
     for s, e in spans:
-        a, b = _clause_bounds(text, s, e)
-        left = text[a - 1] if a > 0 else ""
+        i, b = _clause_bounds(text, s, e)
+        left = text[i - 1] if i > 0 else ""
         right = text[b] if b < n else ""
+        a = i
+        while a < s and text[a] in " \t":  # the space before the clause stays
+            a += 1
         if left == "(" and right == ")":
-            a, b = a - 1, b + 1
+            a, b = i - 1, b + 1
         elif right in (",", ";"):
             b += 1
         elif right in ("", "\n") or right in ".!?":
             if left in (",", ";"):
-                a -= 1
+                a = i - 1
             else:  # the whole sentence goes, with its full stop
                 while b < n and text[b] in ".!?":
                     b += 1

@@ -26,8 +26,8 @@ import numpy as np
 from photoguard import fsutil
 from photoguard.config import ChannelConfig, Layout, OriginalAction, Settings
 from photoguard.core.decide import Verdict, decide_all, held_channels, visible_pupils
-from photoguard.core.naming import PersonName, output_name, scrub_text
-from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus, Pupil
+from photoguard.core.naming import PersonName, output_name, person_name, scrub_caption, unnamed
+from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus
 from photoguard.core.textpolicy import TextBox, TextRedaction, decide_text
 from photoguard.core.upload import Upload, safe_text
 from photoguard.ledger import audit, keys, ledger
@@ -123,6 +123,8 @@ class Rendered:
     visible: list[str]
     #: text in the image to cover in this channel (names, contact details, unreadable lines)
     text: tuple[TextRedaction, ...] = ()
+    #: pupils who may not be named in this channel (their first names go from file name and caption)
+    unnamed: tuple[PersonName, ...] = ()
 
     def text_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -434,6 +436,7 @@ class Pipeline:
                 "",
                 visible_pupils(verdicts, matches, ch.name),
                 tuple(decide_text(lines, roster, ch, today, self.settings.text)) if lines else (),
+                tuple(unnamed(roster, ch, today)),
             )
             for ch in publish
         ]
@@ -447,13 +450,13 @@ class Pipeline:
         timings["redact"] = time.perf_counter() - t - encoding
         timings["encode"] = encoding
         t = time.perf_counter()
-        everyone = [PersonName(p.first_name, p.surname_prefix, p.surname) for p in pupils.values()]
+        everyone = [person_name(p) for p in roster]
         taken = img.taken_at.date() if img.taken_at else today
         # published in full: the photo's row, the approval and its audit event commit in the
         # same write transaction as its outputs (one transaction per published photo)
         done = None if held else _Done(uploader, len(faces), from_quarantine)
         outputs = self._publish(
-            sha, rendered, taken, group, stem, everyone, pupils, img.captions, version,
+            sha, rendered, taken, group, stem, everyone, img.caption, version,
             guard_live=skip_live, done=done,
         )
         timings["publish"] = time.perf_counter() - t
@@ -547,8 +550,7 @@ class Pipeline:
         group: str,
         stem: str,
         everyone: Sequence[PersonName],
-        pupils: dict[str, Pupil],
-        captions: Sequence[str],
+        caption: str | None,
         decided_version: int,
         *,
         guard_live: bool = False,
@@ -596,8 +598,8 @@ class Pipeline:
                         conn, AuditEvent("publish", photo_sha256=sha, channel=r.channel.name, detail=detail)
                     )
                     outputs[r.channel.name] = rel
-                    if captions:
-                        self._write_caption(final, captions, everyone, r, pupils)
+                    if caption:
+                        self._write_caption(final, caption, everyone, r)
                 if done is not None:
                     detail = {"faces": done.faces, "channels": sorted(outputs), "held": []}
                     audit.record_in(conn, AuditEvent("photo.published", photo_sha256=sha, detail=detail))
@@ -626,15 +628,10 @@ class Pipeline:
                 return name
             n += 1
 
-    def _write_caption(
-        self,
-        final: Path,
-        captions: Sequence[str],
-        everyone: Sequence[PersonName],
-        r: Rendered,
-        pupils: dict[str, Pupil],
-    ) -> None:
-        text = "\n".join(scrub_text(c, everyone, public=r.channel.public) for c in captions if c.strip())
+    def _write_caption(self, final: Path, caption: str, everyone: Sequence[PersonName], r: Rendered) -> None:
+        """The teacher's sidecar caption, scrubbed for the channel, next to the output. Text embedded
+        in the photo file is never used (see ``DecodedImage.embedded_captions``)."""
+        text = scrub_caption(caption, everyone, public=r.channel.public, hidden=r.unnamed)
         if text.strip():
             fsutil.atomic_write(final.with_suffix(final.suffix + ".txt"), (text.strip() + "\n").encode())
 
