@@ -621,7 +621,9 @@ class Pipeline:
         group_label = f"groep-{group}" if group else ""
         n = 1
         while True:
-            name = output_name(taken, group_label, stem, everyone, public=r.channel.public, n=n, ext=r.ext)
+            name = output_name(
+                taken, group_label, stem, everyone, public=r.channel.public, n=n, ext=r.ext, hidden=r.unnamed
+            )
             rel = str((folder / name).relative_to(self.layout.root))
             # never reuse a name, not even a withdrawn one: a re-render gets a new name
             if not ledger.path_ever_used(conn, rel):
