@@ -18,6 +18,7 @@ from photoguard.cli import main  # noqa: E402
 from photoguard.config import Settings  # noqa: E402
 from photoguard.photo.pipeline import Pipeline  # noqa: E402
 from tests.support.models import FACE_A, FACE_B, FakeDetector, FakeTemplates, fake_vector  # noqa: E402
+from tests.support.text import FakeTextFinder  # noqa: E402
 
 
 def fake_pipeline(delay: float) -> object:
@@ -27,6 +28,7 @@ def fake_pipeline(delay: float) -> object:
             settings,
             detector=FakeDetector([FACE_A, FACE_B], delay=delay),
             templates=FakeTemplates({FACE_A: fake_vector(1), FACE_B: fake_vector(2)}),  # type: ignore[arg-type]
+            text=FakeTextFinder(),
         )
 
     return build

@@ -22,6 +22,7 @@ from photoguard.ledger.templates import TemplateVault
 from photoguard.photo.pipeline import Pipeline
 from photoguard.service.setup import init_root
 from tests.support.models import FACE_A, FACE_B, FakeDetector, FakeTemplates, fake_vector
+from tests.support.text import FakeTextFinder
 
 #: every column of the Dutch export, in the export's order
 CONSENT_COLUMNS: tuple[str, ...] = (
@@ -104,6 +105,7 @@ def make_school(
     consent: str | None = None,
     detector: object | None = None,
     templates: object | None = None,
+    text: object | None = None,
     today: Callable[[], date] = lambda: date(2026, 11, 21),
     enrol: Mapping[str, np.ndarray] | None = None,
     enrol_source: str = "enrol-photo-sha",
@@ -112,7 +114,8 @@ def make_school(
     """A fresh school at ``tmp_path / name``.
 
     Defaults: the two-pupil CSV (:data:`TWO_PUPILS`), a :class:`FakeDetector` finding FACE_A and
-    FACE_B, templates 1 and 2 for them, today 2026-11-21, and pupil 1001 enrolled as FACE_A's
+    FACE_B, templates 1 and 2 for them, a :class:`FakeTextFinder` that finds no text, today
+    2026-11-21, and pupil 1001 enrolled as FACE_A's
     template (``enrol={}`` enrols nobody; ``consent=""`` imports nothing).
     """
     root = init_school(tmp_path / name, **(config or {}))
@@ -123,6 +126,7 @@ def make_school(
         templates=(
             FakeTemplates({FACE_A: fake_vector(1), FACE_B: fake_vector(2)}) if templates is None else templates
         ),  # type: ignore[arg-type]
+        text=FakeTextFinder() if text is None else text,  # type: ignore[arg-type]
         today=today,
     )
     text = consent_csv() if consent is None else consent

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from photoguard.config import RetentionConfig
+from photoguard.config import ChannelConfig, RetentionConfig
 from photoguard.core import eligibility as el
 from photoguard.core.eligibility import Bar
 from photoguard.core.records import Pupil
@@ -112,3 +112,34 @@ def test_date_free_prefilter_covers_every_withdrawal(p: Pupil | None) -> None:
             assert el.could_need_withdrawal(p, key)
     if p is not None and p.left_on is None and p.consents.get("parro") is True:
         assert not el.could_need_withdrawal(p, "parro")
+
+
+# --------------------------------------------------------------------------------------------
+# May a pupil be named (first name in a caption, a file name or text in the image)?
+
+CLOSED = ChannelConfig(name="parro", consent="parro", public=False)
+PUBLIC = ChannelConfig(name="website", consent="website", public=True)
+
+NAMING = [
+    (None, CLOSED, False),  # not in the registry
+    (pupil(parro=True), CLOSED, True),  # face matching plays no part
+    (pupil(face_matching=True, parro=True), CLOSED, True),
+    (pupil(face_matching=True), CLOSED, False),  # blank means no
+    (pupil(parro=False), CLOSED, False),
+    (pupil(YESTERDAY, parro=True), CLOSED, False),  # left
+    (pupil(TODAY, parro=True), CLOSED, False),  # the leave day itself
+    (pupil(TOMORROW, parro=True), CLOSED, True),
+    (pupil(website=True, face_matching=True), PUBLIC, False),  # never on a public channel
+]
+
+
+@pytest.mark.parametrize(("p", "channel", "named"), NAMING)
+def test_may_be_named(p: Pupil | None, channel: ChannelConfig, named: bool) -> None:
+    assert el.may_be_named(p, channel, TODAY) is named
+
+
+def test_textpolicy_and_naming_use_the_one_rule() -> None:
+    from photoguard.core import naming, textpolicy
+
+    assert textpolicy.may_be_named is el.may_be_named
+    assert naming.may_be_named is el.may_be_named

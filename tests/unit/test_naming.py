@@ -347,3 +347,81 @@ def test_property_slug_is_always_a_safe_non_empty_ascii_slug(stem: str, people: 
     slug = slugify(stem, people, public=public)
     assert slug and len(slug) <= 60
     assert re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", slug)
+
+
+# --------------------------------------------------------------------------------------------
+# Per channel: first names of pupils who may not be named there; captions
+
+from photoguard.config import ChannelConfig  # noqa: E402
+from photoguard.core.naming import scrub_caption, unnamed  # noqa: E402
+from photoguard.core.records import Pupil  # noqa: E402
+
+_NOOR = Pupil("2001", "Noor", "ter", "Horst", "5", consents={})
+_MO = Pupil("2005", "Mohammed", "", "El Amrani", "7", consents={"newsletter": False, "parro": True})
+_EMMA = Pupil("2002", "Emma", "de", "Vries", "5", consents={"newsletter": True, "parro": True})
+_PARRO = ChannelConfig(name="parro", consent="parro", public=False)
+_NEWS = ChannelConfig(name="newsletter", consent="newsletter", public=False)
+_WEB = ChannelConfig(name="website", consent="website", public=True)
+_DAY = date(2026, 12, 2)
+
+
+def _people() -> list[PersonName]:
+    return [PersonName(p.first_name, p.surname_prefix, p.surname) for p in (_NOOR, _MO, _EMMA)]
+
+
+def test_unnamed_follows_the_eligibility_rule() -> None:
+    roster = [_NOOR, _MO, _EMMA]
+    assert [p.first_name for p in unnamed(roster, _PARRO, _DAY)] == ["Noor"]
+    assert [p.first_name for p in unnamed(roster, _NEWS, _DAY)] == ["Noor", "Mohammed"]
+    assert [p.first_name for p in unnamed(roster, _WEB, _DAY)] == ["Noor", "Mohammed", "Emma"]
+
+
+def test_closed_channel_file_name_drops_first_names_that_may_not_be_named() -> None:
+    roster = [_NOOR, _MO, _EMMA]
+    people = _people()
+    assert slugify("tekening-noor", people, public=False) == "tekening-noor"  # unchanged without hidden
+    assert slugify("tekening-noor", people, public=False, hidden=unnamed(roster, _PARRO, _DAY)) == "tekening"
+    news = unnamed(roster, _NEWS, _DAY)
+    assert slugify("musical-mohammed", people, public=False, hidden=news) == "musical"
+    assert slugify("musical emma en mohammed", people, public=False, hidden=news) == "musical-emma"
+    name = output_name(_DAY, "groep-7", "Musical_Mohammed", people, public=False, n=2, ext="jpg", hidden=news)
+    assert name == "2026-12-02_groep-7_musical_2.jpg"
+
+
+@pytest.mark.parametrize(
+    ("public", "want"),
+    [
+        (True, "Ons Dorp."),
+        (False, "Ons Dorp."),
+    ],
+)
+def test_caption_contact_details_go_with_their_clause(public: bool, want: str) -> None:
+    text = "Bel juf Anne op 06-12345678 of mail anne@school.nl, Dorpsstraat 3, Ons Dorp."
+    assert scrub_caption(text, _people(), public=public) == want
+
+
+def test_caption_scrubbed_per_channel() -> None:
+    text = "Noor ter Horst en Emma de Vries bij de musical. Vragen? Bel 0612345678 of mail info@school.nl."
+    people = _people()
+    roster = [_NOOR, _MO, _EMMA]
+    assert scrub_caption(text, people, public=True, hidden=unnamed(roster, _WEB, _DAY)) == "bij de musical. Vragen?"
+    parro = scrub_caption(text, people, public=False, hidden=unnamed(roster, _PARRO, _DAY))
+    assert parro == "Emma bij de musical. Vragen?"
+    for out in (parro,):
+        assert "Horst" not in out and "Vries" not in out and "@" not in out and "06" not in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ophalen (06-12345678) om vier uur.",
+        "Adres: Kerkstraat 12, 1234 AB Ons Dorp.",
+        "Mail naar info@school.nl; tot morgen!",
+        "Tekening van Noor: mijn huis, Dorpsstraat 3",
+        "Bel +31 6 1234 5678, of mail noor.terhorst@gmail.com.",
+    ],
+)
+def test_caption_reads_as_a_sentence_after_scrubbing(text: str) -> None:
+    out = scrub_caption(text, _people(), public=False, hidden=[PersonName("Noor", "ter", "Horst")])
+    assert not re.search(r"\d{4}|@|straat|Noor", out), out
+    assert not re.search(r"[,;:]\s*[,;:.]|\(\s*\)|^\s*[,;:.)]|\s[,;:.]|\b(?:of|en|op|van)\s*[,;:.]", out), out

@@ -1,12 +1,15 @@
 """The one consent-eligibility rule, as pure functions of a registry ``Pupil`` and a date (no I/O).
 
-Three questions, one place:
+Four questions, one place:
 
 * **may this pupil be matched** (may we enrol, keep and use their face template): in the registry,
   not left (``left_on`` <= today means left), ``face_matching`` consent;
 * **may this pupil be visible in a channel now** (what ``decide`` publishes): may be matched *and*
   consents to the channel's consent key. A pupil who cannot be matched is never recognised, so
   never shown;
+* **may this pupil be named in a channel** (a first name in a caption, a file name or text in
+  the image): never on public channels; otherwise still at school with consent for the channel's
+  key. Face matching plays no part (a name is not biometric). Surnames are never published at all;
 * **must a live output showing this pupil be withdrawn** (what ``propagate`` and the sweep take
   down): not in the registry, no consent for the channel's key, or left and the channel is a
   leaver channel (or ``leaver_other_days`` have passed). A ``face_matching`` withdrawal alone does
@@ -21,7 +24,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from enum import StrEnum
 
-from photoguard.config import RetentionConfig
+from photoguard.config import ChannelConfig, RetentionConfig
 from photoguard.core.records import Pupil
 
 FACE_MATCHING = "face_matching"
@@ -69,6 +72,15 @@ def visibility_bar(pupil: Pupil | None, consent_key: str, today: date) -> Bar | 
 
 def may_show(pupil: Pupil | None, consent_key: str, today: date) -> bool:
     return visibility_bar(pupil, consent_key, today) is None
+
+
+def may_be_named(pupil: Pupil | None, channel: ChannelConfig, today: date) -> bool:
+    """May this pupil's first name appear in ``channel`` (caption, file name, text in the image)?
+    Never on a public channel; otherwise only for a registered pupil who has not left and consents
+    to the channel's key. A surname may appear nowhere (not asked here)."""
+    if pupil is None or channel.public:
+        return False
+    return not has_left(pupil, today) and pupil.consents_to(channel.consent)
 
 
 def withdrawal_reason(

@@ -28,6 +28,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from photoguard.config import ChannelConfig
+from photoguard.core.eligibility import may_be_named
+from photoguard.core.records import Pupil
+
 __all__ = [
     "PersonName",
     "contact_details",
@@ -36,8 +40,11 @@ __all__ = [
     "fold",
     "ocr_key",
     "output_name",
+    "person_name",
+    "scrub_caption",
     "scrub_text",
     "slugify",
+    "unnamed",
     "within_one_edit",
 ]
 
@@ -332,6 +339,53 @@ def _contact_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _clause_bounds(text: str, s: int, e: int) -> tuple[int, int]:
+    """The clause around text[s:e]: from after the previous clause mark (``,;()``, a line break or
+    a sentence end) to before the next one."""
+    if s < e and text[s] == "(":
+        s += 1
+    i = s
+    while i > 0:
+        c = text[i - 1]
+        if c in ",;()\n" or (c in ".!?" and (i == len(text) or text[i].isspace())):
+            break
+        i -= 1
+    j = e
+    while j < len(text):
+        c = text[j]
+        if c in ",;()\n" or (c in ".!?" and (j + 1 == len(text) or text[j + 1].isspace())):
+            break
+        j += 1
+    return i, j
+
+
+def _clause_spans(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each contact detail widened to its whole clause with the punctuation that would dangle
+    ('Bel juf Anne op 06-1234 5678 of mail anne@school.nl, Ons Dorp.' -> 'Ons Dorp.'): a clause
+    means nothing once its phone number or address is gone."""
+    out: list[tuple[int, int]] = []
+    n = len(text)
+    for s, e in spans:
+        i, b = _clause_bounds(text, s, e)
+        left = text[i - 1] if i > 0 else ""
+        right = text[b] if b < n else ""
+        a = i
+        while a < s and text[a] in " \t":  # the space before the clause stays
+            a += 1
+        if left == "(" and right == ")":
+            a, b = i - 1, b + 1
+        elif right in (",", ";"):
+            b += 1
+        elif right in ("", "\n") or right in ".!?":
+            if left in (",", ";"):
+                a = i - 1
+            else:  # the whole sentence goes, with its full stop
+                while b < n and text[b] in ".!?":
+                    b += 1
+        out.append((a, b))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Scrubbing
 
@@ -367,7 +421,16 @@ def _in_name_case(text: str, start: int, end: int) -> bool:
     return not (before[-1] in " \t" and before.rstrip()[-1] in ".!?:")
 
 
-def _name_spans(text: str, people: tuple[PersonName, ...], *, public: bool, strict: bool) -> list[tuple[int, int]]:
+def _name_spans(
+    text: str,
+    people: tuple[PersonName, ...],
+    *,
+    public: bool,
+    strict: bool,
+    hidden: tuple[PersonName, ...] = (),
+) -> list[tuple[int, int]]:
+    """Spans of surnames of ``people`` (first names too when ``public``), and of the first names
+    of ``hidden`` (people who may not be named in the channel)."""
     m = _matcher(people)
     folded, index = _fold_with_marks(text)
     spans: list[tuple[int, int]] = []
@@ -389,13 +452,14 @@ def _name_spans(text: str, people: tuple[PersonName, ...], *, public: bool, stri
             sp = _span(index, start, hit.end())
             if sp:
                 spans.append(sp)
-    if public and m.first_rx is not None:
-        for hit in m.first_rx.finditer(folded):
+    firsts = m if public else (_matcher(hidden) if hidden else None)
+    if firsts is not None and firsts.first_rx is not None:
+        for hit in firsts.first_rx.finditer(folded):
             key = re.sub(r"[\s_\-.,'\u2063]", "", hit.group("first"))
             sp = _span(index, hit.start(), hit.end())
             if sp is None:
                 continue
-            if not strict and key in m.common_first and not _in_name_case(text, *sp):
+            if not strict and key in firsts.common_first and not _in_name_case(text, *sp):
                 continue
             spans.append(sp)
     return spans
@@ -433,6 +497,10 @@ _TIDY: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
+#: captions: a preposition whose object was removed ('Tekening van Noor: ...' -> 'Tekening: ...')
+_DANGLING = re.compile(r"(?i)[ \t]+(?:samen met|van|voor|met|door|bij|naar|aan)[ \t]*([,.!?;:]|$|\n)")
+
+
 def _remove(text: str, spans: list[tuple[int, int]]) -> str:
     if not spans:
         return text
@@ -455,30 +523,76 @@ def _remove(text: str, spans: list[tuple[int, int]]) -> str:
     return out.strip()
 
 
-def _scrub(text: str, people: Sequence[PersonName], *, public: bool, strict: bool) -> str:
+def _scrub(
+    text: str,
+    people: Sequence[PersonName],
+    *,
+    public: bool,
+    strict: bool,
+    hidden: Sequence[PersonName] = (),
+    contacts: bool | None = None,
+    clauses: bool = False,
+) -> str:
     if not text:
         return text
     group = tuple(people)
-    spans = _name_spans(text, group, public=public, strict=strict) if group else []
-    if public:
-        spans += _contact_spans(text)
+    hide = tuple(hidden)
+    drop_contacts = public if contacts is None else contacts
+
+    def spans_of(t: str) -> list[tuple[int, int]]:
+        found = _name_spans(t, group, public=public, strict=strict, hidden=hide) if group or hide else []
+        if drop_contacts and not clauses:
+            found += _contact_spans(t)
+        return found
+
+    spans = spans_of(text)
     cleaned = _remove(text, spans)
-    if spans and group:
+    if spans:
         # a removal can join two fragments into a new mention ("Jan de Vr|ies"): repeat until stable
         for _ in range(3):
-            again = _name_spans(cleaned, group, public=public, strict=strict)
-            if public:
-                again += _contact_spans(cleaned)
+            again = spans_of(cleaned)
             if not again:
                 break
             cleaned = _remove(cleaned, again)
+    if drop_contacts and clauses:
+        # one clause at a time: the clause marks around the next one are those left by the last
+        for _ in range(64):
+            found = sorted(_contact_spans(cleaned))
+            if not found:
+                break
+            cleaned = _remove(cleaned, _clause_spans(cleaned, found[:1]))
+        else:
+            cleaned = _remove(cleaned, _contact_spans(cleaned))
+        if cleaned != text and (group or hide):
+            cleaned = _scrub(cleaned, group, public=public, strict=strict, hidden=hide, contacts=False)
+    if clauses and cleaned != text:
+        cleaned = _DANGLING.sub(r"\1", cleaned).strip()
     return cleaned
 
 
-def scrub_text(text: str, people: Sequence[PersonName], *, public: bool) -> str:
-    """Remove every person's surname (all first names too when ``public``), and on public
-    channels phone numbers, e-mail addresses, street addresses and postcodes."""
-    return _scrub(text, people, public=public, strict=False)
+def scrub_text(
+    text: str,
+    people: Sequence[PersonName],
+    *,
+    public: bool,
+    hidden: Sequence[PersonName] = (),
+    contacts: bool | None = None,
+) -> str:
+    """Remove every person's surname (all first names too when ``public``; the first names of
+    ``hidden``, the people who may not be named in the channel, everywhere), and phone numbers,
+    e-mail addresses, street addresses and postcodes when ``contacts`` (default: on public
+    channels)."""
+    return _scrub(text, people, public=public, strict=False, hidden=hidden, contacts=contacts)
+
+
+def scrub_caption(
+    text: str, people: Sequence[PersonName], *, public: bool, hidden: Sequence[PersonName] = ()
+) -> str:
+    """A caption for one channel: no surname of anyone in ``people``; no first name of ``hidden``
+    (who may not be named in the channel) and none at all on public channels; and on every
+    channel no phone number, e-mail address, street address or postcode, each removed with the
+    clause it stood in so that what is left still reads as a sentence."""
+    return _scrub(text, people, public=public, strict=False, hidden=hidden, contacts=True, clauses=True)
 
 
 def _ascii_slug(text: str) -> str:
@@ -490,13 +604,15 @@ def _ascii_slug(text: str) -> str:
 MAX_SLUG = 60
 
 
-def slugify(stem: str, people: Sequence[PersonName], *, public: bool) -> str:
-    """A lowercase ASCII slug of a file stem with names removed; never empty ('foto')."""
-    scrubbed = _scrub(stem, people, public=public, strict=True)
+def slugify(stem: str, people: Sequence[PersonName], *, public: bool, hidden: Sequence[PersonName] = ()) -> str:
+    """A lowercase ASCII slug of a file stem with names removed (the first names of ``hidden`` on
+    any channel, every first name on public ones), and contact details; never empty ('foto')."""
+    scrubbed = _scrub(stem, people, public=public, strict=True, hidden=hidden, contacts=True)
     slug = _ascii_slug(scrubbed)
-    if slug and people:
+    if slug and (people or hidden):
         # second pass on the final form (transliteration can reveal a name, e.g. 'Zoë' -> 'zoe')
-        slug = _ascii_slug(_scrub(slug.replace("-", " "), people, public=public, strict=True))
+        again = _scrub(slug.replace("-", " "), people, public=public, strict=True, hidden=hidden, contacts=True)
+        slug = _ascii_slug(again)
     if len(slug) > MAX_SLUG:
         slug = slug[:MAX_SLUG].rsplit("-", 1)[0] if "-" in slug[:MAX_SLUG] else slug[:MAX_SLUG]
     return slug.strip("-") or "foto"
@@ -525,15 +641,27 @@ def output_name(
     public: bool,
     n: int,
     ext: str,
+    hidden: Sequence[PersonName] = (),
 ) -> str:
-    """'<YYYY-MM-DD>_<group slug>_<slug>_<n>.<ext>', e.g. '2026-11-21_groep-7_schoolreis_1.jpg'."""
+    """'<YYYY-MM-DD>_<group slug>_<slug>_<n>.<ext>', e.g. '2026-11-21_groep-7_schoolreis_1.jpg'.
+    ``hidden``: the people who may not be named in the channel (:func:`unnamed`)."""
     clean_ext = ext.lower().lstrip(".")
     if not re.fullmatch(r"[a-z0-9]{1,5}", clean_ext):
         raise ValueError("invalid file extension")
     if n < 0:
         raise ValueError("n must be >= 0")
     day = f"{taken.year:04d}-{taken.month:02d}-{taken.day:02d}"
-    return f"{day}_{group_slug(group, people)}_{slugify(stem, people, public=public)}_{n}.{clean_ext}"
+    return f"{day}_{group_slug(group, people)}_{slugify(stem, people, public=public, hidden=hidden)}_{n}.{clean_ext}"
+
+
+def person_name(pupil: Pupil) -> PersonName:
+    return PersonName(pupil.first_name, pupil.surname_prefix, pupil.surname)
+
+
+def unnamed(pupils: Iterable[Pupil], channel: ChannelConfig, today: date) -> list[PersonName]:
+    """The pupils whose first names may not appear in ``channel`` (every one on a public channel;
+    on a closed one those the eligibility rule does not let be named there)."""
+    return [person_name(p) for p in pupils if not may_be_named(p, channel, today)]
 
 
 # --------------------------------------------------------------------------------------------

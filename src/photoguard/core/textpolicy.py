@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from photoguard.config import ChannelConfig, TextConfig, UnreadableText
+from photoguard.core.eligibility import may_be_named
 from photoguard.core.naming import (
     COMMON_WORD_FIRST_NAMES,
     COMMON_WORD_SURNAMES,
@@ -77,12 +78,6 @@ class TextRedaction:
     polygon: Quad | None
     reason: str
     pupil_ids: tuple[str, ...] = ()
-
-
-def may_be_named(pupil: Pupil, channel: ChannelConfig, today: date) -> bool:
-    """May this pupil's first name appear in this channel? Never on public channels; otherwise only
-    for a pupil still at school with consent for the channel. Surnames never appear anywhere."""
-    return not channel.public and not pupil.has_left(today) and pupil.consents_to(channel.consent)
 
 
 # --------------------------------------------------------------------------------------------

@@ -93,7 +93,11 @@ class DecodedImage:
     alpha: np.ndarray | None  # (H, W) uint8 when the source has meaningful alpha
     source_format: str  # "jpeg" | "png" | "webp" | "heif"
     jpeg_quality: int | None  # estimated source JPEG quality, when known
-    captions: tuple[str, ...]  # captions found before stripping
+    #: the teacher's sidecar caption (cleaned): the only caption ever published (scrubbed per channel)
+    caption: str | None
+    #: text embedded in the file (EXIF, XMP, IPTC, JPEG comment, PNG text): never published on
+    #: any channel (it is often a press caption or a photographer's credit, not the school's words)
+    embedded_captions: tuple[str, ...]
     taken_at: datetime | None  # EXIF DateTimeOriginal
 
     @property
@@ -327,10 +331,9 @@ def _iptc_captions(im: Image.Image) -> list[str]:
     return out
 
 
-def _read_captions(im: Image.Image, sidecar_text: str | None) -> tuple[tuple[str, ...], datetime | None]:
+def _read_captions(im: Image.Image) -> tuple[tuple[str, ...], datetime | None]:
+    """Text embedded in the file (never published) and the EXIF date taken."""
     raw: list[str] = []
-    if sidecar_text:
-        raw.append(sidecar_text)
     xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
     if isinstance(xmp, bytes | str):
         raw += _xmp_captions(xmp)
@@ -543,7 +546,7 @@ def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedI
             logger.info("multi-frame %s: only the first frame is used (%d frames)", fmt, frames)
             if im.tell() != 0 and fmt != "heif":
                 im.seek(0)
-        captions, taken = _read_captions(im, sidecar_text)
+        embedded, taken = _read_captions(im)
         orientation = 1 if fmt == "heif" else _orientation(im)
         im.load()
 
@@ -560,7 +563,8 @@ def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedI
         raise MediaError("the image could not be decoded into colour pixels")
     if alpha is not None and alpha.shape != pixels.shape[:2]:
         raise MediaError("the image's transparency does not match its size")
-    return DecodedImage(pixels, alpha, fmt, quality, captions, taken)
+    caption = _clean_caption(sidecar_text) if sidecar_text else None
+    return DecodedImage(pixels, alpha, fmt, quality, caption, embedded, taken)
 
 
 def decode_bytes(data: bytes, cfg: MediaConfig, *, sidecar_text: str | None = None) -> DecodedImage:

@@ -26,8 +26,9 @@ import numpy as np
 from photoguard import fsutil
 from photoguard.config import ChannelConfig, Layout, OriginalAction, Settings
 from photoguard.core.decide import Verdict, decide_all, held_channels, visible_pupils
-from photoguard.core.naming import PersonName, output_name, scrub_text
-from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus, Pupil
+from photoguard.core.naming import PersonName, output_name, person_name, scrub_caption, unnamed
+from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus
+from photoguard.core.textpolicy import TextBox, TextRedaction, decide_text
 from photoguard.core.upload import Upload, safe_text
 from photoguard.ledger import audit, keys, ledger
 from photoguard.ledger.consent import Registry
@@ -35,10 +36,11 @@ from photoguard.ledger.db import AuditEvent, Store, iso
 from photoguard.ledger.templates import TemplateVault
 from photoguard.photo import formats, ingest
 from photoguard.photo.decode import DecodedImage, MediaError, decode_bytes
-from photoguard.photo.detect import Detector, build_detector
+from photoguard.photo.detect import Detector, ModelError, build_detector
 from photoguard.photo.encode import encode_clean, verify_clean, verify_decodes
 from photoguard.photo.identify import TemplateModel, match_faces, matchable
 from photoguard.photo.redact import redact, solid_fill
+from photoguard.photo.text import OcrEngine, OnnxOcr, TextFinder, cover_text
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,8 @@ class ProcessResult:
     quarantine_id: str | None = None
     duplicate: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    #: text regions covered per published channel, counted per reason (never the text itself)
+    text_regions: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,6 +121,21 @@ class Rendered:
     data: bytes
     ext: str
     visible: list[str]
+    #: text in the image to cover in this channel (names, contact details, unreadable lines)
+    text: tuple[TextRedaction, ...] = ()
+    #: pupils who may not be named in this channel (their first names go from file name and caption)
+    unnamed: tuple[PersonName, ...] = ()
+
+    def text_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.text:
+            counts[r.reason] = counts.get(r.reason, 0) + 1
+        return counts
+
+
+def _text_key(regions: Sequence[TextRedaction]) -> tuple[tuple[Box, Any], ...]:
+    """What makes two channels' text cover the same pixels."""
+    return tuple((r.box, r.polygon) for r in regions)
 
 
 class Pipeline:
@@ -132,8 +151,11 @@ class Pipeline:
         detector: Detector | None = None,
         templates: TemplateModel | None = None,
         checker: Detector | None = None,
+        text: TextFinder | OcrEngine | None = None,
         today: Callable[[], date] = date.today,
     ) -> None:
+        """``text``: the text finder (default: PP-OCRv6 from ``settings.text``, loaded on first
+        use; tests inject a fake one)."""
         self.settings = settings
         self.layout = Layout(root, settings)
         self.store = store or Store(self.layout.db)
@@ -143,6 +165,7 @@ class Pipeline:
         self.templates = templates or TemplateModel(
             workers=settings.identify.template_workers, engine=settings.identify.template_engine
         )
+        self.text_finder = text if isinstance(text, TextFinder) else TextFinder(text or _ocr(settings))
         self.today = today
         self._master = keys.load_master(self.layout.key, create=True)
         self._claims: dict[str, list[Any]] = {}  # sha256 -> [lock, users]: one photo at a time
@@ -373,6 +396,9 @@ class Pipeline:
         dets = self.detector.detect(rgb)
         timings["detect"] = time.perf_counter() - t
         t = time.perf_counter()
+        lines = self._find_text(rgb, sha)
+        timings["text"] = time.perf_counter() - t
+        t = time.perf_counter()
         matches = self._identify(rgb, dets)
         timings["identify"] = time.perf_counter() - t
         version = self.store.consent_version()
@@ -402,7 +428,18 @@ class Pipeline:
             ch.name: frozenset(i for i, v in enumerate(verdicts) if v[ch.name].action is FaceAction.VISIBLE)
             for ch in publish
         }
-        rendered = [Rendered(ch, b"", "", visible_pupils(verdicts, matches, ch.name)) for ch in publish]
+        roster = list(pupils.values())
+        rendered = [
+            Rendered(
+                ch,
+                b"",
+                "",
+                visible_pupils(verdicts, matches, ch.name),
+                tuple(decide_text(lines, roster, ch, today, self.settings.text)) if lines else (),
+                tuple(unnamed(roster, ch, today)),
+            )
+            for ch in publish
+        ]
         quality = img.jpeg_quality or self.settings.media.jpeg_quality
         encoding = 0.0
         for faces_shown, pixels in self.iter_versions(rgb, [d.box for d in dets], shown.values()):
@@ -413,18 +450,19 @@ class Pipeline:
         timings["redact"] = time.perf_counter() - t - encoding
         timings["encode"] = encoding
         t = time.perf_counter()
-        everyone = [PersonName(p.first_name, p.surname_prefix, p.surname) for p in pupils.values()]
+        everyone = [person_name(p) for p in roster]
         taken = img.taken_at.date() if img.taken_at else today
         # published in full: the photo's row, the approval and its audit event commit in the
         # same write transaction as its outputs (one transaction per published photo)
         done = None if held else _Done(uploader, len(faces), from_quarantine)
         outputs = self._publish(
-            sha, rendered, taken, group, stem, everyone, pupils, img.captions, version,
+            sha, rendered, taken, group, stem, everyone, img.caption, version,
             guard_live=skip_live, done=done,
         )
         timings["publish"] = time.perf_counter() - t
         status = PhotoStatus.HELD if held else PhotoStatus.PUBLISHED
         result = ProcessResult(source, sha, status, faces=faces, outputs=outputs, held_channels=held, timings=timings)
+        result.text_regions = {r.channel.name: r.text_counts() for r in rendered if r.channel.name in outputs}
         if held:
             result.reason = "uncertain match to a consenting pupil; review needed for: " + ", ".join(held)
             self._hold(sha, source, data, suffix, result.reason, PhotoStatus.HELD, stem, group, held, result)
@@ -438,9 +476,21 @@ class Pipeline:
         return result
 
     def _encode_version(self, img: DecodedImage, pixels: np.ndarray, mine: Sequence[Rendered], quality: int) -> None:
-        """Encode and check one version's files. Channels that show the same faces at the same size
-        and format get the same file; distinct files are encoded side by side (Pillow and OpenCV
-        release the GIL) on the threads OpenCV may use."""
+        """Cover each channel's text, then encode and check the files. Channels that show the same
+        faces and cover the same text get the same pixels (one text variant at a time, so at most
+        one more copy of the photo is alive)."""
+        variants: dict[tuple[tuple[Box, Any], ...], list[Rendered]] = {}
+        for r in mine:
+            variants.setdefault(_text_key(r.text), []).append(r)
+        for group in variants.values():
+            covered = cover_text(pixels, group[0].text) if group[0].text else pixels
+            self._encode_files(img, covered, group, quality)
+            del covered
+
+    def _encode_files(self, img: DecodedImage, pixels: np.ndarray, mine: Sequence[Rendered], quality: int) -> None:
+        """Encode and check one set of pixels for channels. Channels at the same size and format get
+        the same file; distinct files are encoded side by side (Pillow and OpenCV release the GIL)
+        on the threads OpenCV may use."""
         files = list(dict.fromkeys((r.channel.format, r.channel.max_side) for r in mine))
 
         def encode(key: tuple[str, int]) -> tuple[bytes, str]:
@@ -464,6 +514,20 @@ class Pipeline:
         for r in mine:
             r.data, r.ext = encoded[(r.channel.format, r.channel.max_side)]
 
+    def _find_text(self, rgb: np.ndarray, sha: str) -> list[TextBox]:
+        """Every text line in the photo (none when ``text.enabled`` is off). Fail closed: a text
+        model that cannot be loaded, or any error while reading, holds the photo."""
+        if not self.settings.text.enabled:
+            return []
+        try:
+            return list(self.text_finder.find_text(rgb))
+        except ModelError as exc:
+            log.error("text finding unavailable for photo %s: %s", sha[:12], exc)
+            raise Held(f"text in the photo could not be checked: {exc}") from exc
+        except Exception as exc:
+            log.exception("text finding failed for photo %s", sha[:12])
+            raise Held(f"text in the photo could not be checked ({type(exc).__name__})") from exc
+
     def _identify(self, rgb: np.ndarray, dets: Sequence[Detection]) -> list[Match]:
         cfg = self.settings.identify
         big = [i for i, d in enumerate(dets) if matchable(d.box, cfg)]
@@ -486,8 +550,7 @@ class Pipeline:
         group: str,
         stem: str,
         everyone: Sequence[PersonName],
-        pupils: dict[str, Pupil],
-        captions: Sequence[str],
+        caption: str | None,
         decided_version: int,
         *,
         guard_live: bool = False,
@@ -528,18 +591,15 @@ class Pipeline:
                         conn,
                         ledger.NewOutput(sha, r.channel.name, rel, fsutil.sha256_bytes(r.data), r.visible, version),
                     )
+                    detail: dict[str, Any] = {"output_sha256": fsutil.sha256_bytes(r.data), "visible": r.visible}
+                    if r.text:
+                        detail["text"] = r.text_counts()  # regions per reason, never the text
                     audit.record_in(
-                        conn,
-                        AuditEvent(
-                            "publish",
-                            photo_sha256=sha,
-                            channel=r.channel.name,
-                            detail={"output_sha256": fsutil.sha256_bytes(r.data), "visible": r.visible},
-                        ),
+                        conn, AuditEvent("publish", photo_sha256=sha, channel=r.channel.name, detail=detail)
                     )
                     outputs[r.channel.name] = rel
-                    if captions:
-                        self._write_caption(final, captions, everyone, r, pupils)
+                    if caption:
+                        self._write_caption(final, caption, everyone, r)
                 if done is not None:
                     detail = {"faces": done.faces, "channels": sorted(outputs), "held": []}
                     audit.record_in(conn, AuditEvent("photo.published", photo_sha256=sha, detail=detail))
@@ -561,22 +621,19 @@ class Pipeline:
         group_label = f"groep-{group}" if group else ""
         n = 1
         while True:
-            name = output_name(taken, group_label, stem, everyone, public=r.channel.public, n=n, ext=r.ext)
+            name = output_name(
+                taken, group_label, stem, everyone, public=r.channel.public, n=n, ext=r.ext, hidden=r.unnamed
+            )
             rel = str((folder / name).relative_to(self.layout.root))
             # never reuse a name, not even a withdrawn one: a re-render gets a new name
             if not ledger.path_ever_used(conn, rel):
                 return name
             n += 1
 
-    def _write_caption(
-        self,
-        final: Path,
-        captions: Sequence[str],
-        everyone: Sequence[PersonName],
-        r: Rendered,
-        pupils: dict[str, Pupil],
-    ) -> None:
-        text = "\n".join(scrub_text(c, everyone, public=r.channel.public) for c in captions if c.strip())
+    def _write_caption(self, final: Path, caption: str, everyone: Sequence[PersonName], r: Rendered) -> None:
+        """The teacher's sidecar caption, scrubbed for the channel, next to the output. Text embedded
+        in the photo file is never used (see ``DecodedImage.embedded_captions``)."""
+        text = scrub_caption(caption, everyone, public=r.channel.public, hidden=r.unnamed)
         if text.strip():
             fsutil.atomic_write(final.with_suffix(final.suffix + ".txt"), (text.strip() + "\n").encode())
 
@@ -693,6 +750,13 @@ class Pipeline:
 
 def _covers(outer: Box, inner: Box) -> bool:
     return inner.area > 0 and outer.intersection(inner) / inner.area > 0.6
+
+
+def _ocr(settings: Settings) -> OnnxOcr:
+    cfg = settings.text
+    return OnnxOcr(
+        det_long_side=cfg.det_long_side, det_thresh=cfg.det_thresh, box_thresh=cfg.box_thresh, threads=cfg.threads
+    )
 
 
 def open_pipeline(root: Path, settings: Settings, **kw: Any) -> Pipeline:

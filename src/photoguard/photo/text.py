@@ -17,12 +17,13 @@ value (a user's ``0`` is overridden: photoguard never phones home) before the fi
 ``char_spans``: per character of ``text``, where it sits along the line as
 fractions (0 = line start, 1 = line end) so that a policy can cover one word of a line.
 
-Wiring into the pipeline (not done here): after decode, when ``settings.text.enabled``, call
-``TextFinder.find_text(rgb)`` once per photo (a ``ModelError`` holds the photo, like a detector's);
-per channel, ``textpolicy.decide_text(boxes, all_registry_pupils, channel, today, settings.text)``
-and ``cover_text(channel_rgb, regions)`` next to the face redaction, before encoding; audit the
-count of regions per reason (never the text). Build ``OnnxOcr`` from ``settings.text``
-(``det_long_side``, ``det_thresh``, ``box_thresh``, ``threads``).
+In the pipeline (``photoguard.photo.pipeline``): after decode and face detection, when
+``settings.text.enabled``, ``Pipeline`` calls ``TextFinder.find_text(rgb)`` once per photo (a
+``ModelError`` or any other failure holds the photo); per channel
+``textpolicy.decide_text(lines, registry pupils, channel, today, settings.text)`` gives the
+regions and ``cover_text`` fills them next to the face redaction, before encoding; the publish
+audit event counts the regions per reason (never the text). The engine is an ``OnnxOcr`` built
+from ``settings.text``; tests inject a fake finder (``tests/support/text.py``).
 """
 
 from __future__ import annotations
