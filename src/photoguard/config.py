@@ -67,7 +67,7 @@ class ChannelConfig(Strict):
     public: bool = Field(description="Public channel: no pupil names at all in names and captions")
     max_side: int = Field(2000, ge=64, le=20000, description="Longest output side in pixels")
     format: Literal["jpeg", "png", "auto"] = Field(
-        "jpeg", description="Output format; 'auto' keeps PNG only where the source has alpha"
+        "jpeg", description="Output format; 'auto' gives PNG (flattened over white) where the source has transparency"
     )
 
     @field_validator("consent")
@@ -236,6 +236,9 @@ class MediaConfig(Strict):
         80_000_000, ge=1_000_000, le=1_000_000_000, description="Decompression-bomb limit (pixels)"
     )
     max_bytes: int = Field(200_000_000, ge=1_000_000, description="Largest accepted upload in bytes")
+    max_jpeg_scans: int = Field(
+        100, ge=1, le=10_000, description="Most scans a JPEG may have (each is a pass over every pixel)"
+    )
     jpeg_quality: int = Field(92, ge=60, le=100, description="JPEG quality when the source's is unknown")
     jpeg_optimize: bool = Field(
         False, description="Huffman-optimised JPEGs: 3-7 % smaller files for about twice the encoding time"
