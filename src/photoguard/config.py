@@ -11,6 +11,7 @@ import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -269,6 +270,26 @@ class RetentionConfig(Strict):
     temp_minutes: int = Field(60, ge=1, description="Stale temp files older than this are removed")
 
 
+class LocaleConfig(Strict):
+    timezone: str = Field(
+        "Europe/Amsterdam",
+        description="Time zone of the times people read (reports, lists, review, status); stored times stay UTC",
+    )
+    csv_separator: Literal[";", ","] = Field(
+        ";", description="CSV separator: ';' opens in Dutch Excel as columns, ',' for other tools"
+    )
+    csv_bom: bool = Field(True, description="Start CSV files with a UTF-8 byte-order mark (Excel needs it for é, ë)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; expected an IANA name like Europe/Amsterdam") from None
+        return v
+
+
 class InboxFolder(Strict):
     folder: str = Field(description="Sub-folder of inbox/ (one per teacher or group)")
     group: str = Field(description="Group the photos belong to, e.g. '7' or '5b'", max_length=16)
@@ -312,6 +333,7 @@ class Settings(Strict):
     retention: RetentionConfig = RetentionConfig()
     service: ServiceConfig = ServiceConfig()
     dns: DnsConfig = DnsConfig()
+    locale: LocaleConfig = LocaleConfig()
 
     @field_validator("channels")
     @classmethod
