@@ -135,3 +135,20 @@ def test_an_unknown_time_zone_is_refused(root: Path, capsys: pytest.CaptureFixtu
     edit_config(root, timezone='"Europe/Atlantis"')
     assert main(["--root", str(root), "takedown", "list"]) != 0
     assert "Europe/Atlantis" in capsys.readouterr().err
+
+
+def test_review_list_and_show_are_terminal_safe_and_local(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store(root / "state" / "photoguard.sqlite3")
+    with store.transaction() as c:
+        c.execute(
+            "INSERT INTO quarantine(id, sha256, status, reason, held_channels, created_at) "
+            "VALUES('q1','abc','held',?,'[\"parro\"]','2026-07-01T10:00:00+00:00')",
+            ("review needed \x1b]0;pwned\x07\u202e",),
+        )
+    store.close()
+    listing = _run(root, capsys, "review", "list")
+    _assert_no_raw_controls(listing, "review list")
+    assert "2026-07-01 12:00" in listing and "\\x1b]0;pwned\\x07\\u202e" in listing  # CEST
+    shown = _run(root, capsys, "review", "show", "q1")
+    _assert_no_raw_controls(shown, "review show")
+    assert "2026-07-01 12:00 Europe/Amsterdam" in shown

@@ -67,7 +67,7 @@ class JpegSegment:
 
 #: A JPEG with more marker segments than this is refused before decoding (no camera writes more
 #: than a few dozen; tens of thousands of tiny segments are a way to make every pass slow).
-MAX_JPEG_SEGMENTS = 20_000
+MAX_JPEG_SEGMENTS = 100_000
 #: A PNG with more chunks than this is refused (libpng writes 8 KiB IDAT chunks: 100,000 of them
 #: is 800 MB of image data, beyond the upload limit).
 MAX_PNG_CHUNKS = 100_000
