@@ -84,7 +84,7 @@ def bench_formats(runs: int, side: int) -> list[tuple[str, int, float, float, fl
                 t0 = time.perf_counter()
                 img = decode_bytes(data, CFG)
                 t1 = time.perf_counter()
-                out, _ = encode_clean(img.pixels, img.alpha, fmt="jpeg", quality=img.jpeg_quality or 92, max_side=side)
+                out, _ = encode_clean(img.pixels, None, fmt="jpeg", quality=img.jpeg_quality or 92, max_side=side)
                 t2 = time.perf_counter()
                 cpu.append(time.process_time() - c0)
                 dec.append(t1 - t0)
@@ -153,7 +153,7 @@ def corpus_table() -> tuple[list[dict], dict]:
                 rows.append(row)
                 continue
             q = img.jpeg_quality or CFG.jpeg_quality
-            data, ext = encode_clean(img.pixels, img.alpha, fmt="auto", quality=q, max_side=20000)
+            data, ext = encode_clean(img.pixels, None, fmt="auto", quality=q, max_side=20000)
             path = Path(tmp) / f"{src.stem}.{ext}"
             path.write_bytes(data)
             outs.append(str(path))

@@ -11,6 +11,7 @@ import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -72,7 +73,7 @@ class ChannelConfig(Strict):
     public: bool = Field(description="Public channel: no pupil names at all in names and captions")
     max_side: int = Field(2000, ge=64, le=20000, description="Longest output side in pixels")
     format: Literal["jpeg", "png", "auto"] = Field(
-        "jpeg", description="Output format; 'auto' keeps PNG only where the source has alpha"
+        "jpeg", description="Output format; 'auto' gives PNG (flattened over white) where the source has transparency"
     )
 
     @field_validator("consent")
@@ -246,6 +247,9 @@ class MediaConfig(Strict):
         80_000_000, ge=1_000_000, le=1_000_000_000, description="Decompression-bomb limit (pixels)"
     )
     max_bytes: int = Field(200_000_000, ge=1_000_000, description="Largest accepted upload in bytes")
+    max_jpeg_scans: int = Field(
+        100, ge=1, le=10_000, description="Most scans a JPEG may have (each is a pass over every pixel)"
+    )
     jpeg_quality: int = Field(92, ge=60, le=100, description="JPEG quality when the source's is unknown")
     jpeg_optimize: bool = Field(
         False, description="Huffman-optimised JPEGs: 3-7 % smaller files for about twice the encoding time"
@@ -274,6 +278,26 @@ class RetentionConfig(Strict):
         "leave date (0 = kept; nothing new is published of a leaver anyway)",
     )
     temp_minutes: int = Field(60, ge=1, description="Stale temp files older than this are removed")
+
+
+class LocaleConfig(Strict):
+    timezone: str = Field(
+        "Europe/Amsterdam",
+        description="Time zone of the times people read (reports, lists, review, status); stored times stay UTC",
+    )
+    csv_separator: Literal[";", ","] = Field(
+        ";", description="CSV separator: ';' opens in Dutch Excel as columns, ',' for other tools"
+    )
+    csv_bom: bool = Field(True, description="Start CSV files with a UTF-8 byte-order mark (Excel needs it for é, ë)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; expected an IANA name like Europe/Amsterdam") from None
+        return v
 
 
 class InboxFolder(Strict):
@@ -319,6 +343,7 @@ class Settings(Strict):
     retention: RetentionConfig = RetentionConfig()
     service: ServiceConfig = ServiceConfig()
     dns: DnsConfig = DnsConfig()
+    locale: LocaleConfig = LocaleConfig()
 
     @field_validator("channels")
     @classmethod

@@ -97,12 +97,12 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> CorpusRun:
             outcomes[src.name] = Outcome(src, None, exc.reason, None, None)
             continue
         q = img.jpeg_quality or CFG.jpeg_quality
-        data, ext = encode_clean(img.pixels, img.alpha, fmt="auto", quality=q, max_side=NO_RESIZE)
+        data, ext = encode_clean(img.pixels, None, fmt="auto", quality=q, max_side=NO_RESIZE)
         out = out_dir / f"{src.stem}.{ext}"
         out.write_bytes(data)
         if max(img.pixels.shape[:2]) > 1080:
             # a typical public channel size as well, through the resize path
-            small, ext2 = encode_clean(img.pixels, img.alpha, fmt="auto", quality=q, max_side=1080)
+            small, ext2 = encode_clean(img.pixels, None, fmt="auto", quality=q, max_side=1080)
             (out_dir / f"{src.stem}.1080.{ext2}").write_bytes(small)
         outcomes[src.name] = Outcome(src, out, None, img.pixels, img.jpeg_quality)
     controls = [str(CORPUS / "et__t__images__GPS.jpg"), str(CORPUS / "me__heic__IMG_1034.heic")]

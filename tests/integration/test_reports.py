@@ -78,7 +78,9 @@ def test_privacy_report_all_formats_without_names(
         assert "h1" in out
         for n in NAMES:
             assert n.lower() not in out.lower(), (fmt, n)
-    rows = list(csv.DictReader(io.StringIO(render_privacy(rep, "csv"))))
+    text = render_privacy(rep, "csv")
+    assert text.startswith("\ufeffsection;at;")  # Dutch Excel: a BOM and ';' by default
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff")), delimiter=";"))
     assert {r["section"] for r in rows} == {
         "consent_change",
         "withdrawal",
@@ -121,7 +123,7 @@ def test_classlist(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert [e.full_name for e in entries] == ["Daan van der Berg", "Emma de Vries"]  # Sam left
     assert [e.phone for e in entries] == ["", "0612345678"]  # Daan: no classlist_phone consent
     assert class_list(store, "groep 7", today=date(2026, 11, 21)) == entries
-    rows = list(csv.reader(io.StringIO(render(entries, "7", "csv"))))
+    rows = list(csv.reader(io.StringIO(render(entries, "7", "csv").removeprefix("\ufeff")), delimiter=";"))
     assert rows[0] == ["voornaam", "tussenvoegsel", "achternaam", "telefoon"]
     assert rows[1] == ["Daan", "van der", "Berg", ""]
     page = render(entries, "7", "html")

@@ -163,10 +163,17 @@ def test_png_bomb_is_refused_from_the_header_in_little_memory() -> None:
 
 def test_pillow_bomb_error_and_warning_become_media_error() -> None:
     loose = MediaConfig(max_pixels=1_000_000_000)
+
+    def jpeg_claiming(w: int, h: int) -> bytes:  # a whole JPEG whose frame header claims w x h
+        data = bytearray(_encode(QUAD, "JPEG", quality=90))
+        sof = next(s for s in walk_jpeg(bytes(data)).segments if s.marker == 0xC0)
+        struct.pack_into(">HH", data, sof.offset + 5, h, w)
+        return bytes(data)
+
     # 400 MP > 2 x Image.MAX_IMAGE_PIXELS: Pillow raises DecompressionBombError
-    assert "pixels" in _reason(_png_header_only(20000, 20000), loose)
+    assert "pixels" in _reason(jpeg_claiming(20000, 20000), loose)
     # 100 MP > Image.MAX_IMAGE_PIXELS: Pillow only warns; that must refuse too
-    assert "pixels" in _reason(_png_header_only(10000, 10000), loose)
+    assert "pixels" in _reason(jpeg_claiming(10000, 10000), loose)
 
 
 def test_jpeg_bomb_is_refused_from_the_sof_header() -> None:
@@ -260,14 +267,14 @@ def test_heic_transforms_applied_once(orientation: int) -> None:
     assert img.source_format == "heif"
 
 
-def test_orientation_rotates_alpha_too() -> None:
+def test_orientation_rotates_the_transparent_part_too() -> None:
     rgba = np.dstack([QUAD, np.full(QUAD.shape[:2], 255, np.uint8)])
     rgba[:10, :, 3] = 0
     data = _encode(rgba, "PNG", exif=_exif(Orientation=6))
     img = decode_bytes(data, CFG)
-    assert img.alpha is not None
-    assert img.alpha.shape == img.pixels.shape[:2] == (64, 48)
-    assert (img.alpha[:, -10:] == 0).all() and (img.alpha[:, :-10] == 255).all()
+    assert img.transparent and img.pixels.shape == (64, 48, 3)
+    assert (img.pixels[:, -10:] == 255).all()  # the clear rows, rotated, flattened over white
+    assert _close(img.pixels[:, :-10], _upright(QUAD, 6)[:, :-10], 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,30 +325,37 @@ def test_sixteen_bit_png_grey_and_rgb() -> None:
     assert _close(img.pixels, QUAD, 1)
 
 
-def test_palette_png_with_transparency_gives_alpha() -> None:
+def test_palette_png_with_transparency_is_flattened_on_white() -> None:
     pal = Image.fromarray(QUAD).quantize(8)
+    clear = int(np.asarray(pal)[30, 10])  # the blue quadrant's palette entry
     buf = io.BytesIO()
-    pal.save(buf, "PNG", transparency=0)
+    pal.save(buf, "PNG", transparency=clear)
     img = decode_bytes(buf.getvalue(), CFG)
-    assert img.alpha is not None and img.alpha.min() == 0 and img.alpha.max() == 255
+    index = np.asarray(pal)
+    assert img.transparent
+    assert (img.pixels[index == clear] == 255).all()
+    assert (img.pixels[index != clear] == np.asarray(pal.convert("RGB"))[index != clear]).all()
 
 
-def test_opaque_alpha_is_dropped_and_grey_alpha_kept() -> None:
+def test_opaque_alpha_is_dropped_and_grey_alpha_flattened() -> None:
     rgba = np.dstack([QUAD, np.full(QUAD.shape[:2], 255, np.uint8)])
-    assert decode_bytes(_encode(rgba, "PNG"), CFG).alpha is None
+    opaque = decode_bytes(_encode(rgba, "PNG"), CFG)
+    assert not opaque.transparent and (opaque.pixels == QUAD).all()
     la = Image.fromarray(QUAD).convert("LA")
     la.putalpha(Image.new("L", la.size, 100))
     buf = io.BytesIO()
     la.save(buf, "PNG")
     img = decode_bytes(buf.getvalue(), CFG)
-    assert img.alpha is not None and int(img.alpha[0, 0]) == 100
+    grey = int(np.asarray(la)[0, 0, 0])
+    assert img.transparent
+    assert (img.pixels[0, 0] == (grey * 100 + 255 * 155 + 127) // 255).all()
 
 
 def test_heic_with_alpha() -> None:
     rgba = np.dstack([QUAD, np.full(QUAD.shape[:2], 255, np.uint8)])
     rgba[:, :16, 3] = 0
     img = decode_bytes(_encode(rgba, "HEIF", quality=-1), CFG)
-    assert img.alpha is not None and img.alpha[:, :8].max() < 30
+    assert img.transparent and img.pixels[:, :8].min() > 225  # clear columns shown over white
 
 
 def _icc_profile(red: tuple[float, float, float], green: tuple[float, float, float]) -> bytes:

@@ -108,14 +108,22 @@ def cmd_consent_show(args: argparse.Namespace, ctx: Context) -> int:
         doc = {"pupil_id": p.pupil_id, "group": p.group, "left_on": str(p.left_on or ""), "consents": p.consents}
         print(json.dumps(doc))
         return EXIT_OK
-    print(f"pupil {p.pupil_id} (group {p.group or '-'}){'; left on ' + str(p.left_on) if p.left_on else ''}")
+    from photoguard.core.textsafe import OutputStyle
+    from photoguard.core.textsafe import terminal_text as safe
+
+    style = OutputStyle.from_settings(ctx.settings.locale)
+    left = "; left on " + safe(p.left_on) if p.left_on else ""
+    print(f"pupil {safe(p.pupil_id)} (group {safe(p.group or '-')}){left}")
     for k in CONSENT_KEYS:
         print(f"  {k:16} {'yes' if p.consents.get(k) else 'no'}")
     hist = reg.history(p.pupil_id)
     if hist:
-        print("history:")
+        print(f"history ({style.timezone}):")
         for h in hist:
-            print(f"  {h['at']}  {h['key']}: {h['old_value']} -> {h['new_value']}  ({h['source']}, v{h['version']})")
+            print(
+                f"  {style.time(h['at'])}  {safe(h['key'])}: {safe(h['old_value'])} -> {safe(h['new_value'])}"
+                f"  ({safe(h['source'])}, v{h['version']})"
+            )
     return EXIT_OK
 
 
@@ -139,9 +147,14 @@ def cmd_consent_stale(args: argparse.Namespace, ctx: Context) -> int:
     if not rows:
         print(f"every pupil's consent was confirmed within {args.older_than}")
         return EXIT_OK
-    print(f"{len(rows)} pupil(s) without a confirmed consent record in the last {args.older_than}:")
+    from photoguard.core.textsafe import OutputStyle
+    from photoguard.core.textsafe import terminal_text as safe
+
+    style = OutputStyle.from_settings(ctx.settings.locale)
+    print(f"{len(rows)} pupil(s) without a confirmed consent record in the last {safe(args.older_than)}:")
     for r in rows:
-        print(f"  {r.pupil_id:12} group {r.group or '-':6} last confirmed {r.confirmed_at[:10]} ({r.days} days)")
+        confirmed = style.time(r.confirmed_at)[:10]
+        print(f"  {safe(r.pupil_id):12} group {safe(r.group or '-'):6} last confirmed {confirmed} ({r.days} days)")
     return EXIT_OK
 
 

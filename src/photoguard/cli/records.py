@@ -1,5 +1,9 @@
 """The records a school keeps and hands over: ``sweep`` (retention), ``takedown list``,
-``report privacy`` and ``classlist``."""
+``report privacy`` and ``classlist``.
+
+Lists for people use ``[locale]``: times in the school's time zone, CSV with ``;`` and a UTF-8
+byte-order mark by default (``csv_separator = ","`` and ``csv_bom = false`` for other tools);
+names and reasons pass :mod:`photoguard.core.textsafe` (no formulas, no terminal escapes)."""
 
 from __future__ import annotations
 
@@ -56,6 +60,13 @@ def add_classlist(sub: SubParsers) -> None:
     p.set_defaults(func=cmd_classlist)
 
 
+def _style(ctx: Context) -> Any:
+    """How the lists are written for people: ``[locale]`` (time zone, CSV separator and BOM)."""
+    from photoguard.core.textsafe import OutputStyle
+
+    return OutputStyle.from_settings(ctx.settings.locale)
+
+
 def _store(ctx: Context) -> Any:
     from photoguard.ledger.db import Store
 
@@ -83,12 +94,13 @@ def cmd_takedown_list(args: argparse.Namespace, ctx: Context) -> int:
     store = _store(ctx)
     try:
         items = takedown.list_takedowns(store, channel=args.channel, since=args.since)
+        style = _style(ctx)
         if args.format == "csv":
-            out = takedown.render_csv(items)
+            out = takedown.render_csv(items, style)
         elif args.format == "html":
-            out = takedown.render_html(items, takedown.NameScrubber.from_store(store))
+            out = takedown.render_html(items, takedown.NameScrubber.from_store(store), style=style)
         else:
-            out = takedown.render_table(items)
+            out = takedown.render_table(items, style)
     finally:
         store.close()
     sys.stdout.write(out)
@@ -106,7 +118,7 @@ def cmd_report_privacy(args: argparse.Namespace, ctx: Context) -> int:
         rep = build_privacy_report(store, [c.name for c in ctx.settings.channels], start=args.start, end=args.end)
     finally:
         store.close()
-    sys.stdout.write(render_privacy(rep, args.format))
+    sys.stdout.write(render_privacy(rep, args.format, _style(ctx)))
     return EXIT_OK
 
 
@@ -118,5 +130,5 @@ def cmd_classlist(args: argparse.Namespace, ctx: Context) -> int:
         entries = class_list(store, args.group)
     finally:
         store.close()
-    sys.stdout.write(render(entries, args.group, args.format))
+    sys.stdout.write(render(entries, args.group, args.format, _style(ctx)))
     return EXIT_OK if entries else EXIT_FAIL

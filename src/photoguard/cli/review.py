@@ -43,7 +43,15 @@ def _review(ctx: Context, with_pipeline: bool = False) -> Any:
     return Review(ctx.root, ctx.settings, Store(ctx.layout.db))
 
 
+def _style(ctx: Context) -> Any:
+    from photoguard.core.textsafe import OutputStyle
+
+    return OutputStyle.from_settings(ctx.settings.locale)
+
+
 def cmd_review_list(args: argparse.Namespace, ctx: Context) -> int:
+    from photoguard.core.textsafe import terminal_text as safe
+
     items = _review(ctx).list(include_resolved=args.all)
     if args.json:
         print(json.dumps([i.to_json() for i in items], indent=1))
@@ -51,9 +59,10 @@ def cmd_review_list(args: argparse.Namespace, ctx: Context) -> int:
     if not items:
         print("nothing held for review")
         return EXIT_OK
+    style = _style(ctx)
     for i in items:
-        held = ",".join(i.held_channels) or "all"
-        print(f"{i.id}  {i.status:9} {i.created_at}  channels: {held}  {i.reason}")
+        held = safe(",".join(i.held_channels) or "all")
+        print(f"{safe(i.id)}  {safe(i.status):9} {style.time(i.created_at)}  channels: {held}  {safe(i.reason)}")
     print(f"{len(items)} item(s); see: photoguard review show ID")
     return EXIT_OK
 
@@ -71,19 +80,22 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print(json.dumps({**item.to_json(), "channels": preview}, indent=1))
         return EXIT_OK
-    print(f"item {item.id} ({item.status}, since {item.created_at})")
-    print(f"  reason: {item.reason}")
-    print(f"  photo sha256: {item.sha256}")
+    from photoguard.core.textsafe import terminal_text as safe
+
+    style = _style(ctx)
+    print(f"item {safe(item.id)} ({safe(item.status)}, since {style.time(item.created_at)} {style.timezone})")
+    print(f"  reason: {safe(item.reason)}")
+    print(f"  photo sha256: {safe(item.sha256)}")
     original = rv.original_path(item.id)
-    print(f"  original: {original if original else '(missing)'}")
+    print(f"  original: {safe(original) if original else '(missing)'}")
     print(f"  faces: {len(item.faces)}")
     for n, f in enumerate(item.faces, 1):
-        who = f.get("pupil_id") or "-"
-        decisions = ", ".join(f"{ch}={a}" for ch, a in (f.get("decision") or {}).items())
-        print(f"    {n}. box {f.get('box')} match={f.get('match')} pupil={who}: {decisions}")
+        who = safe(f.get("pupil_id") or "-")
+        decisions = safe(", ".join(f"{ch}={a}" for ch, a in (f.get("decision") or {}).items()))
+        print(f"    {n}. box {safe(f.get('box'))} match={safe(f.get('match'))} pupil={who}: {decisions}")
     print("  channels:")
     for ch, line in preview.items():
-        print(f"    {ch:12} {line}")
+        print(f"    {safe(ch):12} {safe(line)}")
     return EXIT_OK
 
 

@@ -7,13 +7,12 @@ listed. Sorted the Dutch way: by surname without the tussenvoegsel, then first n
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from photoguard.core.eligibility import has_left
+from photoguard.core.textsafe import OutputStyle, terminal_text, write_csv
 from photoguard.followup.takedown import html_page, html_table
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import Store
@@ -52,29 +51,27 @@ def class_list(store: Store, group: str, today: date | None = None) -> list[Clas
     return out
 
 
-def render(entries: Sequence[ClassEntry], group: str, fmt: str) -> str:
+def render(entries: Sequence[ClassEntry], group: str, fmt: str, style: OutputStyle | None = None) -> str:
+    """The list as a table, CSV (``style``: separator, byte-order mark) or an HTML page; every
+    name passes :mod:`photoguard.core.textsafe` (no formulas, no terminal escapes)."""
+    style = style or OutputStyle()
+    header = ["voornaam", "tussenvoegsel", "achternaam", "telefoon"]
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["voornaam", "tussenvoegsel", "achternaam", "telefoon"])
-        for e in entries:
-            w.writerow([e.first_name, e.surname_prefix, e.surname, e.phone])
-        return buf.getvalue()
+        return write_csv(header, ([e.first_name, e.surname_prefix, e.surname, e.phone] for e in entries), style)
     if fmt == "html":
         body = (
             f'<p class="note">{len(entries)} leerling(en). Alleen voor ouders van deze groep; '
             "telefoonnummers alleen met toestemming. Niet doorsturen.</p>\n"
-            + html_table(
-                ["voornaam", "tussenvoegsel", "achternaam", "telefoon"],
-                [[e.first_name, e.surname_prefix, e.surname, e.phone] for e in entries],
-            )
+            + html_table(header, [[e.first_name, e.surname_prefix, e.surname, e.phone] for e in entries])
         )
         return html_page(f"Klassenlijst groep {group}", body)
     if fmt == "table":
+        shown = terminal_text(group)
         if not entries:
-            return f"no pupils in group {group}\n"
-        width = max(len(e.full_name) for e in entries)
-        lines = [f"class list group {group} ({len(entries)} pupils)"]
-        lines += [f"  {e.full_name.ljust(width)}  {e.phone}".rstrip() for e in entries]
+            return f"no pupils in group {shown}\n"
+        names = [terminal_text(e.full_name) for e in entries]
+        width = max(len(n) for n in names)
+        lines = [f"class list group {shown} ({len(entries)} pupils)"]
+        lines += [f"  {n.ljust(width)}  {terminal_text(e.phone)}".rstrip() for n, e in zip(names, entries, strict=True)]
         return "\n".join(lines) + "\n"
     raise ValueError(f"unknown format {fmt!r}")

@@ -3,13 +3,13 @@
 The privacy report covers a period (UTC dates, both ends inclusive): consent changes (from the
 consent history), withdrawals (the takedown list), deletions (the deletion log) and counts per
 channel. It carries pupil ids, hashes and reasons, never names; file names of closed channels
-are shown with names removed.
+are shown with names removed. Text, CSV and HTML show times in the school's time zone and pass
+every value through :mod:`photoguard.core.textsafe`; JSON keeps the stored UTC times.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import html
 import json
 import re
 from collections import Counter
@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from photoguard.core.textsafe import OutputStyle, terminal_text, write_csv
 from photoguard.followup.takedown import NameScrubber, html_page, html_table, list_takedowns
 from photoguard.ledger import audit, ledger
 from photoguard.ledger.consent import Registry
@@ -138,80 +139,70 @@ def _yn(v: Any) -> str:
     return str(v)
 
 
-def render_privacy(rep: PrivacyReport, fmt: str) -> str:
+def render_privacy(rep: PrivacyReport, fmt: str, style: OutputStyle | None = None) -> str:
+    style = style or OutputStyle()
     if fmt == "json":
-        return json.dumps(rep.to_json(), indent=2, ensure_ascii=False) + "\n"
+        # ASCII escapes: no control or bidi character reaches a terminal raw
+        return json.dumps(rep.to_json(), indent=2) + "\n"
     if fmt == "csv":
-        return _privacy_csv(rep)
+        return _privacy_csv(rep, style)
     if fmt == "html":
-        return _privacy_html(rep)
+        return _privacy_html(rep, style)
     if fmt == "text":
-        return _privacy_text(rep)
+        return _privacy_text(rep, style)
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def _privacy_text(rep: PrivacyReport) -> str:
+def _privacy_text(rep: PrivacyReport, style: OutputStyle) -> str:
     t = rep.totals
+    safe = terminal_text
     out = [
-        f"privacy report {rep.start} .. {rep.end} (generated {rep.generated_at})",
+        f"privacy report {rep.start} .. {rep.end} (generated {style.time(rep.generated_at)} {style.timezone})",
         "",
         f"consent changes: {t['consent_changes']}",
-        *(f"  {k:36} {v}" for k, v in t["consent_changes_by_kind"].items()),
+        *(f"  {safe(k):36} {v}" for k, v in t["consent_changes_by_kind"].items()),
         f"withdrawals (takedowns): {t['withdrawals']}",
         f"deletions: {t['deletions']}",
-        *(f"  {k:36} {v}" for k, v in t["deletions_by_kind"].items()),
+        *(f"  {safe(k):36} {v}" for k, v in t["deletions_by_kind"].items()),
         "",
         f"{'channel':12} {'published':>9} {'withdrawn':>9} {'takedowns':>9} {'live now':>9}",
     ]
     for ch, c in sorted(rep.channels.items()):
-        out.append(f"{ch:12} {c.published:9} {c.withdrawn:9} {c.takedowns:9} {c.live_now:9}")
+        out.append(f"{safe(ch):12} {c.published:9} {c.withdrawn:9} {c.takedowns:9} {c.live_now:9}")
     if rep.consent_changes:
         out += ["", "consent changes:"]
         out += [
-            f"  {c['at']}  pupil {c['pupil_id']}  {c['key']}: {_yn(c['old'])} -> {_yn(c['new'])}"
-            f"  ({c['source']}, v{c['version']})"
+            f"  {style.time(c['at'])}  pupil {safe(c['pupil_id'])}  {safe(c['key'])}: "
+            f"{safe(_yn(c['old']))} -> {safe(_yn(c['new']))}  ({safe(c['source'])}, v{c['version']})"
             for c in rep.consent_changes
         ]
     if rep.withdrawals:
         out += ["", "withdrawals:"]
         out += [
-            f"  {w['at']}  {w['channel']}  {w['file']}  pupil {w['pupil_id']}: {w['reason']}"
-            + (f" -> {w['replacement']}" if w["replacement"] else "")
+            f"  {style.time(w['at'])}  {safe(w['channel'])}  {safe(w['file'])}  pupil {safe(w['pupil_id'])}: "
+            f"{safe(w['reason'])}" + (f" -> {safe(w['replacement'])}" if w["replacement"] else "")
             for w in rep.withdrawals
         ]
     if rep.deletions:
         out += ["", "deletion log:"]
         out += [
-            f"  {d['at']}  {d['kind']}  {d['ref']}  {d['sha256'][:12]}  {d['channel']}"
-            f"  {d['reason']}"
+            f"  {style.time(d['at'])}  {safe(d['kind'])}  {safe(d['ref'])}  {safe(d['sha256'][:12])}  "
+            f"{safe(d['channel'])}  {safe(d['reason'])}"
             for d in rep.deletions
         ]
     return "\n".join(out) + "\n"
 
 
-def _privacy_csv(rep: PrivacyReport) -> str:
-    cols = [
-        "section",
-        "at",
-        "pupil_id",
-        "channel",
-        "kind",
-        "ref",
-        "sha256",
-        "key",
-        "old",
-        "new",
-        "reason",
-        "count",
-    ]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", restval="")
-    w.writeheader()
+_CSV_COLUMNS = ("section", "at", "pupil_id", "channel", "kind", "ref", "sha256", "key", "old", "new", "reason", "count")
+
+
+def _privacy_csv(rep: PrivacyReport, style: OutputStyle) -> str:
+    rows: list[dict[str, Any]] = []
     for c in rep.consent_changes:
-        w.writerow(
+        rows.append(
             {
                 "section": "consent_change",
-                "at": c["at"],
+                "at": style.time(c["at"], seconds=True),
                 "pupil_id": c["pupil_id"],
                 "key": c["key"],
                 "old": _yn(c["old"]),
@@ -220,10 +211,10 @@ def _privacy_csv(rep: PrivacyReport) -> str:
             }
         )
     for x in rep.withdrawals:
-        w.writerow(
+        rows.append(
             {
                 "section": "withdrawal",
-                "at": x["at"],
+                "at": style.time(x["at"], seconds=True),
                 "pupil_id": x["pupil_id"],
                 "channel": x["channel"],
                 "ref": x["file"],
@@ -232,10 +223,10 @@ def _privacy_csv(rep: PrivacyReport) -> str:
             }
         )
     for d in rep.deletions:
-        w.writerow(
+        rows.append(
             {
                 "section": "deletion",
-                "at": d["at"],
+                "at": style.time(d["at"], seconds=True),
                 "channel": d["channel"],
                 "kind": d["kind"],
                 "ref": d["ref"],
@@ -245,14 +236,15 @@ def _privacy_csv(rep: PrivacyReport) -> str:
         )
     for ch, n in sorted(rep.channels.items()):
         for k, v in asdict(n).items():
-            w.writerow({"section": "channel_count", "channel": ch, "kind": k, "count": v})
-    return buf.getvalue()
+            rows.append({"section": "channel_count", "channel": ch, "kind": k, "count": v})
+    return write_csv(_CSV_COLUMNS, ([r.get(c, "") for c in _CSV_COLUMNS] for r in rows), style)
 
 
-def _privacy_html(rep: PrivacyReport) -> str:
+def _privacy_html(rep: PrivacyReport, style: OutputStyle) -> str:
     t = rep.totals
     parts = [
-        f'<p class="note">Period {rep.start} .. {rep.end}; generated {rep.generated_at}. '
+        f'<p class="note">Period {html.escape(rep.start)} .. {html.escape(rep.end)}; generated '
+        f"{html.escape(style.time(rep.generated_at))} ({html.escape(style.timezone)}). "
         "Pupils are shown by id only.</p>",
         "<h2>Totals</h2>",
         html_table(
@@ -278,7 +270,7 @@ def _privacy_html(rep: PrivacyReport) -> str:
             ["at", "pupil id", "key", "old", "new", "source", "version"],
             [
                 [
-                    c["at"],
+                    style.time(c["at"]),
                     c["pupil_id"],
                     c["key"],
                     _yn(c["old"]),
@@ -294,7 +286,7 @@ def _privacy_html(rep: PrivacyReport) -> str:
             ["at", "channel", "file", "sha256", "pupil id", "reason", "replacement"],
             [
                 [
-                    w["at"],
+                    style.time(w["at"]),
                     w["channel"],
                     w["file"],
                     w["sha256"][:16],
@@ -309,7 +301,7 @@ def _privacy_html(rep: PrivacyReport) -> str:
         html_table(
             ["at", "kind", "ref", "sha256", "channel", "reason"],
             [
-                [d["at"], d["kind"], d["ref"], d["sha256"][:16], d["channel"], d["reason"]]
+                [style.time(d["at"]), d["kind"], d["ref"], d["sha256"][:16], d["channel"], d["reason"]]
                 for d in rep.deletions
             ],
         ),

@@ -6,20 +6,21 @@ person. This list says which file (name and sha256), why, since when, and what r
 
 Formats: a readable table (default), CSV, and a self-contained HTML page without pupil names:
 pupil ids only, and file names of closed channels (which may carry a first name) shown with all
-names removed; the sha256 prefix identifies the file unambiguously.
+names removed; the sha256 prefix identifies the file unambiguously. Times are shown in the
+school's time zone, CSV is written the Dutch-Excel way, and every value passes
+:mod:`photoguard.core.textsafe` (no formulas, no terminal escapes); see :class:`OutputStyle`.
 """
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import PurePosixPath
 
 from photoguard.core.naming import PersonName, scrub_text
+from photoguard.core.textsafe import OutputStyle, terminal_text, write_csv
 from photoguard.ledger import ledger
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import Store, iso
@@ -96,13 +97,14 @@ def list_takedowns(
     ]
 
 
-def render_table(items: Sequence[Takedown]) -> str:
+def render_table(items: Sequence[Takedown], style: OutputStyle | None = None) -> str:
+    style = style or OutputStyle()
     if not items:
         return "no takedowns\n"
-    rows = [it.row() for it in items]
-    for r in rows:
+    rows = [{k: terminal_text(v) for k, v in it.row().items()} for it in items]
+    for r, it in zip(rows, items, strict=True):
         r["sha256"] = r["sha256"][:12]
-        r["at"] = r["at"][:16].replace("T", " ")
+        r["at"] = style.time(it.at)
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
     lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip()]
     lines.append("  ".join("-" * widths[c] for c in COLUMNS))
@@ -112,23 +114,24 @@ def render_table(items: Sequence[Takedown]) -> str:
         per[it.channel] = per.get(it.channel, 0) + 1
     lines.append("")
     lines.append(
-        f"{len(items)} takedown(s): " + ", ".join(f"{k} {v}" for k, v in sorted(per.items()))
+        f"{len(items)} takedown(s): " + ", ".join(f"{terminal_text(k)} {v}" for k, v in sorted(per.items()))
     )
     return "\n".join(lines) + "\n"
 
 
-def render_csv(items: Sequence[Takedown]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=[*COLUMNS, "path", "replacement_path"], lineterminator="\n")
-    w.writeheader()
+def render_csv(items: Sequence[Takedown], style: OutputStyle | None = None) -> str:
+    style = style or OutputStyle()
+    header = [*COLUMNS, "path", "replacement_path"]
+    rows = []
     for it in items:
         row: dict[str, str] = {
             **it.row(),
+            "at": style.time(it.at, seconds=True),
             "path": it.output_path,
             "replacement_path": it.replacement_path or "",
         }
-        w.writerow(row)
-    return buf.getvalue()
+        rows.append([row[c] for c in header])
+    return write_csv(header, rows, style)
 
 
 _CSS = (
@@ -144,27 +147,35 @@ def html_page(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="nl"><head><meta charset="utf-8">'
         '<meta name="robots" content="noindex">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
-        f"<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+        f"<title>{html.escape(terminal_text(title))}</title><style>{_CSS}</style></head><body>\n"
+        f"<h1>{html.escape(terminal_text(title))}</h1>\n{body}\n</body></html>\n"
     )
 
 
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    """An HTML table; every cell escaped, with controls and bidi overrides made visible."""
+    head = "".join(f"<th>{html.escape(terminal_text(h))}</th>" for h in headers)
     body = "\n".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+        "<tr>" + "".join(f"<td>{html.escape(terminal_text(c))}</td>" for c in r) + "</tr>" for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
 
 
 def render_html(
-    items: Sequence[Takedown], names: NameScrubber, *, generated: str | None = None
+    items: Sequence[Takedown],
+    names: NameScrubber,
+    *,
+    generated: str | None = None,
+    style: OutputStyle | None = None,
 ) -> str:
+    style = style or OutputStyle()
     by_channel: dict[str, list[Takedown]] = {}
     for it in items:
         by_channel.setdefault(it.channel, []).append(it)
+    when = style.time(generated or iso())
     parts = [
-        f'<p class="note">Generated {html.escape(generated or iso())}. {len(items)} takedown(s). '
+        f'<p class="note">Generated {html.escape(when)} ({html.escape(style.timezone)}). '
+        f"{len(items)} takedown(s). "
         "Take each file down where it was posted (website, social media, Parro, newsletter) and "
         "use the replacement where there is one. Printed copies cannot be recalled: correct them "
         "in the next edition. Pupils are shown by id only; match files by date and sha256.</p>"
@@ -177,7 +188,7 @@ def render_html(
             r = it.row(names)
             rows.append(
                 [
-                    r["at"][:16].replace("T", " "),
+                    style.time(it.at),
                     r["file"],
                     r["sha256"][:16],
                     r["pupil_id"],
@@ -185,7 +196,7 @@ def render_html(
                     r["replacement"] or "-",
                 ]
             )
-        parts.append(f"<h2>{html.escape(ch)} ({len(rows)})</h2>")
+        parts.append(f"<h2>{html.escape(terminal_text(ch))} ({len(rows)})</h2>")
         parts.append(
             html_table(["withdrawn", "file", "sha256", "pupil id", "reason", "replacement"], rows)
         )

@@ -17,6 +17,11 @@ What this module guarantees for :func:`decode_bytes` / :func:`decode_file`:
   profile when there is one; any non-sRGB ICC profile (Display P3, Adobe RGB, ...) is converted
   to sRGB with LittleCMS; HEIF ``nclx`` colour with Display P3 / BT.2020 primaries is converted too.
   An unreadable ICC profile is treated as sRGB (a colour problem, not a privacy one).
+* Transparency (an alpha channel, a PNG ``tRNS`` colour key or palette entry, LA, WebP/HEIF alpha)
+  is flattened over white, the way a viewer shows the file, *before* anything looks at the pixels.
+  The face detector sees what a person would see, and the outputs are made from exactly those
+  pixels: no alpha channel leaves this module, so none can carry content that was not checked
+  (RGB black with the face drawn in alpha is a face; colour under fully transparent pixels is not).
 * Captions are read from the metadata before the caller strips it.
 
 Every failure raises :class:`MediaError` whose ``reason`` is safe to show to a teacher: it never
@@ -64,6 +69,7 @@ __all__ = [
     "decode_bytes",
     "decode_file",
     "estimate_jpeg_quality",
+    "flatten_on_white",
     "jpeg_sampling",
     "parse_dqt",
     "sniff_format",
@@ -89,8 +95,8 @@ MAX_CAPTIONS = 16
 
 @dataclass(frozen=True)
 class DecodedImage:
-    pixels: np.ndarray  # (H, W, 3) uint8 RGB, upright, sRGB
-    alpha: np.ndarray | None  # (H, W) uint8 when the source has meaningful alpha
+    pixels: np.ndarray  # (H, W, 3) uint8 RGB, upright, sRGB, any transparency flattened over white
+    transparent: bool  # the source had transparency (now flattened into ``pixels``)
     source_format: str  # "jpeg" | "png" | "webp" | "heif"
     jpeg_quality: int | None  # estimated source JPEG quality, when known
     #: the teacher's sidecar caption (cleaned): the only caption ever published (scrubbed per channel)
@@ -470,8 +476,16 @@ def _orientation(im: Image.Image) -> int:
     return o if 1 <= o <= 8 else 1
 
 
+def flatten_on_white(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Composite (H, W, 3) colour with (H, W) alpha over white, as a viewer shows it."""
+    a = alpha.astype(np.uint16)[..., None]
+    out = (pixels.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+    return out.astype(np.uint8)
+
+
 def _to_rgb_alpha(im: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
-    """Any decoded mode -> an 'RGB' image (colour-managed later) plus optional alpha array."""
+    """Any decoded mode -> an 'RGB' image (colour-managed later) plus its alpha array when the
+    source has any transparency at all (an alpha channel, a tRNS colour key, a palette entry)."""
     mode = im.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         arr = np.asarray(im)
@@ -479,14 +493,17 @@ def _to_rgb_alpha(im: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
             g = arr.astype(np.uint8)
         else:
             g = ((arr.astype(np.uint32) + 128) // 257).clip(0, 255).astype(np.uint8)
-        return Image.fromarray(np.ascontiguousarray(g), "L").convert("RGB"), None
+        rgb16 = Image.fromarray(np.ascontiguousarray(g), "L").convert("RGB")
+        key = im.info.get("transparency")
+        if isinstance(key, int):  # 16-bit grey with a tRNS colour key: that exact value is clear
+            a16 = np.where(arr == key, 0, 255).astype(np.uint8)
+            return rgb16, (a16 if int(a16.min(initial=255)) < 255 else None)
+        return rgb16, None
     if mode == "F":
         arr = np.asarray(im)
         g = np.clip(arr, 0, 255).astype(np.uint8)
         return Image.fromarray(g, "L").convert("RGB"), None
-    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
-        mode in ("P", "L", "RGB", "1") and "transparency" in im.info
-    )
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
     if has_alpha:
         rgba = im.convert("RGBA")
         a = np.array(rgba.getchannel("A"))
@@ -561,10 +578,13 @@ def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedI
     pixels = np.array(rgb, dtype=np.uint8)
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise MediaError("the image could not be decoded into colour pixels")
-    if alpha is not None and alpha.shape != pixels.shape[:2]:
-        raise MediaError("the image's transparency does not match its size")
+    if alpha is not None:
+        if alpha.shape != pixels.shape[:2]:
+            raise MediaError("the image's transparency does not match its size")
+        # what a viewer shows is what the detector checks and what is published
+        pixels = flatten_on_white(pixels, alpha)
     caption = _clean_caption(sidecar_text) if sidecar_text else None
-    return DecodedImage(pixels, alpha, fmt, quality, caption, embedded, taken)
+    return DecodedImage(pixels, alpha is not None, fmt, quality, caption, embedded, taken)
 
 
 def decode_bytes(data: bytes, cfg: MediaConfig, *, sidecar_text: str | None = None) -> DecodedImage:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from photoguard.photo.decode import MediaError, walk_jpeg
+from photoguard.photo.decode import MediaError, flatten_on_white, walk_jpeg
 from photoguard.photo.resample import shrink
 
 logger = logging.getLogger(__name__)
@@ -104,12 +104,6 @@ def _resize(pixels: np.ndarray, alpha: np.ndarray | None, max_side: int) -> tupl
     )
 
 
-def _flatten_on_white(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a = alpha.astype(np.uint16)[..., None]
-    out = (pixels.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
-    return out.astype(np.uint8)
-
-
 def encode_clean(
     pixels: np.ndarray,
     alpha: np.ndarray | None,
@@ -137,7 +131,7 @@ def encode_clean(
     pixels, alpha = _resize(np.ascontiguousarray(pixels), alpha, max_side)
     buf = io.BytesIO()
     if out_fmt == "jpeg":
-        rgb = _flatten_on_white(pixels, alpha) if alpha is not None else pixels
+        rgb = flatten_on_white(pixels, alpha) if alpha is not None else pixels
         img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
         img.save(buf, "JPEG", quality=quality, subsampling=chroma_subsampling(quality), optimize=optimize)
         ext = "jpg"

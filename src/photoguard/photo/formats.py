@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import struct
+import zlib
 from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar
@@ -64,6 +65,19 @@ class JpegSegment:
     payload: bytes  # segment body without marker and length (empty for stand-alone markers)
 
 
+#: A JPEG with more marker segments than this is refused before decoding (no camera writes more
+#: than a few dozen; tens of thousands of tiny segments are a way to make every pass slow).
+MAX_JPEG_SEGMENTS = 100_000
+#: A PNG with more chunks than this is refused (libpng writes 8 KiB IDAT chunks: 100,000 of them
+#: is 800 MB of image data, beyond the upload limit).
+MAX_PNG_CHUNKS = 100_000
+DAMAGED = "the image data is damaged (a checksum or the compressed data is wrong); please upload the original again"
+
+
+class JpegTooComplex(ValueError):
+    """More marker segments than :data:`MAX_JPEG_SEGMENTS` (a hostile file, not an unfinished one)."""
+
+
 @dataclass(frozen=True, slots=True)
 class JpegLayout:
     segments: tuple[JpegSegment, ...]
@@ -71,12 +85,13 @@ class JpegLayout:
     garbage: bool  # bytes between segments that are not a marker
 
 
-def walk_jpeg(data: bytes) -> JpegLayout:
+def walk_jpeg(data: bytes, max_segments: int = MAX_JPEG_SEGMENTS) -> JpegLayout:
     """Walk the marker segments of the first JPEG stream in ``data`` up to its EOI. Segments are
     skipped by their length, so an embedded thumbnail's EOI inside APP1 is never taken for the
     end of the photo.
 
-    Raises ``ValueError`` when ``data`` does not start with SOI or a segment runs past the end.
+    Raises ``ValueError`` when ``data`` does not start with SOI or a segment runs past the end,
+    :class:`JpegTooComplex` after ``max_segments`` segments.
     """
     if data[:2] != b"\xff\xd8":
         raise ValueError("no SOI")
@@ -85,6 +100,8 @@ def walk_jpeg(data: bytes) -> JpegLayout:
     segments: list[JpegSegment] = []
     garbage = False
     while i < n:
+        if len(segments) > max_segments:
+            raise JpegTooComplex("too many segments")
         if data[i] != 0xFF:
             garbage = True
             j = data.find(b"\xff", i)
@@ -182,6 +199,8 @@ class Jpeg(ImageFormat):
     def completeness(self, data: bytes) -> Completeness:
         try:
             layout = walk_jpeg(data)
+        except JpegTooComplex:
+            return Completeness.COMPLETE  # refused whatever follows: let the decoder say why
         except ValueError:
             return Completeness.INCOMPLETE
         if layout.eoi_end is None:
@@ -195,17 +214,30 @@ class Jpeg(ImageFormat):
     def check(self, data: bytes, cfg: MediaConfig) -> JpegLayout:
         try:
             layout = walk_jpeg(data)
+        except JpegTooComplex:
+            raise MediaError(
+                f"the image is built from too many parts (more than {MAX_JPEG_SEGMENTS} JPEG segments); "
+                "please export it again as a normal photo"
+            ) from None
         except ValueError:
             raise MediaError(TRUNCATED) from None
         if layout.eoi_end is None:
             raise MediaError(TRUNCATED)
-        for seg in layout.segments:
-            if _is_sof(seg.marker):
-                if len(seg.payload) >= 5:
-                    h, w = struct.unpack_from(">HH", seg.payload, 1)
-                    if w * h > cfg.max_pixels:
-                        raise too_many_pixels(w, h, cfg)
-                break
+        sof = next((seg for seg in layout.segments if _is_sof(seg.marker)), None)
+        if sof is not None and len(sof.payload) >= 5:
+            h, w = struct.unpack_from(">HH", sof.payload, 1)
+            if w * h > cfg.max_pixels:
+                raise too_many_pixels(w, h, cfg)
+        scans = [seg for seg in layout.segments if seg.marker == 0xDA]
+        if len(scans) > cfg.max_jpeg_scans:
+            # every scan is another pass over all the pixels: a few thousand keep a worker busy
+            # for minutes (cameras write 1; progressive files about 10)
+            raise MediaError(
+                f"the image has too many scans ({len(scans)}; the limit is {cfg.max_jpeg_scans}); "
+                "please export it again as a normal photo"
+            )
+        if sof is None or not scans or scans[0].offset < sof.offset:
+            raise MediaError(DAMAGED)  # no frame header, no image data, or data before its frame
         return layout
 
 
@@ -217,6 +249,7 @@ class Png(ImageFormat):
 
     def completeness(self, data: bytes) -> Completeness:
         i, n = 8, len(data)
+        chunks = 0
         while i + 8 <= n:
             length, typ = struct.unpack_from(">I4s", data, i)
             i += 12 + length
@@ -224,6 +257,9 @@ class Png(ImageFormat):
                 return Completeness.INCOMPLETE
             if typ == b"IEND":
                 return Completeness.COMPLETE
+            chunks += 1
+            if chunks > MAX_PNG_CHUNKS:
+                return Completeness.COMPLETE  # refused whatever follows: let the decoder say why
         return Completeness.INCOMPLETE
 
     def check(self, data: bytes, cfg: MediaConfig) -> None:
@@ -234,8 +270,88 @@ class Png(ImageFormat):
             raise MediaError("the image has no pixels")
         if w * h > cfg.max_pixels:
             raise too_many_pixels(w, h, cfg)
-        if self.completeness(data) is not Completeness.COMPLETE:
+        chunks = png_chunks(data)
+        if chunks is None:
             raise MediaError(TRUNCATED)
+        if len(chunks) > MAX_PNG_CHUNKS:
+            raise MediaError(
+                f"the image is built from too many parts (more than {MAX_PNG_CHUNKS} PNG chunks); "
+                "please export it again as a normal image"
+            )
+        idat: list[bytes] = []
+        for typ, start, end, crc in chunks:
+            if zlib.crc32(memoryview(data)[start - 4 : end]) != crc:  # type and data
+                raise MediaError(DAMAGED)
+            if typ == b"IDAT":
+                idat.append(data[start:end])
+        ihdr = data[16:29]
+        expected = png_raw_size(w, h, ihdr[8], ihdr[9], ihdr[12])
+        if expected is None or not idat or not _inflates_to(idat, expected):
+            raise MediaError(DAMAGED)
+
+
+#: PNG colour type -> samples per pixel
+_PNG_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+#: Adam7 passes: (x start, y start, x step, y step)
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def png_chunks(data: bytes) -> list[tuple[bytes, int, int, int]] | None:
+    """(type, data start, data end, stored CRC) of each chunk up to IEND, stopping after
+    :data:`MAX_PNG_CHUNKS` + 1; None when a chunk runs past the end or IEND never comes."""
+    out: list[tuple[bytes, int, int, int]] = []
+    i, n = 8, len(data)
+    while i + 12 <= n:
+        length, typ = struct.unpack_from(">I4s", data, i)
+        start, end = i + 8, i + 8 + length
+        if end + 4 > n:
+            return None
+        out.append((typ, start, end, struct.unpack_from(">I", data, end)[0]))
+        if typ == b"IEND" or len(out) > MAX_PNG_CHUNKS:
+            return out
+        i = end + 4
+    return None
+
+
+def png_raw_size(w: int, h: int, depth: int, colour: int, interlace: int) -> int | None:
+    """Bytes the IDAT stream inflates to (filter byte per row included); None for an invalid IHDR."""
+    samples = _PNG_SAMPLES.get(colour)
+    if samples is None or depth not in (1, 2, 4, 8, 16) or interlace not in (0, 1):
+        return None
+    bits = samples * depth
+
+    def size(pw: int, ph: int) -> int:
+        return 0 if pw == 0 or ph == 0 else ph * (1 + (pw * bits + 7) // 8)
+
+    if interlace == 0:
+        return size(w, h)
+    return sum(size((w - x0 + dx - 1) // dx, (h - y0 + dy - 1) // dy) for x0, y0, dx, dy in _ADAM7)
+
+
+def _inflates_to(parts: list[bytes], expected: int) -> bool:
+    """The zlib stream in ``parts`` is whole (its checksum included) and inflates to exactly
+    ``expected`` bytes; inflated in bounded pieces that are thrown away (no bomb, little memory)."""
+    d = zlib.decompressobj()
+    produced = 0
+    step = 1 << 20
+    try:
+        for part in parts:
+            buf = part
+            while buf and not d.eof:
+                produced += len(d.decompress(buf, step))
+                if produced > expected:
+                    return False
+                buf = d.unconsumed_tail
+        while not d.eof:  # output still held back by the step limit
+            out = d.decompress(b"", step)
+            if not out:
+                break
+            produced += len(out)
+            if produced > expected:
+                return False
+    except zlib.error:
+        return False
+    return d.eof and produced == expected
 
 
 class WebP(ImageFormat):

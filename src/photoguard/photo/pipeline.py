@@ -495,9 +495,11 @@ class Pipeline:
 
         def encode(key: tuple[str, int]) -> tuple[bytes, str]:
             fmt, max_side = key
-            alpha = img.alpha if fmt != "jpeg" else None
+            # decode flattened any transparency: the outputs are exactly the checked pixels, with
+            # no alpha channel; 'auto' still gives a (flattened) PNG for a source that had alpha
+            fmt = ("png" if img.transparent else "jpeg") if fmt == "auto" else fmt
             out_bytes, ext = encode_clean(
-                pixels, alpha, fmt=fmt, quality=quality, max_side=max_side, optimize=self.settings.media.jpeg_optimize
+                pixels, None, fmt=fmt, quality=quality, max_side=max_side, optimize=self.settings.media.jpeg_optimize
             )
             problems = verify_clean(out_bytes) or verify_decodes(out_bytes)
             if problems:
