@@ -1,7 +1,8 @@
 """Reviewing held photos: list, show, approve (publish the held channels with the redactions as
 decided, near-matches redacted), reject (delete the held original, logged in the deletion log).
 
-``quarantine/<id>/`` holds ``original.<ext>`` and ``reason.json``; the ``quarantine`` table is the
+``quarantine/<id>/`` holds ``original.<ext>``, ``reason.json`` and the teacher's caption
+``caption.txt`` when the photo came with one; the ``quarantine`` table is the
 index. Every action is audited with ids only.
 """
 
@@ -18,6 +19,7 @@ from photoguard.config import Layout, Settings
 from photoguard.core.records import PhotoStatus
 from photoguard.ledger import audit, ledger
 from photoguard.ledger.db import AuditEvent, Store
+from photoguard.photo.ingest import HELD_CAPTION
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,16 @@ class Review:
                 return p
         return None
 
+    def held_caption(self, qid: str) -> str | None:
+        """The teacher's caption that came with the held photo, if there was one."""
+        path = self.layout.quarantine / qid / HELD_CAPTION
+        if path.is_symlink() or not path.is_file():
+            return None
+        try:
+            return path.read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            return None
+
     # -- actions -------------------------------------------------------------------------------
     def approve(self, qid: str, channel: str | None = None) -> Any:
         """Publish the held channels (or only ``channel``) with the redactions as decided;
@@ -142,6 +154,7 @@ class Review:
         if original is None:
             raise ReviewError(f"the original of item {qid} is missing from the quarantine folder")
         data = original.read_bytes()
+        caption = self.held_caption(qid)
         photo = ledger.photo(self.store, item.sha256)
         stem = str(photo["stem"]) if photo and photo["stem"] else qid
         group = str(photo["grp"]) if photo else item.group
@@ -151,6 +164,7 @@ class Review:
             stem=stem,
             suffix=original.suffix,
             group=group,
+            sidecar_text=caption,
             approved_channels=approved,
             from_quarantine=qid,
         )

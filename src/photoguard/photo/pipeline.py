@@ -208,8 +208,34 @@ class Pipeline:
                 self.store.audit(
                     AuditEvent("original.quarantined", photo_sha256=upload.sha256, detail={"id": result.quarantine_id})
                 )
+                self._retire_sidecar(upload, result.quarantine_id)
             return
-        self._remove_original(path, result)
+        if self._remove_original(path, result):
+            self._retire_sidecar(upload, None)
+
+    def _retire_sidecar(self, upload: Upload, quarantine_id: str | None) -> None:
+        """The caption sidecar leaves the inbox with its photo; a held photo keeps a copy of it
+        in its quarantine folder (an approval publishes it)."""
+        if upload.path is None or upload.sidecar_text is None:
+            return
+        if quarantine_id is not None:
+            try:
+                self._write_held_caption(quarantine_id, upload.sidecar_text)
+            except OSError as exc:
+                log.warning("could not keep the caption of %s: %s", upload.sha256[:12], exc.strerror)
+                return
+        try:
+            gone = ingest.retire_sidecar(upload.path, upload.sidecar_text)
+        except OSError as exc:
+            log.warning("could not remove the caption of %s: %s", upload.sha256[:12], exc.strerror)
+            return
+        if gone:
+            detail = {"id": quarantine_id} if quarantine_id else {}
+            event = "sidecar.quarantined" if quarantine_id else "sidecar.removed"
+            self.store.audit(AuditEvent(event, photo_sha256=upload.sha256, detail=detail))
+
+    def _write_held_caption(self, quarantine_id: str, text: str) -> None:
+        fsutil.atomic_write(self.layout.quarantine / quarantine_id / ingest.HELD_CAPTION, text.encode("utf-8"))
 
     def process_bytes(
         self,
@@ -652,10 +678,11 @@ class Pipeline:
                 )
         return None
 
-    def _remove_original(self, path: Path, result: ProcessResult) -> None:
-        """The original leaves the inbox only once its outputs or its quarantine copy exist."""
+    def _remove_original(self, path: Path, result: ProcessResult) -> bool:
+        """The original leaves the inbox only once its outputs or its quarantine copy exist.
+        Returns whether it left."""
         if result.sha256 is None:
-            return
+            return False
         keep = self.settings.originals.action is OriginalAction.VAULT
         if keep and result.status is PhotoStatus.PUBLISHED and not result.duplicate:
             self._vault(path, result.sha256)
@@ -663,8 +690,9 @@ class Pipeline:
             fsutil.remove_quietly(path)
         except OSError as exc:
             log.warning("could not remove original of %s: %s", result.sha256[:12], exc.strerror)
-            return
+            return False
         self.store.audit(AuditEvent("original.removed", photo_sha256=result.sha256))
+        return True
 
     def _vault(self, path: Path, sha: str) -> None:
         target = self.layout.vault / f"{sha}.enc"
