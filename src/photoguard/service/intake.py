@@ -113,11 +113,6 @@ def judge(
     if now < entry.not_before or paused:
         entry.state = IntakeState.PAUSED
         return Verdict.WAIT
-    wait = CAPTION_SETTLE_FACTOR * settle if caption_wait is None else caption_wait
-    if side is None and now - entry.first_seen < wait:
-        if entry.state is not IntakeState.INCOMPLETE:
-            entry.state = IntakeState.SETTLING
-        return Verdict.WAIT
     if entry.judged_sig != sig:
         entry.completeness = file_completeness(path, max_bytes)
         entry.judged_sig = sig
@@ -125,6 +120,10 @@ def judge(
         entry.state = IntakeState.INCOMPLETE
         if now - entry.stable_since >= incomplete_wait:
             return Verdict.SET_ASIDE
+        return Verdict.WAIT
+    wait = CAPTION_SETTLE_FACTOR * settle if caption_wait is None else caption_wait
+    if side is None and now - entry.first_seen < wait:  # complete: a late caption may still come
+        entry.state = IntakeState.SETTLING
         return Verdict.WAIT
     entry.state = IntakeState.READY
     return Verdict.READY
