@@ -86,6 +86,8 @@ def test_a_held_photos_caption_goes_to_quarantine_and_is_published_on_approval(
     assert not src.exists() and not side.exists()
     rv = Review(root, pipe.settings, pipe.store, pipe)
     assert rv.held_caption(res.quarantine_id) == CAPTION
+    kept = root / "quarantine" / res.quarantine_id / "caption.txt.enc"
+    assert b"Schoolreis" not in kept.read_bytes(), "the held caption is encrypted at rest"
     assert _events(pipe, "sidecar.quarantined") == [res.sha256]
     done = rv.approve(res.quarantine_id, "parro")
     out = root / done.outputs["parro"]

@@ -2,7 +2,7 @@
 decided, near-matches redacted), reject (delete the held original, logged in the deletion log).
 
 ``quarantine/<id>/`` holds ``original.<ext>``, ``reason.json`` and the teacher's caption
-``caption.txt`` when the photo came with one; the ``quarantine`` table is the
+``caption.txt.enc`` (encrypted with the master key) when the photo came with one; the ``quarantine`` table is the
 index. Every action is audited with ids only.
 """
 
@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import InvalidToken
+
 from photoguard.config import Layout, Settings
 from photoguard.core.records import PhotoStatus
-from photoguard.ledger import audit, ledger
+from photoguard.ledger import audit, keys, ledger
 from photoguard.ledger.db import AuditEvent, Store
 from photoguard.photo.ingest import HELD_CAPTION
 
@@ -125,8 +127,12 @@ class Review:
         if path.is_symlink() or not path.is_file():
             return None
         try:
-            return path.read_bytes().decode("utf-8", errors="replace")
-        except OSError:
+            token = path.read_bytes()
+            master = keys.load_master(self.layout.key)
+            return master.decrypt(token).decode("utf-8", errors="replace")
+        except (OSError, keys.KeyError_, InvalidToken) as exc:
+            # fail closed: without its caption an approval publishes no caption at all
+            log.warning("caption of held photo %s unreadable (%s); approved without it", qid, type(exc).__name__)
             return None
 
     # -- actions -------------------------------------------------------------------------------

@@ -286,8 +286,9 @@ def move_aside(path: Path, target: Path, ident: tuple[int, int, int] | None) -> 
     return True
 
 
-#: the teacher's caption of a held photo, kept beside its original in the quarantine folder
-HELD_CAPTION = "caption.txt"
+#: the teacher's caption of a held photo, kept beside its original in the quarantine folder,
+#: encrypted with the master key (``ledger/keys.py``) like the vault
+HELD_CAPTION = "caption.txt.enc"
 
 
 def quarantine_original(qdir: Path) -> Path | None:

@@ -235,7 +235,9 @@ class Pipeline:
             self.store.audit(AuditEvent(event, photo_sha256=upload.sha256, detail=detail))
 
     def _write_held_caption(self, quarantine_id: str, text: str) -> None:
-        fsutil.atomic_write(self.layout.quarantine / quarantine_id / ingest.HELD_CAPTION, text.encode("utf-8"))
+        """The caption of a held photo, encrypted with the master key like the vault."""
+        target = self.layout.quarantine / quarantine_id / ingest.HELD_CAPTION
+        fsutil.atomic_write(target, self._master.encrypt(text.encode("utf-8")))
 
     def process_bytes(
         self,
