@@ -18,7 +18,7 @@ from photoguard.photo.pipeline import Pipeline
 from photoguard.service.watch import WatchService
 from tests.support.models import FACE_A, FACE_B, FakeTemplates, fake_vector
 from tests.support.photos import make_photo
-from tests.support.school import make_school
+from tests.support.school import held_original, make_school
 from tests.support.threads import thread_guard, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -188,3 +188,43 @@ def test_the_service_pairs_a_caption_that_arrives_after_its_photo(school: tuple[
     out = root / str(rows[0]["path"])
     assert out.with_name(out.name + ".txt").read_text(encoding="utf-8").strip() == CAPTION.strip()
     assert not src.with_suffix(".txt").exists()
+
+
+def test_held_originals_are_encrypted_at_rest_shown_approved_and_expired(
+    school: tuple[Path, Pipeline], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from photoguard.cli.app import main
+
+    root, pipe = school
+    _nearly_emma(pipe)
+    src = make_photo(root / "inbox" / "juf-anne" / "IMG_0008.jpg", seed=14)
+    data = src.read_bytes()
+    res = pipe.process_path(src, group="7")
+    assert res.status is PhotoStatus.HELD and res.quarantine_id
+    qid = res.quarantine_id
+    qdir = root / "quarantine" / qid
+    assert sorted(p.name for p in qdir.iterdir()) == ["original.jpg.enc", "reason.json"]
+    assert data[:64] not in (qdir / "original.jpg.enc").read_bytes() and not src.exists()
+    assert held_original(root, qid) == data
+    # a reviewer looks at it through an export, written 0600, never over an existing file
+    out = tmp_path / "look.jpg"
+    assert main(["--root", str(root), "review", "show", qid, "--export", str(out)]) == 0
+    assert "encrypted at rest" in capsys.readouterr().out
+    assert out.read_bytes() == data and (out.stat().st_mode & 0o777) == 0o600
+    assert main(["--root", str(root), "review", "show", qid, "--export", str(out)]) == 1
+    assert "review.export" in [r["event"] for r in pipe.store.query("SELECT event FROM audit")]
+    # the quarantine period still ends it
+    days = pipe.settings.retention.quarantine_days
+    rep = Sweeper(root, pipe.settings, pipe.store, now=datetime.now(UTC) + timedelta(days=days + 1)).run()
+    assert rep.quarantine_deleted == 1 and not qdir.exists()
+
+
+def test_an_approval_decrypts_the_held_original(school: tuple[Path, Pipeline]) -> None:
+    root, pipe = school
+    _nearly_emma(pipe)
+    src = make_photo(root / "inbox" / "juf-anne" / "IMG_0009.jpg", seed=15)
+    res = pipe.process_path(src, group="7")
+    assert res.quarantine_id
+    done = Review(root, pipe.settings, pipe.store, pipe).approve(res.quarantine_id)
+    assert done.status is PhotoStatus.PUBLISHED and set(done.outputs) == {"newsletter", "parro", "guide"}
+    assert not (root / "quarantine" / res.quarantine_id).exists()

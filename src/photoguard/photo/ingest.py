@@ -291,8 +291,20 @@ def move_aside(path: Path, target: Path, ident: tuple[int, int, int] | None) -> 
 HELD_CAPTION = "caption.txt.enc"
 
 
+#: the suffix of a file encrypted with the master key (vault originals, held originals)
+ENCRYPTED_SUFFIX = ".enc"
+
+
+def quarantine_ext(suffix: str) -> str:
+    """The extension a held original keeps in its quarantine folder ('.jpg', or '.bin')."""
+    return suffix.lower() if suffix and len(suffix) <= 6 and suffix[1:].isalnum() else ".bin"
+
+
 def quarantine_original(qdir: Path) -> Path | None:
-    """The ``original.*`` file in a quarantine folder, if there is one."""
+    """The ``original.*`` file in a quarantine folder, if there is one: the encrypted copy
+    ``original.<ext>.enc``, or a plain ``original.<ext>`` (a stalled upload set aside, whose
+    writer may still add to it; a quarantine item from before held originals were encrypted),
+    which comes first."""
     try:
         names = sorted(p for p in qdir.iterdir() if p.name.startswith("original"))
     except OSError:
@@ -301,6 +313,7 @@ def quarantine_original(qdir: Path) -> Path | None:
 
 
 __all__ = [
+    "ENCRYPTED_SUFFIX",
     "HELD_CAPTION",
     "INCOMPLETE",
     "IngestError",
@@ -312,6 +325,7 @@ __all__ = [
     "iter_inputs",
     "move_aside",
     "photo_partners",
+    "quarantine_ext",
     "quarantine_original",
     "read_regular",
     "read_regular_file",

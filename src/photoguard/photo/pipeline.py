@@ -186,7 +186,10 @@ class Pipeline:
         return result
 
     def _retire_original(self, upload: Upload, result: ProcessResult) -> None:
-        """Published: removed (or vaulted); held or refused: moved onto its quarantine copy."""
+        """Published: removed (or vaulted). Held or refused: its encrypted quarantine copy holds
+        the very bytes that were read, so the inbox file is removed once it is unchanged; an
+        upload that ends early (a stalled writer set aside) is *moved* onto a plain quarantine
+        copy instead, so what its writer adds later is not lost."""
         path = upload.path
         if path is None:
             return
@@ -195,12 +198,16 @@ class Pipeline:
             log.warning("original of %s changed while it was read; left in place", sha12)
             return
         if result.quarantine_id and result.status is not PhotoStatus.PUBLISHED:
-            target = ingest.quarantine_original(self.layout.quarantine / result.quarantine_id)
-            if target is None:
+            qdir = self.layout.quarantine / result.quarantine_id
+            copy = ingest.quarantine_original(qdir)
+            if copy is None:
                 log.warning("quarantine copy of %s missing; original left in place", sha12)
                 return
             try:
-                moved = ingest.move_aside(path, target, upload.identity)
+                if formats.completeness(upload.data) is formats.Completeness.INCOMPLETE:
+                    moved = self._set_aside_plain(upload, path, qdir)
+                else:
+                    moved = ingest.unchanged(path, upload.identity) and fsutil.remove_quietly(path)
             except OSError as exc:
                 log.warning("could not move original of %s aside: %s", sha12, exc.strerror)
                 return
@@ -212,6 +219,22 @@ class Pipeline:
             return
         if self._remove_original(path, result):
             self._retire_sidecar(upload, None)
+
+    def _set_aside_plain(self, upload: Upload, path: Path, qdir: Path) -> bool:
+        """Move a stalled, incomplete upload onto a plain copy in its quarantine folder (a rename
+        keeps the inode: a writer that wakes up writes into the moved file). The encrypted copy
+        goes once the move is done; the plain copy goes when the move did not happen."""
+        plain = qdir / f"original{ingest.quarantine_ext(upload.suffix)}"
+        if not plain.exists():
+            fsutil.atomic_write(plain, upload.data)
+        moved = ingest.move_aside(path, plain, upload.identity)
+        if not moved:
+            fsutil.remove_quietly(plain)
+            return False
+        for p in qdir.iterdir():
+            if p.name.startswith("original") and p != plain:
+                fsutil.remove_quietly(p)
+        return True
 
     def _retire_sidecar(self, upload: Upload, quarantine_id: str | None) -> None:
         """The caption sidecar leaves the inbox with its photo; a held photo keeps a copy of it
@@ -624,10 +647,9 @@ class Pipeline:
     ) -> ProcessResult:
         qid = sha[:16]
         qdir = self.layout.quarantine / qid
-        ext = suffix.lower() if suffix and len(suffix) <= 6 and suffix[1:].isalnum() else ".bin"
-        original = qdir / f"original{ext}"
-        if not original.exists():
-            fsutil.atomic_write(original, data)
+        if ingest.quarantine_original(qdir) is None:  # encrypted at rest, like the vault
+            original = qdir / f"original{ingest.quarantine_ext(suffix)}{ingest.ENCRYPTED_SUFFIX}"
+            fsutil.atomic_write(original, self._master.encrypt(data))
         info = {
             "id": qid,
             "sha256": sha,
