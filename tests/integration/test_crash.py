@@ -24,7 +24,7 @@ from PIL import Image
 
 from photoguard.ledger.db import Store
 from tests.support.photos import photo_bytes
-from tests.support.school import init_school
+from tests.support.school import held_original, init_school
 from tests.support.shared import REPO
 from tests.support.threads import thread_guard, wait_for
 
@@ -145,9 +145,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
                 }
                 assert chans == set(CHANNELS), (sha[:12], chans, seed)
             else:
-                q = root / "quarantine" / sha[:16]
-                originals = [p for p in q.iterdir() if p.name.startswith("original")]
-                assert originals and hashlib.sha256(originals[0].read_bytes()).hexdigest() == sha
+                assert hashlib.sha256(held_original(root, sha[:16])).hexdigest() == sha
 
         # no duplicates: one live ledger row per (photo, channel); outbox files == ledger paths
         dups = store.query(

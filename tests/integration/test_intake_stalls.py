@@ -31,7 +31,7 @@ from photoguard.photo.formats import Completeness, completeness, walk_jpeg
 from photoguard.photo.pipeline import Pipeline
 from photoguard.service.watch import WatchService
 from tests.support.photos import photo_bytes
-from tests.support.school import make_school
+from tests.support.school import held_original, make_school
 from tests.support.threads import thread_guard, wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -283,6 +283,7 @@ def test_an_upload_that_stays_incomplete_is_moved_aside_and_keeps_what_comes_lat
     reason = json.loads((qdir / "reason.json").read_text())
     assert "incomplete" in reason["reason"]
     assert (qdir / "original.jpg").read_bytes() == data, "nothing the writer wrote is lost"
+    assert sorted(p.name for p in qdir.iterdir() if p.name.startswith("original")) == ["original.jpg"]
     assert not _live_outputs(pipe), "nothing of it is published"
 
 
@@ -301,7 +302,7 @@ def test_a_damaged_but_complete_file_is_moved_aside_not_deleted(school: tuple[Pa
         svc.stop()
     row = pipe.store.one("SELECT id, status FROM quarantine WHERE sha256=?", (hashlib.sha256(data).hexdigest(),))
     assert row is not None and row["status"] == "rejected"
-    assert (root / "quarantine" / str(row["id"]) / "original.jpg").read_bytes() == data
+    assert held_original(root, str(row["id"])) == data
 
 
 def _heartbeat(root: Path) -> dict[str, Any]:
@@ -363,7 +364,7 @@ def test_process_command_on_names_that_are_not_utf8(
         x["source"].encode("utf-8")
     assert not os.path.exists(good) and not os.path.exists(bad)
     qid = next(x["quarantine_id"] for x in lines if x["status"] == "rejected")
-    assert (root / "quarantine" / qid / "original.jpg").read_bytes() == b"not a photo"
+    assert held_original(root, qid) == b"not a photo"
 
 
 def test_an_mpo_paused_after_its_first_image_is_incomplete() -> None:

@@ -18,7 +18,7 @@ from photoguard.config import Settings
 from photoguard.core.records import Box, Detection, PhotoStatus
 from photoguard.photo.pipeline import Pipeline
 from tests.support.models import FACE_A, FACE_B, FakeDetector, FakeTemplates, fake_vector
-from tests.support.school import make_school
+from tests.support.school import held_original, make_school
 
 _vec = fake_vector
 
@@ -154,8 +154,7 @@ def test_bad_input_is_rejected_and_kept(
     assert res.status is PhotoStatus.REJECTED
     assert res.reason and reason_part in res.reason
     assert res.outputs == {}
-    kept = root / "quarantine" / str(res.quarantine_id)
-    assert any(p.read_bytes() == content for p in kept.iterdir() if p.name.startswith("original"))
+    assert held_original(root, str(res.quarantine_id)) == content
     assert not any((root / "outbox").rglob("*.jpg"))
 
 
@@ -268,8 +267,7 @@ def test_internal_error_holds_and_keeps_original(school: tuple[Path, Pipeline]) 
     data = src.read_bytes()
     res = pipe.process_path(src)
     assert res.status is PhotoStatus.HELD and "internal error" in res.reason
-    q = root / "quarantine" / str(res.quarantine_id)
-    assert [p.read_bytes() for p in q.iterdir() if p.name.startswith("original")] == [data]
+    assert held_original(root, str(res.quarantine_id)) == data
     assert not any((root / "outbox").rglob("*.jpg"))
 
 

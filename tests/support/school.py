@@ -136,3 +136,16 @@ def make_school(
     for pupil_id, vector in ({"1001": fake_vector(1)} if enrol is None else enrol).items():
         vault.add(pupil_id, vector, enrol_source)
     return root, pipe
+
+
+def held_original(root: Path, qid: str) -> bytes:
+    """The bytes of the held original in ``quarantine/<qid>/``, decrypted with the root's key file
+    when it is encrypted at rest (``original.<ext>.enc``)."""
+    from photoguard.ledger.keys import load_master
+
+    qdir = root / "quarantine" / qid
+    [original] = [p for p in qdir.iterdir() if p.name.startswith("original")]
+    data = original.read_bytes()
+    if original.name.endswith(".enc"):
+        return load_master(root / "state" / "photoguard.key").decrypt(data)
+    return data

@@ -22,6 +22,11 @@ def add_consent(sub: SubParsers) -> None:
     csub = consent.add_subparsers(dest="consent_command", metavar="ACTION", required=True)
     p = csub.add_parser("import", help="import a consent CSV export (all or nothing)")
     p.add_argument("file")
+    p.add_argument(
+        "--accept-regrants",
+        action="store_true",
+        help="also re-grant consents that another source (paper, web) withdrew and the export says yes to",
+    )
     p.set_defaults(func=cmd_consent_import)
     p = csub.add_parser("set", help="record a single change, e.g. website=no")
     p.add_argument("pupil")
@@ -53,7 +58,7 @@ def cmd_consent_import(args: argparse.Namespace, ctx: Context) -> int:
     _ = ctx.settings
     store = Store(ctx.layout.db)
     try:
-        report = import_csv(store, Path(args.file))
+        report = import_csv(store, Path(args.file), accept_regrants=args.accept_regrants)
     except ConsentImportError as exc:
         print(f"refused {args.file}: nothing was imported", file=sys.stderr)
         for p in exc.problems:
@@ -65,8 +70,24 @@ def cmd_consent_import(args: argparse.Namespace, ctx: Context) -> int:
     )
     if report.missing_from_file:
         print(f"  {len(report.missing_from_file)} pupil(s) in the registry are not in this file (kept)")
+    if report.regrants_accepted:
+        print(f"  {len(report.regrants_accepted)} re-grant(s) accepted over a withdrawal by another source:")
+        for c in report.regrants_accepted:
+            print(f"    {c.line()}")
     for line in after_changes(ctx, report.changes):
         print(f"  {line}")
+    if report.conflicts:
+        print(
+            f"  {len(report.conflicts)} conflict(s): NOT re-granted, withdrawn by another source "
+            "(the rest of the file was imported):"
+        )
+        for c in report.conflicts:
+            print(f"    {c.line()}")
+        print(
+            "  check with the parents; re-grant with 'photoguard consent set PUPIL KEY=yes' or "
+            "'photoguard consent import --accept-regrants FILE'"
+        )
+        return EXIT_FAIL
     return EXIT_OK
 
 
@@ -95,7 +116,7 @@ def cmd_consent_set(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_consent_show(args: argparse.Namespace, ctx: Context) -> int:
-    from photoguard.ledger.consent import Registry
+    from photoguard.ledger.consent import KIND_ADMIN, Registry
     from photoguard.ledger.db import Store
 
     _ = ctx.settings
@@ -104,8 +125,28 @@ def cmd_consent_show(args: argparse.Namespace, ctx: Context) -> int:
     if p is None:
         print(f"no pupil with id {args.pupil}", file=sys.stderr)
         return EXIT_FAIL
+    prov = reg.provenance(p.pupil_id)
+    hist = reg.history(p.pupil_id)
     if args.json:
-        doc = {"pupil_id": p.pupil_id, "group": p.group, "left_on": str(p.left_on or ""), "consents": p.consents}
+        doc = {
+            "pupil_id": p.pupil_id,
+            "group": p.group,
+            "left_on": str(p.left_on or ""),
+            "consents": p.consents,
+            "sources": {k: v.to_json() for k, v in prov.items()},
+            "history": [
+                {
+                    "at": h["at"],
+                    "key": h["key"],
+                    "old": h["old_value"],
+                    "new": h["new_value"],
+                    "source": h["source"],
+                    "kind": h["kind"],
+                    "version": h["version"],
+                }
+                for h in hist
+            ],
+        }
         print(json.dumps(doc))
         return EXIT_OK
     from photoguard.core.textsafe import OutputStyle
@@ -116,7 +157,12 @@ def cmd_consent_show(args: argparse.Namespace, ctx: Context) -> int:
     print(f"pupil {safe(p.pupil_id)} (group {safe(p.group or '-')}){left}")
     for k in CONSENT_KEYS:
         print(f"  {k:16} {'yes' if p.consents.get(k) else 'no'}")
-    hist = reg.history(p.pupil_id)
+    differs = [(k, v) for k, v in prov.items() if v.kind != KIND_ADMIN]
+    if differs:
+        print("not from the administration's export:")
+        for k, v in differs:
+            office = "" if v.admin_value is None else f"; the administration says {'yes' if v.admin_value else 'no'}"
+            print(f"  {k:16} {'yes' if v.value else 'no'} since {v.since[:10] or '?'} ({v.kind}: {v.source}){office}")
     if hist:
         print(f"history ({style.timezone}):")
         for h in hist:

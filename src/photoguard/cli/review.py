@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photoguard.cli.exitcodes import EXIT_FAIL, EXIT_OK
@@ -23,6 +24,9 @@ def add_review(sub: SubParsers) -> None:
     p = rsub.add_parser("show", help="reasons, faces and what each channel would get")
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--export", metavar="FILE", help="also write the held original, decrypted, to the new FILE (mode 0600)"
+    )
     p.set_defaults(func=cmd_review_show)
     p = rsub.add_parser("approve", help="publish the held channels (uncertain faces redacted)")
     p.add_argument("id")
@@ -77,6 +81,12 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_FAIL
     preview = rv.channel_preview(item)
+    if args.export:
+        try:
+            rv.export_original(item.id, Path(args.export))
+        except ReviewError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_FAIL
     if args.json:
         print(json.dumps({**item.to_json(), "channels": preview}, indent=1))
         return EXIT_OK
@@ -88,6 +98,8 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
     print(f"  photo sha256: {safe(item.sha256)}")
     original = rv.original_path(item.id)
     print(f"  original: {safe(original) if original else '(missing)'}")
+    if original is not None and original.name.endswith(".enc"):
+        print(f"  (encrypted at rest; to look at it: photoguard review show {safe(item.id)} --export FILE)")
     print(f"  faces: {len(item.faces)}")
     for n, f in enumerate(item.faces, 1):
         who = safe(f.get("pupil_id") or "-")

@@ -13,7 +13,9 @@ One run, under the exclusive lock ``state/retention.lock`` and in short DB trans
 5. quarantine items older than ``retention.quarantine_days`` are deleted;
 6. audit events older than ``retention.audit_days`` are pruned (the deletion log, consent history
    and takedown list are kept);
-7. stale temp files (``.pg-*.tmp``) older than ``retention.temp_minutes`` are deleted.
+7. stale temp files (``.pg-*.tmp``) older than ``retention.temp_minutes`` are deleted;
+8. caption sidecars (``IMG_1.txt``) left in the inbox without their photo for longer than
+   ``retention.quarantine_days`` are deleted (a caption normally leaves with its photo).
 
 Idempotent: a second run finds nothing to do. Never follows a symbolic link and deletes only
 inside its own folders (paths are resolved and checked for containment; links are reported).
@@ -35,9 +37,11 @@ from typing import Any, TypeVar
 
 from photoguard import fsutil
 from photoguard.config import Layout, Settings
+from photoguard.core.upload import safe_text
 from photoguard.followup.propagate import BATCH, PipelineFactory, Propagator, retention_lock, safe_unlink
 from photoguard.ledger import audit, ledger
 from photoguard.ledger.db import AuditEvent, Store, iso
+from photoguard.photo import ingest
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -56,6 +60,7 @@ class SweepReport:
     quarantine_deleted: int = 0
     audit_pruned: int = 0
     temp_deleted: int = 0
+    sidecars_deleted: int = 0
     refused: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -69,6 +74,7 @@ class SweepReport:
             or self.quarantine_deleted
             or self.audit_pruned
             or self.temp_deleted
+            or self.sidecars_deleted
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -91,6 +97,7 @@ class SweepReport:
         out.append(f"  quarantine items deleted: {self.quarantine_deleted}")
         out.append(f"  audit events pruned: {self.audit_pruned}")
         out.append(f"  stale temp files deleted: {self.temp_deleted}")
+        out.append(f"  captions without a photo deleted from the inbox: {self.sidecars_deleted}")
         for p in self.refused:
             out.append(f"  NOT deleted (symbolic link, not a regular file or outside): {p}")
         if self.outputs_withdrawn:
@@ -142,6 +149,7 @@ class Sweeper:
             rep.quarantine_deleted = self._quarantine(rep)
             rep.audit_pruned = self._audit()
             rep.temp_deleted = self._temps(rep)
+            rep.sidecars_deleted = self._sidecars(rep)
             rep.seconds = time.perf_counter() - t0
             if rep.changed_anything:
                 self.store.audit(
@@ -330,6 +338,55 @@ class Sweeper:
         if n:
             with self.store.transaction() as conn:
                 audit.log_deletion_in(conn, "temp", f"{n} temp file(s)", "stale temporary files")
+        return n
+
+    # -- 8. captions without a photo ------------------------------------------------------
+    def _sidecars(self, rep: SweepReport) -> int:
+        """Caption sidecars in the inbox whose photo is gone, untouched for the quarantine
+        period. The deletion log names the caption by its content's hash, never its file name."""
+        days = self.settings.retention.quarantine_days
+        cutoff = (self.now - timedelta(days=days)).timestamp()
+        inbox = self.layout.inbox
+        if not inbox.is_dir() or inbox.is_symlink():
+            return 0
+        todo: list[Path] = []
+        for dirpath, dirnames, filenames in os.walk(inbox, followlinks=False):
+            here = Path(dirpath)
+            dirnames[:] = [d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink()]
+            for name in filenames:
+                if not name.lower().endswith(ingest.SIDECAR_SUFFIX) or name.startswith("."):
+                    continue
+                path = here / name
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    rep.refused.append(safe_text(str(path)))
+                    continue
+                if st.st_mtime >= cutoff or ingest.photo_partners(path):
+                    continue
+                todo.append(path)
+        n = 0
+        for batch in _batches(todo):
+            with self.store.transaction() as conn:
+                for path in batch:
+                    try:
+                        digest = fsutil.sha256_bytes(ingest.read_regular(path, ingest.MAX_SIDECAR_BYTES * 16)[0])
+                    except ingest.IngestError:
+                        digest = None
+                    result = safe_unlink(inbox, path)
+                    if result == "deleted":
+                        audit.log_deletion_in(
+                            conn,
+                            "caption",
+                            f"caption {digest[:16]}" if digest else "caption",
+                            f"caption without its photo for {days} days",
+                            sha256=digest,
+                        )
+                        n += 1
+                    elif result == "refused":
+                        rep.refused.append(safe_text(str(path)))
         return n
 
 

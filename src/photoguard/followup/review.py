@@ -1,23 +1,30 @@
 """Reviewing held photos: list, show, approve (publish the held channels with the redactions as
 decided, near-matches redacted), reject (delete the held original, logged in the deletion log).
 
-``quarantine/<id>/`` holds ``original.<ext>`` and ``reason.json``; the ``quarantine`` table is the
-index. Every action is audited with ids only.
+``quarantine/<id>/`` holds ``original.<ext>.enc`` (the held original, encrypted with the master
+key like the vault; a stalled upload set aside stays a plain ``original.<ext>``), ``reason.json``
+and, when the photo came with one, the teacher's caption ``caption.txt.enc`` (encrypted too); the
+``quarantine`` table is the index. Every action is audited with ids only. A reviewer looks at a
+held photo through :meth:`Review.export_original` (``review show ID --export FILE``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import InvalidToken
+
 from photoguard.config import Layout, Settings
 from photoguard.core.records import PhotoStatus
-from photoguard.ledger import audit, ledger
+from photoguard.ledger import audit, keys, ledger
 from photoguard.ledger.db import AuditEvent, Store
+from photoguard.photo.ingest import ENCRYPTED_SUFFIX, HELD_CAPTION
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +124,55 @@ class Review:
                 return p
         return None
 
+    def original_bytes(self, qid: str) -> tuple[bytes, str]:
+        """The held original's bytes (decrypted with the key file) and its suffix ('.jpg').
+        Raises :class:`ReviewError` when it is missing or does not decrypt."""
+        original = self.original_path(qid)
+        if original is None:
+            raise ReviewError(f"the original of item {qid} is missing from the quarantine folder")
+        try:
+            data = original.read_bytes()
+        except OSError as exc:
+            raise ReviewError(f"the original of item {qid} cannot be read: {exc.strerror}") from None
+        if not original.name.endswith(ENCRYPTED_SUFFIX):
+            return data, original.suffix
+        try:
+            plain = keys.load_master(self.layout.key).decrypt(data)
+        except keys.KeyError_ as exc:
+            raise ReviewError(str(exc)) from None
+        except InvalidToken:
+            raise ReviewError(f"the original of item {qid} does not decrypt with this key file") from None
+        return plain, Path(original.name[: -len(ENCRYPTED_SUFFIX)]).suffix
+
+    def export_original(self, qid: str, target: Path) -> None:
+        """Write the held original, decrypted, to a new file ``target`` (mode 0600) for a
+        reviewer to look at; refuses to overwrite. Audited."""
+        item = self.get(qid)
+        data, _suffix = self.original_bytes(qid)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise ReviewError(f"cannot write {target}: {exc.strerror}") from None
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        self.store.audit(AuditEvent("review.export", photo_sha256=item.sha256, detail={"id": qid}))
+
+    def held_caption(self, qid: str) -> str | None:
+        """The teacher's caption that came with the held photo, if there was one."""
+        path = self.layout.quarantine / qid / HELD_CAPTION
+        if path.is_symlink() or not path.is_file():
+            return None
+        try:
+            token = path.read_bytes()
+            master = keys.load_master(self.layout.key)
+            return master.decrypt(token).decode("utf-8", errors="replace")
+        except (OSError, keys.KeyError_, InvalidToken) as exc:
+            # fail closed: without its caption an approval publishes no caption at all
+            log.warning("caption of held photo %s unreadable (%s); approved without it", qid, type(exc).__name__)
+            return None
+
     # -- actions -------------------------------------------------------------------------------
     def approve(self, qid: str, channel: str | None = None) -> Any:
         """Publish the held channels (or only ``channel``) with the redactions as decided;
@@ -138,10 +194,8 @@ class Review:
             approved = [channel]
         else:
             approved = list(candidates)
-        original = self.original_path(qid)
-        if original is None:
-            raise ReviewError(f"the original of item {qid} is missing from the quarantine folder")
-        data = original.read_bytes()
+        data, suffix = self.original_bytes(qid)
+        caption = self.held_caption(qid)
         photo = ledger.photo(self.store, item.sha256)
         stem = str(photo["stem"]) if photo and photo["stem"] else qid
         group = str(photo["grp"]) if photo else item.group
@@ -149,8 +203,9 @@ class Review:
             data,
             source=f"quarantine/{qid}",
             stem=stem,
-            suffix=original.suffix,
+            suffix=suffix,
             group=group,
+            sidecar_text=caption,
             approved_channels=approved,
             from_quarantine=qid,
         )

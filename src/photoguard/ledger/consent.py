@@ -2,6 +2,22 @@
 
 Opt-in only: a blank, unknown or unparsable answer means *no*. Every change of a consent value,
 a pupil's group or leave date is a row in ``consent_history`` with time, source and version.
+
+Provenance. Every consent value knows where it came from: its *kind* (``administration``: the
+school administration's export; ``manual``: a paper or spoken change recorded with ``consent
+set``; ``web``: a parent's web form, later), the source itself (``csv:<file>``, ``manual``) and
+when. Beside it the registry keeps the administration's own answer at the last import
+(``admin_value``), so an import can tell "the office changed this" from "the office has not caught
+up with a change made elsewhere". An import
+
+* changes a value only when the administration's own answer changed since the previous import
+  (or the key is new): a paper change stays until the office changes its answer;
+* applies a withdrawal from the administration always (a *no* never waits);
+* never re-grants a value withdrawn by another source (manual, web). Each such case is a
+  :class:`Conflict`, listed by pupil and key; the value stays *no*. The rest of the file is
+  applied: holding back its withdrawals, leavers and new pupils until someone resolves a
+  conflict would keep photos online that must come down. A person re-grants with ``consent set``
+  or re-runs the import with ``accept_regrants`` (``consent import --accept-regrants``).
 """
 
 from __future__ import annotations
@@ -18,7 +34,7 @@ from pathlib import Path
 from photoguard.config import CONSENT_KEYS
 from photoguard.core.records import Pupil
 from photoguard.ledger import audit
-from photoguard.ledger.db import AuditEvent, Store, iso
+from photoguard.ledger.db import AuditEvent, Store, iso, scrub_stems_in
 
 #: header alias -> canonical field (Dutch as exported by the administration, or English)
 HEADER_ALIASES: dict[str, str] = {
@@ -51,6 +67,12 @@ HEADER_ALIASES: dict[str, str] = {
     "face_matching": "face_matching",
 }
 REQUIRED = ("pupil_id", "first_name", "surname")
+
+#: the kinds of consent source
+KIND_ADMIN = "administration"
+KIND_MANUAL = "manual"
+KIND_WEB = "web"
+KINDS = (KIND_ADMIN, KIND_MANUAL, KIND_WEB)
 YES = frozenset({"ja", "yes", "j", "y", "1", "true", "waar"})
 _DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y", "%d.%m.%Y")
 _ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -175,6 +197,44 @@ class Change:
         return self.key in CONSENT_KEYS and self.old is True and self.new is False
 
 
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """The administration says *yes* to ``key`` for ``pupil_id``, but the value is *no* by another
+    source (``kind``/``source``, since ``since``): the import does not re-grant it."""
+
+    pupil_id: str
+    key: str
+    kind: str
+    source: str
+    since: str
+
+    def line(self) -> str:
+        return (
+            f"{self.pupil_id} {self.key}: the administration says yes; "
+            f"withdrawn {self.since[:10] or '?'} ({self.kind}: {self.source})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where the current value of one consent key came from."""
+
+    value: bool
+    kind: str
+    source: str
+    since: str
+    admin_value: bool | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "value": self.value,
+            "kind": self.kind,
+            "source": self.source,
+            "since": self.since,
+            "administration": self.admin_value,
+        }
+
+
 @dataclass
 class ImportReport:
     added: int = 0
@@ -183,6 +243,10 @@ class ImportReport:
     missing_from_file: list[str] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     version: int = 0
+    #: grants the administration asks for over a withdrawal by another source: not applied
+    conflicts: list[Conflict] = field(default_factory=list)
+    #: such grants applied because the import was run with ``accept_regrants``
+    regrants_accepted: list[Conflict] = field(default_factory=list)
 
 
 class Registry:
@@ -240,10 +304,27 @@ class Registry:
 
     def history(self, pupil_id: str) -> list[sqlite3.Row]:
         return self.store.query(
-            "SELECT at, key, old_value, new_value, source, version FROM consent_history "
+            "SELECT at, key, old_value, new_value, source, version, kind FROM consent_history "
             "WHERE pupil_id=? ORDER BY id",
             (pupil_id,),
         )
+
+    def provenance(self, pupil_id: str) -> dict[str, Provenance]:
+        """Where each stored consent value of ``pupil_id`` came from (keys never stored are
+        absent: they are *no* by opt-in)."""
+        return {
+            str(r["key"]): Provenance(
+                bool(r["value"]),
+                str(r["kind"]),
+                str(r["source"]),
+                str(r["set_at"] or ""),
+                None if r["admin_value"] is None else bool(r["admin_value"]),
+            )
+            for r in self.store.query(
+                "SELECT key, value, kind, source, set_at, admin_value FROM consent WHERE pupil_id=? ORDER BY key",
+                (pupil_id,),
+            )
+        }
 
     def history_between(self, lo: str, hi: str) -> list[sqlite3.Row]:
         """Consent history rows with ``lo <= at < hi`` (ISO strings), oldest first."""
@@ -254,34 +335,55 @@ class Registry:
         )
 
     # -- writing ---------------------------------------------------------------------------
-    def import_pupils(self, pupils: Sequence[Pupil], source: str) -> ImportReport:
-        """Apply a full export as a diff in one transaction; returns what changed."""
+    def import_pupils(
+        self, pupils: Sequence[Pupil], source: str, *, accept_regrants: bool = False
+    ) -> ImportReport:
+        """Apply a full export of the administration as a diff in one transaction; returns what
+        changed and the grants it did not apply (see the module docstring)."""
         report = ImportReport()
         now = iso()
         with self.store.transaction() as conn:
             version = Store.consent_version_in(conn) + 1
             existing = {r["pupil_id"]: r for r in conn.execute("SELECT * FROM pupils")}
-            old_consent: dict[str, dict[str, bool]] = {}
-            for r in conn.execute("SELECT pupil_id, key, value FROM consent"):
-                old_consent.setdefault(r["pupil_id"], {})[r["key"]] = bool(r["value"])
+            old_consent: dict[str, dict[str, sqlite3.Row]] = {}
+            for r in conn.execute("SELECT pupil_id, key, value, kind, source, set_at, admin_value FROM consent"):
+                old_consent.setdefault(r["pupil_id"], {})[r["key"]] = r
+            names_changed = False
             for p in pupils:
-                changes = self._apply(conn, p, existing.get(p.pupil_id), old_consent.get(p.pupil_id), now)
+                old = existing.get(p.pupil_id)
+                names_changed |= old is None or (old["first_name"], old["surname_prefix"], old["surname"]) != (
+                    p.first_name,
+                    p.surname_prefix,
+                    p.surname,
+                )
+                applied = self._apply(conn, p, old, old_consent.get(p.pupil_id, {}), now, source, accept_regrants)
                 if p.pupil_id not in existing:
                     report.added += 1
-                elif changes:
+                elif applied.changes:
                     report.updated += 1
                 else:
                     report.unchanged += 1
                     conn.execute("UPDATE pupils SET confirmed_at=? WHERE pupil_id=?", (now, p.pupil_id))
-                report.changes.extend(changes)
+                report.changes.extend(applied.changes)
+                report.conflicts.extend(applied.conflicts)
+                report.regrants_accepted.extend(applied.regrants)
             report.missing_from_file = sorted(set(existing) - {p.pupil_id for p in pupils})
             if report.changes:
+                accepted = {(c.pupil_id, c.key) for c in report.regrants_accepted}
                 for ch in report.changes:
-                    _history(conn, ch, now, source, version)
+                    src = f"{source}; regrant accepted" if (ch.pupil_id, ch.key) in accepted else source
+                    _history(conn, ch, now, src, version, KIND_ADMIN)
                 Store.set_meta(conn, "consent_version", str(version))
                 report.version = version
             else:
                 report.version = version - 1
+            if names_changed:
+                scrub_stems_in(conn)  # a new or renamed pupil: no stored file stem may name them
+            for c in report.conflicts:
+                audit.record_in(
+                    conn,
+                    AuditEvent("consent.conflict", pupil_id=c.pupil_id, detail={"key": c.key, "kind": c.kind}),
+                )
             audit.record_in(
                 conn,
                 AuditEvent(
@@ -292,40 +394,52 @@ class Registry:
                         "unchanged": report.unchanged,
                         "changes": len(report.changes),
                         "version": report.version,
+                        "conflicts": len(report.conflicts),
+                        "regrants_accepted": len(report.regrants_accepted),
                     },
                 ),
             )
         return report
 
-    def set_consent(self, pupil_id: str, key: str, value: bool, source: str = "manual") -> list[Change]:
+    def set_consent(
+        self, pupil_id: str, key: str, value: bool, source: str = "manual", *, kind: str = KIND_MANUAL
+    ) -> list[Change]:
+        """Record one value given by a person (``kind`` manual) or a parent's web form (web).
+
+        The same value as before changes nothing in the history, but the value now belongs to
+        ``kind``: a *no* confirmed on paper is not re-granted by the next import either."""
         if key not in CONSENT_KEYS:
             raise ValueError(f"unknown consent key {key!r}; expected one of {', '.join(CONSENT_KEYS)}")
+        if kind not in KINDS:
+            raise ValueError(f"unknown consent source kind {kind!r}")
         now = iso()
         with self.store.transaction() as conn:
             if conn.execute("SELECT 1 FROM pupils WHERE pupil_id=?", (pupil_id,)).fetchone() is None:
                 raise LookupError(f"no pupil with id {pupil_id!r}")
             row = conn.execute(
-                "SELECT value FROM consent WHERE pupil_id=? AND key=?", (pupil_id, key)
+                "SELECT value, kind FROM consent WHERE pupil_id=? AND key=?", (pupil_id, key)
             ).fetchone()
             old = bool(row["value"]) if row else False
             if old == value:
                 conn.execute("UPDATE pupils SET confirmed_at=? WHERE pupil_id=?", (now, pupil_id))
+                if row is None or row["kind"] != kind:
+                    _store_value(conn, pupil_id, key, value, kind, source, now)
+                    audit.record_in(
+                        conn,
+                        AuditEvent("consent.confirmed", pupil_id=pupil_id, detail={"key": key, "kind": kind}),
+                    )
                 return []
             version = Store.consent_version_in(conn) + 1
-            conn.execute(
-                "INSERT INTO consent(pupil_id, key, value) VALUES(?,?,?) "
-                "ON CONFLICT(pupil_id, key) DO UPDATE SET value=excluded.value",
-                (pupil_id, key, int(value)),
-            )
+            _store_value(conn, pupil_id, key, value, kind, source, now)
             conn.execute(
                 "UPDATE pupils SET updated_at=?, confirmed_at=? WHERE pupil_id=?", (now, now, pupil_id)
             )
             ch = Change(pupil_id, key, old, value)
-            _history(conn, ch, now, source, version)
+            _history(conn, ch, now, source, version, kind)
             Store.set_meta(conn, "consent_version", str(version))
             audit.record_in(
                 conn,
-                AuditEvent("consent.set", pupil_id=pupil_id, detail={"key": key, "value": value}),
+                AuditEvent("consent.set", pupil_id=pupil_id, detail={"key": key, "value": value, "kind": kind}),
             )
         return [ch]
 
@@ -334,10 +448,13 @@ class Registry:
         conn: sqlite3.Connection,
         p: Pupil,
         old: sqlite3.Row | None,
-        old_consent: dict[str, bool] | None,
+        old_consent: dict[str, sqlite3.Row],
         now: str,
-    ) -> list[Change]:
-        changes: list[Change] = []
+        source: str,
+        accept_regrants: bool,
+    ) -> _Applied:
+        out = _Applied()
+        changes = out.changes
         left = p.left_on.isoformat() if p.left_on else None
         if old is None:
             conn.execute(
@@ -348,39 +465,63 @@ class Registry:
             changes.extend(Change(p.pupil_id, k, None, v) for k, v in p.consents.items() if v)
             if left:
                 changes.append(Change(p.pupil_id, "left_on", None, left))
-        else:
-            if old["left_on"] != left:
-                changes.append(Change(p.pupil_id, "left_on", old["left_on"], left))
-            if old["grp"] != p.group:
-                changes.append(Change(p.pupil_id, "group", old["grp"], p.group))
-            prev = old_consent or {}
-            changes.extend(
-                Change(p.pupil_id, k, prev.get(k, False), v)
-                for k, v in p.consents.items()
-                if prev.get(k, False) != v
-            )
-            names_changed = (old["first_name"], old["surname_prefix"], old["surname"], old["phone"]) != (
-                p.first_name,
-                p.surname_prefix,
-                p.surname,
-                p.phone,
-            )
-            if changes or names_changed:
-                conn.execute(
-                    "UPDATE pupils SET first_name=?, surname_prefix=?, surname=?, grp=?, left_on=?, "
-                    "phone=?, updated_at=?, confirmed_at=? WHERE pupil_id=?",
-                    (p.first_name, p.surname_prefix, p.surname, p.group, left, p.phone, now, now, p.pupil_id),
-                )
-        for k, v in p.consents.items():
+            for k, v in p.consents.items():
+                _store_value(conn, p.pupil_id, k, v, KIND_ADMIN, source, now, admin_value=v)
+            return out
+        if old["left_on"] != left:
+            changes.append(Change(p.pupil_id, "left_on", old["left_on"], left))
+        if old["grp"] != p.group:
+            changes.append(Change(p.pupil_id, "group", old["grp"], p.group))
+        for k, admin in p.consents.items():
+            cur = old_consent.get(k)
+            if cur is None:  # a key this pupil never had: the administration's answer
+                if admin:
+                    changes.append(Change(p.pupil_id, k, False, True))
+                _store_value(conn, p.pupil_id, k, admin, KIND_ADMIN, source, now, admin_value=admin)
+                continue
+            value = bool(cur["value"])
+            admin_before = None if cur["admin_value"] is None else bool(cur["admin_value"])
+            elsewhere = cur["kind"] != KIND_ADMIN
+            if value == admin or (not admin and elsewhere and admin_before is False):
+                # nothing to apply: the same answer, or a grant made elsewhere (a paper *yes*)
+                # that the office has not recorded yet: its answer did not change
+                if admin_before != admin:
+                    _store_admin_value(conn, p.pupil_id, k, admin)
+                continue
+            if admin and elsewhere:  # never re-grant what another source withdrew
+                conflict = Conflict(p.pupil_id, k, str(cur["kind"]), str(cur["source"]), str(cur["set_at"] or ""))
+                if not accept_regrants:
+                    out.conflicts.append(conflict)
+                    _store_admin_value(conn, p.pupil_id, k, admin)
+                    continue
+                out.regrants.append(conflict)
+            changes.append(Change(p.pupil_id, k, value, admin))
+            _store_value(conn, p.pupil_id, k, admin, KIND_ADMIN, source, now, admin_value=admin)
+        names_changed = (old["first_name"], old["surname_prefix"], old["surname"], old["phone"]) != (
+            p.first_name,
+            p.surname_prefix,
+            p.surname,
+            p.phone,
+        )
+        if changes or names_changed:
             conn.execute(
-                "INSERT INTO consent(pupil_id, key, value) VALUES(?,?,?) "
-                "ON CONFLICT(pupil_id, key) DO UPDATE SET value=excluded.value",
-                (p.pupil_id, k, int(v)),
+                "UPDATE pupils SET first_name=?, surname_prefix=?, surname=?, grp=?, left_on=?, "
+                "phone=?, updated_at=?, confirmed_at=? WHERE pupil_id=?",
+                (p.first_name, p.surname_prefix, p.surname, p.group, left, p.phone, now, now, p.pupil_id),
             )
-        return changes
+        return out
 
 
-def import_csv(store: Store, path: Path) -> ImportReport:
+@dataclass
+class _Applied:
+    """What one pupil's row of an import did."""
+
+    changes: list[Change] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    regrants: list[Conflict] = field(default_factory=list)
+
+
+def import_csv(store: Store, path: Path, *, accept_regrants: bool = False) -> ImportReport:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -390,17 +531,43 @@ def import_csv(store: Store, path: Path) -> ImportReport:
     except UnicodeDecodeError as exc:
         raise ConsentImportError([f"not UTF-8 text (byte {exc.start}); export the list as UTF-8 CSV"]) from None
     pupils = parse_csv(text)
-    return Registry(store).import_pupils(pupils, source=f"csv:{path.name}")
+    return Registry(store).import_pupils(pupils, source=f"csv:{path.name}", accept_regrants=accept_regrants)
 
 
-def _history(conn: sqlite3.Connection, ch: Change, now: str, source: str, version: int) -> None:
+def _store_admin_value(conn: sqlite3.Connection, pupil_id: str, key: str, admin: bool) -> None:
+    conn.execute("UPDATE consent SET admin_value=? WHERE pupil_id=? AND key=?", (int(admin), pupil_id, key))
+
+
+def _store_value(
+    conn: sqlite3.Connection,
+    pupil_id: str,
+    key: str,
+    value: bool,
+    kind: str,
+    source: str,
+    now: str,
+    *,
+    admin_value: bool | None = None,
+) -> None:
+    """Write one consent value with its provenance; ``admin_value`` (an import) also records the
+    administration's own answer, otherwise the one recorded before stays."""
+    conn.execute(
+        "INSERT INTO consent(pupil_id, key, value, kind, source, set_at, admin_value) VALUES(?,?,?,?,?,?,?) "
+        "ON CONFLICT(pupil_id, key) DO UPDATE SET value=excluded.value, kind=excluded.kind, "
+        "source=excluded.source, set_at=excluded.set_at, "
+        "admin_value=COALESCE(excluded.admin_value, consent.admin_value)",
+        (pupil_id, key, int(value), kind, source, now, None if admin_value is None else int(admin_value)),
+    )
+
+
+def _history(conn: sqlite3.Connection, ch: Change, now: str, source: str, version: int, kind: str) -> None:
     def enc(v: object) -> object:
         return int(v) if isinstance(v, bool) else v
 
     conn.execute(
-        "INSERT INTO consent_history(at, pupil_id, key, old_value, new_value, source, version) "
-        "VALUES(?,?,?,?,?,?,?)",
-        (now, ch.pupil_id, ch.key, enc(ch.old), enc(ch.new), source, version),
+        "INSERT INTO consent_history(at, pupil_id, key, old_value, new_value, source, version, kind) "
+        "VALUES(?,?,?,?,?,?,?,?)",
+        (now, ch.pupil_id, ch.key, enc(ch.old), enc(ch.new), source, version, kind),
     )
 
 

@@ -19,13 +19,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from photoguard.core.naming import PersonName
+from photoguard.core.stems import stored_stem
 from photoguard.ledger import audit as _audit
 from photoguard.ledger.audit import AuditEvent
 from photoguard.ledger.clock import iso, utcnow
 
 __all__ = ["SCHEMA_VERSION", "AuditEvent", "Store", "iso", "utcnow"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: columns added after version 1: (table, column, declaration); added to an older database
+_ADDED_COLUMNS = (
+    ("consent", "kind", "TEXT NOT NULL DEFAULT ''"),
+    ("consent", "source", "TEXT NOT NULL DEFAULT ''"),
+    ("consent", "set_at", "TEXT"),
+    ("consent", "admin_value", "INTEGER"),
+    ("consent_history", "kind", "TEXT NOT NULL DEFAULT ''"),
+)
+
+#: the kind of a consent source written as SQL, for history rows of a version-1 database
+_KIND_OF_SOURCE = (
+    "CASE WHEN source LIKE 'csv:%' THEN 'administration' WHEN source LIKE 'web%' THEN 'web' ELSE 'manual' END"
+)
+_LATEST = "FROM consent_history h WHERE h.pupil_id=consent.pupil_id AND h.key=consent.key ORDER BY h.id DESC LIMIT 1"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -47,6 +64,10 @@ CREATE TABLE IF NOT EXISTS consent (
     pupil_id TEXT NOT NULL REFERENCES pupils(pupil_id) ON DELETE CASCADE,
     key TEXT NOT NULL,
     value INTEGER NOT NULL CHECK (value IN (0, 1)),
+    kind TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    set_at TEXT,
+    admin_value INTEGER,
     PRIMARY KEY (pupil_id, key)
 );
 CREATE TABLE IF NOT EXISTS consent_history (
@@ -57,7 +78,8 @@ CREATE TABLE IF NOT EXISTS consent_history (
     old_value INTEGER,
     new_value INTEGER,
     source TEXT NOT NULL,
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    kind TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS consent_history_pupil ON consent_history(pupil_id);
 CREATE TABLE IF NOT EXISTS pupil_keys (
@@ -172,6 +194,12 @@ class Store:
     def _migrate(self) -> None:
         with self._lock:
             self._conn.executescript(_SCHEMA)
+            with self.transaction() as conn:
+                _add_columns(conn)
+                _backfill_provenance(conn)
+                if self.meta_in(conn, "stems_scrubbed") != "1":
+                    scrub_stems_in(conn)
+                    self.set_meta(conn, "stems_scrubbed", "1")
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -252,3 +280,57 @@ class Store:
         channel: str | None = None,
     ) -> None:
         _audit.log_deletion_in(conn, kind, ref, reason, sha256=sha256, channel=channel)
+
+
+# -- migration and upkeep -----------------------------------------------------------------------
+def _add_columns(conn: sqlite3.Connection) -> None:
+    for table, column, decl in _ADDED_COLUMNS:
+        have = {str(r["name"]) for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+
+def _backfill_provenance(conn: sqlite3.Connection) -> None:
+    """Give the consent values of a version-1 database a source (see ``ledger.consent``): the
+    latest history row of the value, else the administration's import; and the administration's
+    own value: that of its latest import row, else the value itself when the administration set
+    it, else *no* (a pupil's first import records only the *yes* answers)."""
+    conn.execute(f"UPDATE consent_history SET kind = {_KIND_OF_SOURCE} WHERE kind = ''")
+    conn.execute(
+        "UPDATE consent SET admin_value = COALESCE("
+        "(SELECT h.new_value FROM consent_history h WHERE h.pupil_id=consent.pupil_id AND h.key=consent.key "
+        " AND h.kind='administration' ORDER BY h.id DESC LIMIT 1), "
+        f"CASE WHEN COALESCE((SELECT h.kind {_LATEST}), 'administration') = 'administration' "
+        "THEN value ELSE 0 END) WHERE kind = ''"
+    )
+    conn.execute(
+        "UPDATE consent SET "
+        f"source = COALESCE((SELECT h.source {_LATEST}), 'administration'), "
+        f"set_at = COALESCE((SELECT h.at {_LATEST}), "
+        "(SELECT p.updated_at FROM pupils p WHERE p.pupil_id=consent.pupil_id)), "
+        f"kind = COALESCE((SELECT h.kind {_LATEST}), 'administration') "
+        "WHERE kind = ''"
+    )
+
+
+def registry_people_in(conn: sqlite3.Connection) -> list[PersonName]:
+    """The names of every pupil in the registry (to scrub them from stored text)."""
+    return [
+        PersonName(str(r[0]), str(r[1]), str(r[2]))
+        for r in conn.execute("SELECT first_name, surname_prefix, surname FROM pupils")
+    ]
+
+
+def scrub_stems_in(conn: sqlite3.Connection) -> int:
+    """Re-scrub every stored file stem with the registry's current names (a pupil added later,
+    a database from before stems were scrubbed). Returns how many stems changed."""
+    people = registry_people_in(conn)
+    if not people:
+        return 0
+    n = 0
+    for r in list(conn.execute("SELECT sha256, stem FROM photos WHERE stem != ''")):
+        new = stored_stem(str(r["stem"]), people)
+        if new != r["stem"]:
+            conn.execute("UPDATE photos SET stem=? WHERE sha256=?", (new, r["sha256"]))
+            n += 1
+    return n

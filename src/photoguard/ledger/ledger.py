@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from photoguard.core.stems import stored_stem
 from photoguard.ledger.clock import iso
-from photoguard.ledger.db import Store
+from photoguard.ledger.db import Store, registry_people_in
 
 #: an output that is published now: not withdrawn (the one definition of "live")
 LIVE = "withdrawn_at IS NULL"
@@ -224,8 +225,10 @@ def upsert_photo_in(
     taken: str | None,
     qid: str | None,
 ) -> None:
-    """Insert or update a photo's row; a known ``taken``/``qid`` is kept when the new one is None."""
+    """Insert or update a photo's row; a known ``taken``/``qid`` is kept when the new one is None.
+    ``stem`` is kept without the names of the registry's pupils (:mod:`photoguard.core.stems`)."""
     now = iso()
+    stem = stored_stem(stem, registry_people_in(conn))
     conn.execute(
         "INSERT INTO photos(sha256, status, reason, grp, stem, taken_on, uploader, quarantine_id, first_seen, "
         "updated_at) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(sha256) DO UPDATE SET status=excluded.status, "

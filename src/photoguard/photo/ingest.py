@@ -152,16 +152,71 @@ def unchanged(path: Path, ident: tuple[int, int, int] | None) -> bool:
     return ident is not None and identity(now) == ident
 
 
+SIDECAR_SUFFIX = ".txt"
+
+
+def sidecar_paths(path: Path) -> list[Path]:
+    """Where the caption of the photo ``path`` may be, in the order they are tried:
+    ``IMG_1.txt`` and ``IMG_1.jpg.txt`` (as :func:`photoguard.photo.decode.sidecar_paths`)."""
+    out = [path.with_suffix(SIDECAR_SUFFIX), path.with_name(path.name + SIDECAR_SUFFIX)]
+    return [p for i, p in enumerate(out) if p != path and p not in out[:i]]
+
+
+def _find_sidecar(path: Path) -> tuple[Path, str] | None:
+    for side in sidecar_paths(path):
+        try:
+            data, _st = read_regular(side, MAX_SIDECAR_BYTES - 1)
+        except IngestError:
+            continue
+        return side, data.decode("utf-8", errors="replace")
+    return None
+
+
 def read_sidecar(path: Path) -> str | None:
     """The caption a teacher may put next to a photo (``IMG_1.txt``), read like the photo."""
-    side = path.with_suffix(".txt")
-    if side == path:
-        return None
+    found = _find_sidecar(path)
+    return found[1] if found else None
+
+
+def photo_partners(side: Path) -> list[Path]:
+    """The photos (any file that is not ignored) in the folder of the caption ``side`` that pair
+    with it: ``IMG_1.jpg`` or ``IMG_1.heic`` for ``IMG_1.txt``, ``IMG_1.jpg`` for
+    ``IMG_1.jpg.txt``. Links are not followed (a link is a partner too: the caption stays)."""
+    stem = side.stem
     try:
-        data, _st = read_regular(side, MAX_SIDECAR_BYTES - 1)
-    except IngestError:
-        return None
-    return data.decode("utf-8", errors="replace")
+        with os.scandir(side.parent) as it:
+            names = [e.name for e in it]
+    except OSError:
+        return []
+    return [
+        side.parent / n
+        for n in sorted(names)
+        if n != side.name
+        and (n == stem or Path(n).stem == stem)
+        and Path(n).suffix.lower() != SIDECAR_SUFFIX
+        and not is_ignored(n)
+    ]
+
+
+def retire_sidecar(photo: Path, caption: str | None) -> bool:
+    """The caption of ``photo`` leaves the inbox with it: when the sidecar still holds ``caption``
+    (the text read with the photo) and no other photo of the same stem is left beside it, it is
+    removed (the caller keeps a copy first where one is needed: a held photo's quarantine).
+    A caption that changed or arrived after the photo was read stays (the sweep removes it once
+    it has been without a photo for the retention period). Returns whether it left."""
+    if caption is None:
+        return False
+    found = _find_sidecar(photo)
+    if found is None or found[1] != caption:
+        return False
+    side = found[0]
+    if photo_partners(side):
+        return False
+    try:
+        side.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 # -- the folder-to-group rule ------------------------------------------------------------------
@@ -231,8 +286,25 @@ def move_aside(path: Path, target: Path, ident: tuple[int, int, int] | None) -> 
     return True
 
 
+#: the teacher's caption of a held photo, kept beside its original in the quarantine folder,
+#: encrypted with the master key (``ledger/keys.py``) like the vault
+HELD_CAPTION = "caption.txt.enc"
+
+
+#: the suffix of a file encrypted with the master key (vault originals, held originals)
+ENCRYPTED_SUFFIX = ".enc"
+
+
+def quarantine_ext(suffix: str) -> str:
+    """The extension a held original keeps in its quarantine folder ('.jpg', or '.bin')."""
+    return suffix.lower() if suffix and len(suffix) <= 6 and suffix[1:].isalnum() else ".bin"
+
+
 def quarantine_original(qdir: Path) -> Path | None:
-    """The ``original.*`` file in a quarantine folder, if there is one."""
+    """The ``original.*`` file in a quarantine folder, if there is one: the encrypted copy
+    ``original.<ext>.enc``, or a plain ``original.<ext>`` (a stalled upload set aside, whose
+    writer may still add to it; a quarantine item from before held originals were encrypted),
+    which comes first."""
     try:
         names = sorted(p for p in qdir.iterdir() if p.name.startswith("original"))
     except OSError:
@@ -241,6 +313,8 @@ def quarantine_original(qdir: Path) -> Path | None:
 
 
 __all__ = [
+    "ENCRYPTED_SUFFIX",
+    "HELD_CAPTION",
     "INCOMPLETE",
     "IngestError",
     "Upload",
@@ -250,12 +324,16 @@ __all__ = [
     "is_ignored",
     "iter_inputs",
     "move_aside",
+    "photo_partners",
+    "quarantine_ext",
     "quarantine_original",
     "read_regular",
     "read_regular_file",
     "read_sidecar",
     "read_upload",
+    "retire_sidecar",
     "safe_text",
+    "sidecar_paths",
     "unchanged",
     "walk_inbox",
 ]

@@ -209,7 +209,10 @@ class Pipeline:
         return result
 
     def _retire_original(self, upload: Upload, result: ProcessResult) -> None:
-        """Published: removed (or vaulted); held or refused: moved onto its quarantine copy."""
+        """Published: removed (or vaulted). Held or refused: its encrypted quarantine copy holds
+        the very bytes that were read, so the inbox file is removed once it is unchanged; an
+        upload that ends early (a stalled writer set aside) is *moved* onto a plain quarantine
+        copy instead, so what its writer adds later is not lost."""
         path = upload.path
         if path is None:
             return
@@ -218,12 +221,16 @@ class Pipeline:
             log.warning("original of %s changed while it was read; left in place", sha12)
             return
         if result.quarantine_id and result.status is not PhotoStatus.PUBLISHED:
-            target = ingest.quarantine_original(self.layout.quarantine / result.quarantine_id)
-            if target is None:
+            qdir = self.layout.quarantine / result.quarantine_id
+            copy = ingest.quarantine_original(qdir)
+            if copy is None:
                 log.warning("quarantine copy of %s missing; original left in place", sha12)
                 return
             try:
-                moved = ingest.move_aside(path, target, upload.identity)
+                if formats.completeness(upload.data) is formats.Completeness.INCOMPLETE:
+                    moved = self._set_aside_plain(upload, path, qdir)
+                else:
+                    moved = ingest.unchanged(path, upload.identity) and fsutil.remove_quietly(path)
             except OSError as exc:
                 log.warning("could not move original of %s aside: %s", sha12, exc.strerror)
                 return
@@ -231,8 +238,52 @@ class Pipeline:
                 self.store.audit(
                     AuditEvent("original.quarantined", photo_sha256=upload.sha256, detail={"id": result.quarantine_id})
                 )
+                self._retire_sidecar(upload, result.quarantine_id)
             return
-        self._remove_original(path, result)
+        if self._remove_original(path, result):
+            self._retire_sidecar(upload, None)
+
+    def _set_aside_plain(self, upload: Upload, path: Path, qdir: Path) -> bool:
+        """Move a stalled, incomplete upload onto a plain copy in its quarantine folder (a rename
+        keeps the inode: a writer that wakes up writes into the moved file). The encrypted copy
+        goes once the move is done; the plain copy goes when the move did not happen."""
+        plain = qdir / f"original{ingest.quarantine_ext(upload.suffix)}"
+        if not plain.exists():
+            fsutil.atomic_write(plain, upload.data)
+        moved = ingest.move_aside(path, plain, upload.identity)
+        if not moved:
+            fsutil.remove_quietly(plain)
+            return False
+        for p in qdir.iterdir():
+            if p.name.startswith("original") and p != plain:
+                fsutil.remove_quietly(p)
+        return True
+
+    def _retire_sidecar(self, upload: Upload, quarantine_id: str | None) -> None:
+        """The caption sidecar leaves the inbox with its photo; a held photo keeps a copy of it
+        in its quarantine folder (an approval publishes it)."""
+        if upload.path is None or upload.sidecar_text is None:
+            return
+        if quarantine_id is not None:
+            try:
+                self._write_held_caption(quarantine_id, upload.sidecar_text)
+            except OSError as exc:
+                log.warning("could not keep the caption of %s: %s", upload.sha256[:12], exc.strerror)
+                return
+        try:
+            gone = ingest.retire_sidecar(upload.path, upload.sidecar_text)
+        except OSError as exc:
+            log.warning("could not remove the caption of %s: %s", upload.sha256[:12], exc.strerror)
+            return
+        if gone:
+            detail = {"id": quarantine_id} if quarantine_id else {}
+            event = "sidecar.quarantined" if quarantine_id else "sidecar.removed"
+            self.store.audit(AuditEvent(event, photo_sha256=upload.sha256, detail=detail))
+
+    def _write_held_caption(self, quarantine_id: str, text: str) -> None:
+        """The caption of a held photo, encrypted with the master key like the vault."""
+        target = self.layout.quarantine / quarantine_id / ingest.HELD_CAPTION
+        fsutil.atomic_write(target, self._master.encrypt(text.encode("utf-8")))
 
     def process_bytes(
         self,
@@ -655,10 +706,9 @@ class Pipeline:
     ) -> ProcessResult:
         qid = sha[:16]
         qdir = self.layout.quarantine / qid
-        ext = suffix.lower() if suffix and len(suffix) <= 6 and suffix[1:].isalnum() else ".bin"
-        original = qdir / f"original{ext}"
-        if not original.exists():
-            fsutil.atomic_write(original, data)
+        if ingest.quarantine_original(qdir) is None:  # encrypted at rest, like the vault
+            original = qdir / f"original{ingest.quarantine_ext(suffix)}{ingest.ENCRYPTED_SUFFIX}"
+            fsutil.atomic_write(original, self._master.encrypt(data))
         info = {
             "id": qid,
             "sha256": sha,
@@ -711,10 +761,11 @@ class Pipeline:
                 )
         return None
 
-    def _remove_original(self, path: Path, result: ProcessResult) -> None:
-        """The original leaves the inbox only once its outputs or its quarantine copy exist."""
+    def _remove_original(self, path: Path, result: ProcessResult) -> bool:
+        """The original leaves the inbox only once its outputs or its quarantine copy exist.
+        Returns whether it left."""
         if result.sha256 is None:
-            return
+            return False
         keep = self.settings.originals.action is OriginalAction.VAULT
         if keep and result.status is PhotoStatus.PUBLISHED and not result.duplicate:
             self._vault(path, result.sha256)
@@ -722,8 +773,9 @@ class Pipeline:
             fsutil.remove_quietly(path)
         except OSError as exc:
             log.warning("could not remove original of %s: %s", result.sha256[:12], exc.strerror)
-            return
+            return False
         self.store.audit(AuditEvent("original.removed", photo_sha256=result.sha256))
+        return True
 
     def _vault(self, path: Path, sha: str) -> None:
         target = self.layout.vault / f"{sha}.enc"

@@ -10,16 +10,26 @@ A path the observer (or a rescan) offers is *pending* until it is judged:
   *set aside*: processed to quarantine (moved, with a reason) instead of published;
 * ``READY``: stable for ``settle`` seconds and structurally complete (or of an unknown kind,
   which the pipeline refuses with a reason).
+
+Captions. A teacher's caption (``IMG_1.txt`` beside ``IMG_1.jpg``) may be copied just before or
+just after its photo. A photo without a caption waits ``caption_wait`` seconds from when it was
+first seen (default :data:`CAPTION_SETTLE_FACTOR` settle periods: 5 s with the default settle of
+1 s) so a caption that arrives a few seconds late is paired with it; a caption that appears or
+changes restarts the photo's settle time, so a caption still being written is not cut off.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from photoguard.photo import formats, ingest
+
+#: a photo without a caption waits this many settle periods after it was first seen
+CAPTION_SETTLE_FACTOR = 5.0
 
 
 class IntakeState(Enum):
@@ -48,6 +58,19 @@ class Entry:
     state: IntakeState = IntakeState.SETTLING
     judged_sig: tuple[int, int] | None = None  # the sig ``completeness`` belongs to
     completeness: formats.Completeness | None = None
+    side_sig: tuple[int, int] | None = None  # (size, mtime_ns) of the caption sidecar, if any
+
+
+def sidecar_sig(path: Path) -> tuple[int, int] | None:
+    """(size, mtime_ns) of the caption sidecar of ``path`` when it is a regular file, else None."""
+    for side in ingest.sidecar_paths(path):
+        try:
+            st = os.lstat(side)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            return (st.st_size, st.st_mtime_ns)
+    return None
 
 
 def file_completeness(path: Path, max_bytes: int) -> formats.Completeness:
@@ -70,11 +93,16 @@ def judge(
     incomplete_wait: float,
     paused: bool,
     max_bytes: int,
+    caption_wait: float | None = None,
 ) -> Verdict:
-    """Advance ``entry`` for the regular file ``path`` (``st`` from ``lstat``) at ``now``."""
+    """Advance ``entry`` for the regular file ``path`` (``st`` from ``lstat``) at ``now``.
+    ``caption_wait``: how long a photo without a caption waits for one (default
+    :data:`CAPTION_SETTLE_FACTOR` times ``settle``)."""
     sig = (st.st_size, st.st_mtime_ns)
-    if sig != entry.sig:
+    side = sidecar_sig(path)
+    if sig != entry.sig or side != entry.side_sig:
         entry.sig = sig
+        entry.side_sig = side
         entry.stable_since = now
         entry.state = IntakeState.SETTLING
         return Verdict.WAIT
@@ -92,6 +120,10 @@ def judge(
         entry.state = IntakeState.INCOMPLETE
         if now - entry.stable_since >= incomplete_wait:
             return Verdict.SET_ASIDE
+        return Verdict.WAIT
+    wait = CAPTION_SETTLE_FACTOR * settle if caption_wait is None else caption_wait
+    if side is None and now - entry.first_seen < wait:  # complete: a late caption may still come
+        entry.state = IntakeState.SETTLING
         return Verdict.WAIT
     entry.state = IntakeState.READY
     return Verdict.READY
