@@ -254,6 +254,8 @@ class Store:
         try:
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA busy_timeout=30000")
+            if not fresh:
+                self._check_schema()  # before anything is written to the file
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
@@ -274,26 +276,30 @@ class Store:
         self._identity = _identity(os.stat(path))
         self.db_id = self.get_meta(DB_ID_KEY)
 
-    def _migrate(self, fresh: bool) -> None:
-        """Create the schema in a new file; in an existing one add only what a newer version
-        adds (indexes, the ``db_id`` row). A table missing from an existing file is damage."""
+    def _check_schema(self) -> None:
+        """An existing file must hold photoguard's tables (read only: nothing is written to a
+        file that turns out not to be ours). A table missing from it is damage."""
         with self._lock:
             have = {
                 str(r[0]) for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
             version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
-            if not fresh:
-                if not have & TABLES:
-                    raise StateError(self.path, "the file is a SQLite database, but not photoguard's")
-                missing = sorted(TABLES - have)
-                if missing and version >= SCHEMA_VERSION:  # (an older version's file is migrated)
-                    raise StateError(self.path, "the database is damaged: table(s) missing: " + ", ".join(missing))
-                if version > SCHEMA_VERSION:
-                    raise StateError(
-                        self.path,
-                        f"the database has schema version {version}; this photoguard knows {SCHEMA_VERSION}",
-                        "Use the photoguard version that wrote it (or a newer one).",
-                    )
+            if not have & TABLES:
+                raise StateError(self.path, "the file is a SQLite database, but not photoguard's")
+            missing = sorted(TABLES - have)
+            if missing and version >= SCHEMA_VERSION:  # (an older version's file is migrated)
+                raise StateError(self.path, "the database is damaged: table(s) missing: " + ", ".join(missing))
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    self.path,
+                    f"the database has schema version {version}; this photoguard knows {SCHEMA_VERSION}",
+                    "Use the photoguard version that wrote it (or a newer one).",
+                )
+
+    def _migrate(self, fresh: bool) -> None:
+        """Create the schema in a new file; in an existing one add only what a newer version
+        adds (indexes, the ``db_id`` row)."""
+        with self._lock:
             self._conn.executescript(_SCHEMA)
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             if not self.meta_in(self._conn, DB_ID_KEY):
