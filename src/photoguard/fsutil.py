@@ -83,10 +83,12 @@ def write_temp(folder: Path, data: bytes, *, mode: int = PRIVATE_MODE) -> Path:
             n = os.write(fd, view)
             view = view[n:]
         os.fsync(fd)
-    except BaseException:
+    except BaseException as exc:
         os.close(fd)
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(tmp)  # which folder could not take it (ENOSPC names no file)
         raise
     os.close(fd)
     return tmp

@@ -211,6 +211,8 @@ class Pipeline:
                 log.warning("could not move original of %s aside: %s", sha12, exc.strerror)
                 return
             if moved:
+                with contextlib.suppress(OSError):  # the teacher's mode came along: quarantine is private
+                    os.chmod(target, fsutil.PRIVATE_MODE)
                 self.store.audit(
                     AuditEvent("original.quarantined", photo_sha256=upload.sha256, detail={"id": result.quarantine_id})
                 )
