@@ -204,7 +204,6 @@ def setup_logging(verbose: int, root: Path | None = None) -> None:
     )
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    logging.captureWarnings(True)
     for handler in logging.getLogger().handlers:
         for old in [f for f in handler.filters if isinstance(f, LogGuard)]:
             handler.removeFilter(old)

@@ -260,7 +260,7 @@ class Store:
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA secure_delete=ON")
-            self._migrate(fresh)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if getattr(exc, "sqlite_errorcode", 0) in _BUSY:
@@ -296,7 +296,7 @@ class Store:
                     "Use the photoguard version that wrote it (or a newer one).",
                 )
 
-    def _migrate(self, fresh: bool) -> None:
+    def _migrate(self) -> None:
         """Create the schema in a new file; in an existing one add only what a newer version
         adds (indexes, the ``db_id`` row)."""
         with self._lock:
