@@ -317,6 +317,8 @@ class Store:
         try:
             now = self.get_meta(DB_ID_KEY)
         except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) in _BUSY:
+                raise  # another process holds it: not damage
             raise StateError(self.path, f"the database is damaged ({exc})") from None
         if now != self.db_id:
             raise StateError(self.path, "the database lost its identity row (emptied or replaced while running)")
