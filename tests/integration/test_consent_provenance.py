@@ -27,7 +27,7 @@ PUPIL_2001 = ("2001", "Noor", "ter", "Horst", "5", "", "ja", "ja", "ja", "ja", "
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "db.sqlite3")
+    s = Store(tmp_path / "db.sqlite3", create=True)
     import_consent(s, tmp_path / "export-1.csv", consent_csv([EMMA, DAAN, PUPIL_2001]))
     return s
 
@@ -220,7 +220,7 @@ def test_a_version_1_database_is_migrated(tmp_path: Path) -> None:
 def test_a_new_pupil_name_is_scrubbed_from_stems_already_stored(tmp_path: Path) -> None:
     from photoguard.ledger import ledger
 
-    store = Store(tmp_path / "db.sqlite3")
+    store = Store(tmp_path / "db.sqlite3", create=True)
     import_consent(store, tmp_path / "e.csv", consent_csv([EMMA]))
     with store.transaction() as conn:
         ledger.upsert_photo_in(conn, "c" * 64, "published", "", "5", "Emma de Vries schoolreis", "", None, None)

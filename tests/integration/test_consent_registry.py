@@ -27,7 +27,7 @@ def test_bad_rows_are_reported_with_line_numbers_and_nothing_imported(tmp_path: 
     lines = " ".join(exc.value.problems)
     for n in (3, 4, 5, 6):
         assert f"line {n}:" in lines
-    store = Store(tmp_path / "db.sqlite3")
+    store = Store(tmp_path / "db.sqlite3", create=True)
     f = tmp_path / "c.csv"
     f.write_text(text, encoding="utf-8")
     with pytest.raises(ConsentImportError):
@@ -39,11 +39,11 @@ def test_not_utf8_refused(tmp_path: Path) -> None:
     f = tmp_path / "latin1.csv"
     f.write_bytes("leerling_id,voornaam,achternaam\n1,Zoë,Smit\n".encode("latin-1"))
     with pytest.raises(ConsentImportError, match="UTF-8"):
-        import_csv(Store(tmp_path / "db.sqlite3"), f)
+        import_csv(Store(tmp_path / "db.sqlite3", create=True), f)
 
 
 def test_reimport_is_a_diff_with_history(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+    store = Store(tmp_path / "db.sqlite3", create=True)
     reg = Registry(store)
     f = tmp_path / "c.csv"
     f.write_text(DUTCH, encoding="utf-8")
@@ -65,7 +65,7 @@ def test_reimport_is_a_diff_with_history(tmp_path: Path) -> None:
 
 
 def test_set_consent_single_change(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+    store = Store(tmp_path / "db.sqlite3", create=True)
     reg = Registry(store)
     reg.import_pupils(parse_csv(DUTCH), source="test")
     [ch] = reg.set_consent("1001", "social", True)

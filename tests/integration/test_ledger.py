@@ -38,7 +38,7 @@ def _publish(store: Store, sha: str, channel: str, pupils: list[str], path: str 
 
 
 def test_live_outputs_are_exactly_the_ones_not_withdrawn(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+    store = Store(tmp_path / "db.sqlite3", create=True)
     _publish(store, "A", "parro", ["p1"])
     web = _publish(store, "A", "website", ["p1", "p2"])
     _publish(store, "B", "parro", [])
@@ -65,7 +65,7 @@ def test_live_outputs_are_exactly_the_ones_not_withdrawn(tmp_path: Path) -> None
 def test_candidate_sql_selects_exactly_what_the_rule_could_withdraw(tmp_path: Path) -> None:
     """Every combination of registry state x channel: the SQL candidate query and
     ``could_need_withdrawal`` agree, so the dated rule applied in Python sees every case."""
-    store = Store(tmp_path / "db.sqlite3")
+    store = Store(tmp_path / "db.sqlite3", create=True)
     ids = _school(store, ("parro", "website"))
     for pid in ids:
         _publish(store, "src-" + pid, "parro", [pid])
@@ -83,7 +83,7 @@ def test_candidate_sql_selects_exactly_what_the_rule_could_withdraw(tmp_path: Pa
 
 
 def test_gallery_holds_exactly_the_pupils_the_rule_lets_us_match(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+    store = Store(tmp_path / "db.sqlite3", create=True)
     ids = _school(store, ("face_matching",))
     vault = TemplateVault(store, keys.load_master(tmp_path / "k.key", create=True))
     for n, pid in enumerate(ids):

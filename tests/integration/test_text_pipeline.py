@@ -18,7 +18,7 @@ from photoguard.core.textpolicy import TextBox
 from photoguard.photo.detect import ModelError
 from photoguard.photo.pipeline import Pipeline
 from tests.support.models import FACE_A, FACE_B
-from tests.support.school import DAAN, EMMA, consent_csv, make_school
+from tests.support.school import DAAN, EMMA, consent_csv, held_original, make_school
 from tests.support.text import FONT_FILES, FakeTextFinder, Line, draw_text, word_box
 
 #: Noor (1003): no consent for anything
@@ -132,7 +132,7 @@ def test_a_text_finder_failure_holds_the_photo(tmp_path: Path, error: Exception,
     assert res.status is PhotoStatus.HELD
     assert "text in the photo could not be checked" in res.reason and said in res.reason
     assert res.outputs == {} and not any((root / "outbox").rglob("*.png"))
-    assert (root / "quarantine" / str(res.quarantine_id) / "original.png").read_bytes() == data
+    assert held_original(root, str(res.quarantine_id)) == data
 
 
 def test_text_finding_can_be_switched_off(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import select
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,8 +22,11 @@ from typing import Any, TypeAlias
 
 from photoguard import __version__
 from photoguard.cli import consent, dns, photos, records, review, setup
-from photoguard.cli.exitcodes import EXIT_CONFIG, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE
+from photoguard.cli.exitcodes import EXIT_CONFIG, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_STATE, EXIT_USAGE
 from photoguard.config import CONFIG_NAME, ConfigError, Layout, Settings, load_settings, resolve_root
+from photoguard.ledger.db import RESTORE_ADVICE, StateError
+from photoguard.ledger.keys import KeyError_
+from photoguard.service.health import path_id
 from photoguard.service.runtime import tune_allocator
 
 log = logging.getLogger(__name__)
@@ -148,13 +153,77 @@ def main(argv: Sequence[str] | None = None, *, pipeline_factory: PipelineFactory
         return EXIT_FAIL
 
 
+#: libraries whose debug and info lines name folders and files (pupils' names): WARNING at most
+QUIET_LOGGERS = ("watchdog", "PIL", "urllib3", "asyncio", "concurrent", "onnxruntime", "multipart", "numba")
+#: a word with a slash in it: a path (or a URL) in a log line
+_PATHLIKE = re.compile(r"[^\s'\"()\[\]{},;=]*[/\\][^\s'\"()\[\]{},;=]*")
+
+
+class LogGuard(logging.Filter):
+    """Every log line is ours to control. Other libraries' records below WARNING are dropped
+    (watchdog's inotify grouper and PIL log folder and file names at debug level); in what
+    passes, every path-like word is replaced by a keyed hash. Our own messages carry ids and
+    hashes by design; in their exception text a path under the photoguard root is hashed the
+    same way (an OSError names the output file, and output names carry first names)."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        super().__init__("")
+        self.root = str(root) if root is not None else None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = record.name == "photoguard" or record.name.startswith("photoguard.")
+        if not ours and record.levelno < logging.WARNING:
+            return False
+        root = self.root
+
+        def scrub(m: re.Match[str]) -> str:
+            word = m.group()
+            if ours and (root is None or root not in word):
+                return word
+            return f"<path {path_id(word)}>"
+
+        if not ours:
+            try:
+                message = record.getMessage()
+            except Exception:  # a malformed record: keep it as the logging module would show it
+                return True
+            record.msg, record.args = _PATHLIKE.sub(scrub, message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _PATHLIKE.sub(scrub, record.exc_text)
+        return True
+
+
+def setup_logging(verbose: int, root: Path | None = None) -> None:
+    """``-v`` info, ``-vv`` debug for photoguard's own lines; other libraries stay at WARNING
+    whatever ``-v`` says, and every handler on the root logger gets the :class:`LogGuard`."""
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, LogGuard)]:
+            handler.removeFilter(old)
+        handler.addFilter(LogGuard(root))
+
+
+def _refuse(exc: Exception) -> int:
+    """The one refusal path: the database or the key file cannot be used. Never a fresh start."""
+    print(f"photoguard stopped: {exc}", file=sys.stderr)
+    return EXIT_STATE
+
+
 def _run(argv: Sequence[str] | None, pipeline_factory: PipelineFactory | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        log_root: Path | None = resolve_root(args.root).resolve()
+    except (OSError, ValueError):
+        log_root = None
+    setup_logging(args.verbose, log_root)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
@@ -170,6 +239,13 @@ def _run(argv: Sequence[str] | None, pipeline_factory: PipelineFactory | None) -
         for e in exc.errors:
             print(f"  {e}", file=sys.stderr)
         return EXIT_CONFIG
+    except (StateError, KeyError_) as exc:
+        return _refuse(exc)
+    except sqlite3.DatabaseError as exc:
+        # SQLITE_CORRUPT (11) / SQLITE_NOTADB (26) met in the middle of a command
+        if getattr(exc, "sqlite_errorcode", 0) not in (11, 26):
+            raise
+        return _refuse(StateError(ctx.layout.db, f"the database is damaged ({exc})", RESTORE_ADVICE))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from photoguard.cli.exitcodes import EXIT_FAIL, EXIT_OK
+from photoguard.cli.exitcodes import EXIT_FAIL, EXIT_OK, EXIT_STATE
 
 if TYPE_CHECKING:
     from photoguard.cli.app import Context, SubParsers
@@ -61,8 +61,11 @@ def add_status(sub: SubParsers) -> None:
 def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
     from photoguard.cli.progress import Progress
     from photoguard.photo.ingest import iter_inputs
+    from photoguard.service.health import clean_stale_temps
 
-    pipe = ctx.pipeline()
+    pipe = ctx.pipeline()  # refuses (exit 4) when the database or the key file is not there
+    # temp files of killed runs whose process is gone (never those of a running service)
+    clean_stale_temps(ctx.layout, ctx.settings.retention.temp_minutes * 60)
     inputs = list(iter_inputs([Path(p) for p in args.paths]))
     if not inputs:
         print("no photos found in the given paths", file=sys.stderr)
@@ -72,6 +75,7 @@ def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
     held: list[str] = []
     bar = Progress(len(inputs), enabled=not args.json and sys.stderr.isatty())
     for path in inputs:
+        pipe.store.verify()  # the database vanished or was replaced meanwhile: stop (exit 4)
         res = pipe.process_path(path, remove_original=not args.keep)
         counts[res.status.value] += 1
         for ch in res.outputs:
@@ -130,11 +134,16 @@ def _watch(args: argparse.Namespace, ctx: Context, stop: threading.Event) -> int
         for p in problems:
             print(f"cannot start: {p}", file=sys.stderr)
         return EXIT_FAIL
+    from photoguard.ledger.db import StateError
+    from photoguard.ledger.keys import KeyError_
+
     try:
         pipe, fake = ctx.service_pipeline()
         warm = getattr(pipe.detector, "warm_up", None)
         if callable(warm):
             warm()
+    except (StateError, KeyError_):
+        raise  # the database or the key file: the one refusal path in cli.app (exit 4)
     except Exception as exc:  # a missing or corrupt model file: say so and stop
         print(f"cannot start: the face models could not be loaded ({exc})", file=sys.stderr)
         return EXIT_FAIL
@@ -154,10 +163,13 @@ def _watch(args: argparse.Namespace, ctx: Context, stop: threading.Event) -> int
         print(f"cannot start: {exc}", file=sys.stderr)
         return EXIT_FAIL
     try:
-        while not stop.wait(0.5):
+        while not stop.wait(0.5) and not svc.failed.is_set():
             pass
     finally:
         svc.stop()
+    if svc.failure is not None:
+        print(f"photoguard stopped: {svc.failure}", file=sys.stderr)
+        return EXIT_STATE
     return EXIT_OK
 
 
@@ -173,7 +185,8 @@ def _alive(pid: int) -> bool:
 
 
 def status_report(ctx: Context) -> dict[str, Any]:
-    from photoguard.ledger.db import Store
+    from photoguard.ledger.db import StateError, Store
+    from photoguard.service.health import last_sweep
     from photoguard.service.watch import check_folders, read_heartbeat
 
     layout = ctx.layout
@@ -186,8 +199,22 @@ def status_report(ctx: Context) -> dict[str, Any]:
         running = running and _alive(int(beat.get("pid", 0)))
         service = {**beat, "running": running, "heartbeat_age_seconds": round(age, 1)}
     report: dict[str, Any] = {"root": str(ctx.root), "service": service}
-    if layout.db.exists():
+    problems: list[str] = []
+    if beat is not None and beat.get("failure"):
+        problems.append(f"the service stopped: {beat['failure']}")
+    try:
         store = Store(layout.db)
+    except StateError as exc:
+        problems.append(str(exc))
+    else:
+        # the newest sweep, the service's (heartbeat) or a manual one (the database's meta row)
+        swept = last_sweep(store)
+        beat_sweep = service.get("last_sweep")
+        if swept is not None and (
+            not isinstance(beat_sweep, dict) or str(swept.get("at", "")) > str(beat_sweep.get("at", ""))
+        ):
+            service["last_sweep"] = swept
+        report["last_sweep"] = service.get("last_sweep") or swept
         from photoguard.ledger.ledger import counts
 
         c = counts(store)
@@ -198,7 +225,7 @@ def status_report(ctx: Context) -> dict[str, Any]:
             "last_photo_at": c.last_photo_at,
         }
         store.close()
-    report["problems"] = check_folders(layout)
+    report["problems"] = problems + check_folders(layout)
     return report
 
 
@@ -233,6 +260,10 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         print(f"service: NOT running (last heartbeat {svc.get('updated_at')}, state {svc.get('state')})")
     else:
         print("service: NOT running (no heartbeat found)")
+    sw = report.get("last_sweep")
+    if sw:
+        outcome = "ok" if sw.get("ok", True) else "FAILED"
+        print(f"last sweep: {sw.get('at')} ({sw.get('by', 'service')}, {outcome})")
     db = report.get("db")
     if db:
         ph = db["photos"]

@@ -75,10 +75,15 @@ def _store(ctx: Context) -> Any:
 
 def cmd_sweep(args: argparse.Namespace, ctx: Context) -> int:
     from photoguard.followup.retention import run_sweep
+    from photoguard.ledger.db import iso
+    from photoguard.service.health import record_sweep
 
     store = _store(ctx)
     try:
         rep = run_sweep(ctx.root, ctx.settings, store, today=args.today)
+        # where ``photoguard status`` reads it (the service records its own sweeps the same way)
+        summary = {k: v for k, v in rep.to_json().items() if isinstance(v, int | float | str)}
+        record_sweep(store, {"at": iso(), "ok": True, "by": "manual", "summary": summary})
     finally:
         store.close()
     if args.json:

@@ -12,7 +12,11 @@ Every table here holds ids and hashes; names live only in ``pupils`` (needed to 
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +29,7 @@ from photoguard.ledger import audit as _audit
 from photoguard.ledger.audit import AuditEvent
 from photoguard.ledger.clock import iso, utcnow
 
-__all__ = ["SCHEMA_VERSION", "AuditEvent", "Store", "iso", "utcnow"]
+__all__ = ["SCHEMA_VERSION", "AuditEvent", "StateError", "Store", "iso", "utcnow"]
 
 SCHEMA_VERSION = 2
 
@@ -175,23 +179,151 @@ CREATE INDEX IF NOT EXISTS consent_history_at ON consent_history(at);
 """
 
 
-class Store:
-    """A thread-safe handle on the SQLite database (one connection, serialised by a lock)."""
+#: every table of the schema: a database that lacks one of them is damaged, never re-created
+TABLES: frozenset[str] = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA))
+#: the first bytes of every SQLite 3 database file
+SQLITE_MAGIC = b"SQLite format 3\x00"
+#: the ``meta`` row that names this database (made once, by ``init``; compared while running)
+DB_ID_KEY = "db_id"
+#: SQLITE_BUSY, SQLITE_LOCKED: another process holds the database (not damage)
+_BUSY = (5, 6)
+#: mode of the database and of its -wal and -shm files (SQLite gives those the database's mode)
+DB_MODE = 0o600
+#: what to do when the database is lost (the same words in every refusal)
+RESTORE_ADVICE = (
+    "photoguard never starts over with a new, empty database on its own (published files would "
+    "no longer be known, surnames no longer scrubbed). Stop the service, restore this file from "
+    "your backup (with its -wal file if the backup has one) and start again. Only 'photoguard "
+    "init' creates a database, for a new school."
+)
 
-    def __init__(self, path: Path) -> None:
+
+class StateError(Exception):
+    """The database (or the key file) is missing, empty, damaged or was replaced: a hard stop.
+
+    ``str(exc)`` names the file, what is wrong with it and what to do."""
+
+    def __init__(self, path: Path, problem: str, advice: str = RESTORE_ADVICE) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.problem = problem
+        self.advice = advice
+        super().__init__(f"{path}: {problem}. {advice}")
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return (st.st_dev, st.st_ino)
+
+
+def check_file(path: Path) -> os.stat_result:
+    """The database file exists, is a regular file, is not empty and starts like SQLite; its
+    ``lstat``. Raises :class:`StateError` otherwise (cheap: one ``lstat`` and one 16-byte read)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise StateError(path, "the database is missing") from None
+    except OSError as exc:
+        raise StateError(path, f"the database cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise StateError(path, "the database is not a regular file (a link or a folder)")
+    if st.st_size == 0:
+        raise StateError(path, "the database is empty (0 bytes)")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StateError(path, f"the database cannot be read ({exc.strerror})") from None
+    if head != SQLITE_MAGIC:
+        raise StateError(path, "the file is not a SQLite database (damaged or replaced)")
+    return st
+
+
+def _private(path: Path) -> None:
+    """Tighten the database and its -wal/-shm files to 0600 (they hold names and consent)."""
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) != DB_MODE:
+            os.chmod(p, DB_MODE)
+
+
+class Store:
+    """A thread-safe handle on the SQLite database (one connection, serialised by a lock).
+
+    Opens an existing photoguard database only: a missing, empty, foreign or damaged file raises
+    :class:`StateError` (never a fresh start). ``create=True`` (``init`` and tests) makes a new
+    database when the file does not exist yet; it still refuses an empty or damaged one.
+    Files are created 0600, and an existing database's files are tightened to 0600.
+    """
+
+    def __init__(self, path: Path, *, create: bool = False, advice: str = RESTORE_ADVICE) -> None:
+        self.path = path
         self._lock = threading.RLock()
+        #: set once the file is open and checked; until then (schema and migrations inside
+        #: ``__init__``) there is no earlier identity to compare writes against
+        self._identity: tuple[int, int] | None = None
+        fresh = False
+        if create and not os.path.lexists(path):
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, DB_MODE)
+            os.close(fd)
+            fresh = True
+        else:
+            try:
+                check_file(path)
+            except StateError as exc:
+                raise StateError(path, exc.problem, advice) from None
+        _private(path)
         self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA secure_delete=ON")
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        self._migrate()
+        try:
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            if not fresh:
+                self._check_schema()  # before anything is written to the file
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA secure_delete=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            if getattr(exc, "sqlite_errorcode", 0) in _BUSY:
+                raise
+            raise StateError(path, f"the database cannot be used ({exc})", advice) from None
+        except StateError as exc:
+            self._conn.close()
+            raise StateError(path, exc.problem, advice if exc.advice == RESTORE_ADVICE else exc.advice) from None
+        except BaseException:
+            self._conn.close()
+            raise
+        _private(path)
+        self._identity = _identity(os.stat(path))
+        self.db_id = self.get_meta(DB_ID_KEY)
+
+    def _check_schema(self) -> None:
+        """An existing file must hold photoguard's tables (read only: nothing is written to a
+        file that turns out not to be ours). A table missing from it is damage."""
+        with self._lock:
+            have = {
+                str(r[0]) for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+            if not have & TABLES:
+                raise StateError(self.path, "the file is a SQLite database, but not photoguard's")
+            missing = sorted(TABLES - have)
+            if missing and version >= SCHEMA_VERSION:  # (an older version's file is migrated)
+                raise StateError(self.path, "the database is damaged: table(s) missing: " + ", ".join(missing))
+            if version > SCHEMA_VERSION:
+                raise StateError(
+                    self.path,
+                    f"the database has schema version {version}; this photoguard knows {SCHEMA_VERSION}",
+                    "Use the photoguard version that wrote it (or a newer one).",
+                )
 
     def _migrate(self) -> None:
+        """Create the schema in a new file; in an existing one add only what a newer version
+        adds (indexes, the ``db_id`` row)."""
         with self._lock:
             self._conn.executescript(_SCHEMA)
             with self.transaction() as conn:
@@ -201,6 +333,41 @@ class Store:
                     scrub_stems_in(conn)
                     self.set_meta(conn, "stems_scrubbed", "1")
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if not self.meta_in(self._conn, DB_ID_KEY):
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES(?, ?)", (DB_ID_KEY, secrets.token_hex(16))
+                )
+
+    def verify(self) -> None:
+        """Still the database we opened? Raises :class:`StateError` when the file vanished, was
+        emptied, replaced by another file, or lost its identity row (cheap: an ``lstat``, a
+        16-byte read and one indexed row; the service calls it before each photo)."""
+        st = check_file(self.path)
+        if _identity(st) != self._identity:
+            raise StateError(self.path, "the database was replaced by another file while photoguard was running")
+        try:
+            now = self.get_meta(DB_ID_KEY)
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) in _BUSY:
+                raise  # another process holds it: not damage
+            raise StateError(self.path, f"the database is damaged ({exc})") from None
+        if now != self.db_id:
+            raise StateError(self.path, "the database lost its identity row (emptied or replaced while running)")
+
+    def _check_same_file(self) -> None:
+        """Before a write: the file at ``path`` is still the one this connection writes to."""
+        if self._identity is None:  # still opening (schema, migrations)
+            return
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise StateError(self.path, "the database was deleted while photoguard was running") from None
+        except OSError as exc:
+            raise StateError(self.path, f"the database cannot be read ({exc.strerror})") from None
+        if st.st_size == 0:
+            raise StateError(self.path, "the database was emptied (0 bytes) while photoguard was running")
+        if self._identity is not None and _identity(st) != self._identity:
+            raise StateError(self.path, "the database was replaced by another file while photoguard was running")
 
     def close(self) -> None:
         with self._lock:
@@ -208,9 +375,20 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; rolls back on any exception."""
+        """BEGIN IMMEDIATE ... COMMIT; rolls back on any exception. Refuses (:class:`StateError`)
+        when the database file was deleted, emptied or replaced since it was opened: nothing is
+        ever committed into a file the school no longer has."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError:
+                self._check_same_file()  # a vanished or emptied file is the clearer reason
+                raise
+            try:
+                self._check_same_file()
+            except StateError:
+                self._conn.execute("ROLLBACK")
+                raise
             try:
                 yield self._conn
             except BaseException:

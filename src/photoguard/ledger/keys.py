@@ -19,9 +19,21 @@ class KeyError_(Exception):
     """The key file is missing, unreadable or too open."""
 
 
+#: what to do when the key file is gone (the same words wherever it is refused)
+LOST_KEY_ADVICE = (
+    "photoguard never makes a new key on its own: the face templates and the vaulted originals "
+    "are encrypted with this one and a new key cannot read them. Restore the key file from your "
+    "backup (mode 0600). Only 'photoguard init' creates a key, for a new school."
+)
+
+
+def missing_key_message(path: Path) -> str:
+    return f"the key file {path} is missing. {LOST_KEY_ADVICE}"
+
+
 def create_key_file(path: Path) -> None:
-    """Create a new master key with mode 0600 (refuses to overwrite)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Create a new master key with mode 0600 (refuses to overwrite). Only ``init`` calls this."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, Fernet.generate_key())
@@ -31,9 +43,11 @@ def create_key_file(path: Path) -> None:
 
 
 def load_master(path: Path, *, create: bool = False) -> Fernet:
-    if not path.exists():
+    """The master key from ``path``. A missing file is refused (:class:`KeyError_`, naming the
+    file and what to do); ``create=True`` is for tests that build a key outside a school root."""
+    if not os.path.lexists(path):
         if not create:
-            raise KeyError_(f"key file {path} is missing")
+            raise KeyError_(missing_key_message(path))
         create_key_file(path)
     st = path.stat()
     if stat.S_IMODE(st.st_mode) & 0o077:

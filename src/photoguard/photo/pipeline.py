@@ -8,8 +8,11 @@ copy) are committed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -32,7 +35,7 @@ from photoguard.core.textpolicy import TextBox, TextRedaction, decide_text
 from photoguard.core.upload import Upload, safe_text
 from photoguard.ledger import audit, keys, ledger
 from photoguard.ledger.consent import Registry
-from photoguard.ledger.db import AuditEvent, Store, iso
+from photoguard.ledger.db import AuditEvent, StateError, Store, iso
 from photoguard.ledger.templates import TemplateVault
 from photoguard.photo import formats, ingest
 from photoguard.photo.decode import DecodedImage, MediaError, decode_bytes
@@ -78,6 +81,9 @@ class ProcessResult:
     timings: dict[str, float] = field(default_factory=dict)
     #: text regions covered per published channel, counted per reason (never the text itself)
     text_regions: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: a folder could not take a file (disk full, not writable): nothing was published or
+    #: quarantined, the original stays where it is and is tried again (``reason`` says why)
+    kept: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -167,7 +173,7 @@ class Pipeline:
         )
         self.text_finder = text if isinstance(text, TextFinder) else TextFinder(text or _ocr(settings))
         self.today = today
-        self._master = keys.load_master(self.layout.key, create=True)
+        self._master = keys.load_master(self.layout.key)
         self._claims: dict[str, list[Any]] = {}  # sha256 -> [lock, users]: one photo at a time
         self._claims_lock = threading.Lock()
 
@@ -203,7 +209,7 @@ class Pipeline:
                 upload, approved_channels=(), from_quarantine=None, channels=None, rerender=False
             )
         result.timings["ingest"] = result.timings.get("ingest", 0.0)
-        if remove_original and (result.status is not PhotoStatus.REJECTED or result.quarantine_id):
+        if remove_original and not result.kept and (result.status is not PhotoStatus.REJECTED or result.quarantine_id):
             self._retire_original(upload, result)
         result.timings["total"] = time.perf_counter() - t0
         return result
@@ -235,6 +241,9 @@ class Pipeline:
                 log.warning("could not move original of %s aside: %s", sha12, exc.strerror)
                 return
             if moved:
+                for held_file in qdir.glob("original*"):
+                    with contextlib.suppress(OSError):  # a moved file keeps the teacher's mode: make it private
+                        os.chmod(held_file, fsutil.PRIVATE_MODE)
                 self.store.audit(
                     AuditEvent("original.quarantined", photo_sha256=upload.sha256, detail={"id": result.quarantine_id})
                 )
@@ -335,6 +344,48 @@ class Pipeline:
         channels: Collection[str] | None,
         rerender: bool,
     ) -> ProcessResult:
+        """:meth:`_process_one`, with a folder that cannot take a file (disk full, read-only,
+        permission) turned into a clear reason: nothing published, nothing quarantined, the
+        original kept where it is."""
+        try:
+            return self._process_one(
+                upload, approved_channels=approved_channels, from_quarantine=from_quarantine,
+                channels=channels, rerender=rerender,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            problem = fsutil.storage_problem(exc)
+            if problem is None:
+                raise
+            return self._kept(upload, exc, problem)
+
+    def _kept(self, upload: Upload, exc: OSError | sqlite3.Error, problem: str) -> ProcessResult:
+        where = "the database" if isinstance(exc, sqlite3.Error) else "the photoguard folders"
+        filename = getattr(exc, "filename", None)
+        if filename:
+            folder = Path(os.fsdecode(filename)).parent
+            try:
+                where = str(folder.relative_to(self.layout.root))
+            except ValueError:
+                where = safe_text(str(folder))
+        if problem == "disk full" or problem.startswith("disk quota"):
+            reason = f"{problem}: {where} could not take the file"
+        else:
+            reason = f"{where} {problem}"
+        reason += "; nothing published, the original stays in the inbox and is tried again"
+        log.error("photo %s kept: %s", upload.sha256[:12], reason)
+        with contextlib.suppress(Exception):  # the database may be what is full
+            self.store.audit(AuditEvent("photo.kept", photo_sha256=upload.sha256, detail={"reason": reason}))
+        return ProcessResult(upload.source, upload.sha256, PhotoStatus.HELD, reason, kept=True)
+
+    def _process_one(
+        self,
+        upload: Upload,
+        *,
+        approved_channels: Collection[str],
+        from_quarantine: str | None,
+        channels: Collection[str] | None,
+        rerender: bool,
+    ) -> ProcessResult:
         sha, source, data, suffix, stem, group = (
             upload.sha256, upload.source, upload.data, upload.suffix, upload.stem, upload.group
         )
@@ -363,6 +414,14 @@ class Pipeline:
             raise Held("consent kept changing while the photo was processed")
         except Held as exc:
             return self._hold(sha, source, data, suffix, str(exc), PhotoStatus.HELD, stem, group)
+        except StateError:
+            raise  # the database was lost: a hard stop, never a hold into a database not there
+        except (OSError, sqlite3.Error) as exc:
+            if fsutil.storage_problem(exc) is not None:
+                raise  # kept in the inbox with the reason (see _process_bytes)
+            log.exception("photo %s held after an internal error", sha[:12])
+            reason = f"internal error ({type(exc).__name__}); the photo was held, nothing published"
+            return self._hold(sha, source, data, suffix, reason, PhotoStatus.HELD, stem, group)
         except Exception as exc:  # fail closed: anything unexpected holds the photo
             log.exception("photo %s held after an internal error", sha[:12])
             reason = f"internal error ({type(exc).__name__}); the photo was held, nothing published"
@@ -615,9 +674,11 @@ class Pipeline:
         if not rendered and done is None:
             return {}
         temps: list[tuple[Rendered, Path]] = []
+        committed: list[Path] = []  # renamed into the outbox in a transaction not yet committed
         try:
             for r in rendered:
-                temps.append((r, fsutil.write_temp(self.layout.channel_dir(r.channel.name), r.data)))
+                folder = self.layout.channel_dir(r.channel.name)
+                temps.append((r, fsutil.write_temp(folder, r.data, mode=fsutil.SHARED_MODE)))
             outputs: dict[str, str] = {}
             with self.store.transaction() as conn:
                 version = decided_version
@@ -638,6 +699,7 @@ class Pipeline:
                     folder = self.layout.channel_dir(r.channel.name)
                     name = self._free_name(conn, folder, taken, group, stem, everyone, r)
                     final = folder / name
+                    committed.append(final)
                     fsutil.commit_temp(tmp, final)
                     rel = str(final.relative_to(self.layout.root))
                     ledger.add_output_in(
@@ -656,8 +718,15 @@ class Pipeline:
                 if done is not None:
                     detail = {"faces": done.faces, "channels": sorted(outputs), "held": []}
                     audit.record_in(conn, AuditEvent("photo.published", photo_sha256=sha, detail=detail))
+            committed.clear()
             return outputs
         finally:
+            # the transaction failed (disk full at COMMIT, ...): a file the ledger does not know
+            # must not stay in the outbox, it could never be withdrawn
+            for final in committed:
+                with contextlib.suppress(OSError):
+                    fsutil.remove_quietly(final.with_suffix(final.suffix + ".txt"))
+                    fsutil.remove_quietly(final)
             for _r, tmp in temps:
                 fsutil.remove_quietly(tmp)
 
@@ -688,7 +757,8 @@ class Pipeline:
         in the photo file is never used (see ``DecodedImage.embedded_captions``)."""
         text = scrub_caption(caption, everyone, public=r.channel.public, hidden=r.unnamed)
         if text.strip():
-            fsutil.atomic_write(final.with_suffix(final.suffix + ".txt"), (text.strip() + "\n").encode())
+            target = final.with_suffix(final.suffix + ".txt")
+            fsutil.atomic_write(target, (text.strip() + "\n").encode(), mode=fsutil.SHARED_MODE)
 
     # -- holding, records, originals ---------------------------------------------------------
     def _hold(

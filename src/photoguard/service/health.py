@@ -17,6 +17,7 @@ from typing import Any
 
 from photoguard import fsutil
 from photoguard.config import Layout
+from photoguard.ledger.db import Store
 
 log = logging.getLogger("photoguard.service.watch")
 
@@ -80,18 +81,41 @@ def _walk_files(top: Path) -> Iterator[Path]:
             yield Path(dirpath) / name
 
 
+def pid_alive(pid: int) -> bool:
+    """True when a process with this pid exists (ours included; unknown owners count as alive)."""
+    if pid <= 0:
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, under another user
+        return True
+    return True
+
+
 def clean_stale_temps(layout: Layout, max_age_seconds: float) -> int:
-    """Remove hidden ``.pg-*.tmp`` files older than ``max_age_seconds`` under outbox, quarantine,
-    vault and state (left behind by a crash). Younger ones may belong to a running command."""
+    """Remove our own hidden temp files under outbox, quarantine, vault and state (left behind
+    by a killed run): at once when the process named in the file (``.pg-<pid>-*.tmp``) is gone,
+    else when older than ``max_age_seconds`` (a file of a running command, or an older name
+    without a pid, is left alone until then). Only our prefix, only in our folders, never
+    following links; a link with our name is removed itself, never its target."""
     cutoff = time.time() - max_age_seconds
     removed = 0
     for top in (layout.outbox, layout.quarantine, layout.vault, layout.state):
+        if top.is_symlink():
+            continue
         for p in _walk_files(top):
             if not fsutil.is_temp_name(p.name):
                 continue
             try:
                 st = os.lstat(p)
-                if st.st_mtime < cutoff and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                    continue
+                owner = fsutil.temp_owner(p.name)
+                if st.st_mtime < cutoff or (owner is not None and not pid_alive(owner)):
                     p.unlink()
                     removed += 1
             except FileNotFoundError:
@@ -114,5 +138,29 @@ def read_heartbeat(layout: Layout) -> dict[str, Any] | None:
     try:
         data = json.loads((layout.state / HEARTBEAT_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+#: the ``meta`` row where every sweep (the service's and a manual ``photoguard sweep``) leaves
+#: its time; ``photoguard status`` reads it
+LAST_SWEEP_KEY = "last_sweep"
+
+
+def record_sweep(store: Store, summary: dict[str, Any]) -> None:
+    """Remember when a sweep ran and how it went (never fails the sweep itself)."""
+    data = {k: v for k, v in summary.items() if isinstance(v, int | float | str | bool | dict | None)}
+    try:
+        with store.transaction() as conn:
+            Store.set_meta(conn, LAST_SWEEP_KEY, json.dumps(data, sort_keys=True))
+    except Exception as exc:  # a full disk, a lost database: the sweep's own report still stands
+        log.warning("event=sweep_record_failed error=%s", type(exc).__name__)
+
+
+def last_sweep(store: Store) -> dict[str, Any] | None:
+    """What :func:`record_sweep` last stored, or None."""
+    try:
+        data = json.loads(store.get_meta(LAST_SWEEP_KEY) or "null")
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 from photoguard.config import CONFIG_NAME, Layout, Settings
 from photoguard.ledger import keys
 from photoguard.ledger.db import Store
+from photoguard.ledger.templates import TemplateVault
 
 HEADER = """\
 # photoguard configuration. Every key is optional: the value shown is the default.
@@ -85,14 +87,46 @@ def init_root(root: Path) -> list[Path]:
             created.append(folder)
     for ch in settings.channels:
         layout.channel_dir(ch.name).mkdir(parents=True, exist_ok=True)
-    layout.state.chmod(0o700)
-    if not layout.key.exists():
+    for private in (layout.state, layout.quarantine, layout.vault):  # names, consent, originals
+        if private.is_dir() and not private.is_symlink():
+            private.chmod(0o700)
+    if os.path.lexists(layout.db):
+        Store(layout.db, advice=INIT_ADVICE).close()  # an existing database must be sound: never replaced
+    if not os.path.lexists(layout.key):
+        encrypted = _encrypted_data(layout)
+        if encrypted:
+            raise keys.KeyError_(f"{keys.missing_key_message(layout.key)} (found: {encrypted})")
         keys.create_key_file(layout.key)
         created.append(layout.key)
-    if not layout.db.exists():
-        Store(layout.db).close()
+    if not os.path.lexists(layout.db):
+        Store(layout.db, create=True).close()
         created.append(layout.db)
     return created
+
+
+#: what ``init`` says about an existing database it cannot use
+INIT_ADVICE = (
+    "'photoguard init' never replaces an existing database. Restore it from your backup; only if "
+    "this is a new school with nothing in it yet, delete the file and run init again."
+)
+
+
+def _encrypted_data(layout: Layout) -> str:
+    """What in this root is encrypted with the (missing) master key: '' when nothing is."""
+    found: list[str] = []
+    if os.path.lexists(layout.db):
+        store = Store(layout.db)
+        try:
+            holders = TemplateVault.holders(store)
+        finally:
+            store.close()
+        if holders:
+            found.append(f"face templates of {len(holders)} pupil(s) in {layout.db}")
+    if layout.vault.is_dir():
+        n = sum(1 for e in os.scandir(layout.vault) if e.name.endswith(".enc"))
+        if n:
+            found.append(f"{n} encrypted original(s) in {layout.vault}")
+    return "; ".join(found)
 
 
 if __name__ == "__main__":  # regenerate config/photoguard.example.toml

@@ -13,6 +13,11 @@ Back-pressure: at most ``queue_max`` paths are tracked (pending + queued + runni
 reached new events are dropped and remembered only as "overflow"; the next rescan (sooner when
 there is room again) picks the skipped files up. Memory stays bounded whatever lands in the inbox.
 
+The database and the key file are checked before each photo (and every few seconds when idle):
+when either vanished, was emptied or was replaced while running, the service stops publishing at
+once, says why (log, heartbeat ``state: failed``), leaves every photo in the inbox and ends
+(``failed`` is set; ``photoguard watch`` exits with :data:`~photoguard.cli.exitcodes.EXIT_STATE`).
+
 Crash safety comes from the pipeline's ordering (outputs and ledger rows are committed before the
 original leaves the inbox; temp files are hidden ``.pg-*.tmp``) plus the start-up reconciliation
 here: stale temp files are removed and everything still in the inbox is processed again; content
@@ -55,7 +60,8 @@ from photoguard import __version__
 from photoguard.config import Layout, Settings
 from photoguard.core.records import PhotoStatus
 from photoguard.followup import retention
-from photoguard.ledger.db import AuditEvent, Store, iso
+from photoguard.ledger import keys
+from photoguard.ledger.db import AuditEvent, StateError, Store, iso
 from photoguard.photo import ingest
 from photoguard.photo.ingest import is_ignored
 from photoguard.service.health import (
@@ -66,6 +72,7 @@ from photoguard.service.health import (
     next_sweep_time,
     path_id,
     read_heartbeat,
+    record_sweep,
     write_heartbeat,
 )
 from photoguard.service.intake import Entry, IntakeState, Verdict, judge
@@ -202,6 +209,11 @@ class WatchService:
         self.last_error: dict[str, str] | None = None
         self.last_sweep: dict[str, Any] | None = None
         self.problems: list[str] = []
+        #: why the service stopped publishing for good (database or key file lost), or None
+        self.failure: str | None = None
+        #: set when :attr:`failure` is: the caller stops the service and exits
+        self.failed = threading.Event()
+        self._key_identity: tuple[int, int] | None = None
         self.started_at = iso()
         self.next_sweep: datetime = next_sweep_time(local_now(), svc.sweep_at)
         self._state = "starting"
@@ -224,11 +236,15 @@ class WatchService:
         ]
         if missing:
             raise ServiceError("; ".join(missing))
+        # the database and the key file must be the school's own (StateError / KeyError_ otherwise)
+        self.store.verify()
+        self._key_identity = self._key_file_identity()
         self._lock_fd = take_lock(self.layout.state, self.root)
         try:
             self.problems = check_folders(self.layout, self.min_free_bytes)
             for p in self.problems:
                 log.error("event=folder_problem detail=%s", p)
+            # temp files of killed runs: at once when their process is gone, else after the age
             clean_stale_temps(self.layout, self.settings.retention.temp_minutes * 60)
             self._observer = (
                 PollingObserver(timeout=self.settings.service.poll_seconds)
@@ -267,7 +283,8 @@ class WatchService:
         stop the observer and the workers. Idempotent."""
         self._stop.set()
         self._rescan_now.set()
-        self._state = "stopping"
+        if self.failure is None:
+            self._state = "stopping"
         if self._observer is not None:
             with contextlib.suppress(Exception):
                 self._observer.stop()
@@ -297,7 +314,8 @@ class WatchService:
         alive = [t.name for t in [*self._threads, *extra] if t.is_alive()]
         self._threads = [t for t in self._threads if t.is_alive()]
         if self._lock_fd is not None:
-            self._state = "stopped"
+            if self.failure is None:
+                self._state = "stopped"
             with contextlib.suppress(OSError):
                 self._write_heartbeat()
             with contextlib.suppress(Exception):
@@ -312,10 +330,10 @@ class WatchService:
     def run(self, stop_event: threading.Event) -> int:
         """Start, wait for ``stop_event`` (set by a signal handler), stop. Returns an exit code."""
         self.start()
-        while not stop_event.wait(1.0):
+        while not stop_event.wait(1.0) and not self.failed.is_set():
             pass
         self.stop()
-        return 0
+        return 0 if self.failure is None else 4  # cli.exitcodes.EXIT_STATE
 
     # -- intake --------------------------------------------------------------------------------
     def _candidate(self, path: Path) -> Path | None:
@@ -423,6 +441,7 @@ class WatchService:
                 self._rescan_now.clear()
                 if now - last_health >= 5.0:
                     self._check_health()
+                    self.state_ok()
                     last_health = now
                 self._settle_pass(now)
                 if now - last_beat >= self.heartbeat_seconds:
@@ -579,8 +598,53 @@ class WatchService:
             entry.not_before = now + delay
             self._pending[path] = entry
 
+    # -- the database and the key file -------------------------------------------------------
+    def _key_file_identity(self) -> tuple[int, int]:
+        try:
+            st = os.stat(self.layout.key)
+        except FileNotFoundError:
+            raise keys.KeyError_(keys.missing_key_message(self.layout.key)) from None
+        except OSError as exc:
+            raise keys.KeyError_(f"the key file {self.layout.key} cannot be read ({exc.strerror})") from None
+        return (st.st_dev, st.st_ino)
+
+    def state_ok(self) -> bool:
+        """The database and the key file are still the ones the service started with. When not,
+        :meth:`fail` (once) and False: nothing more is published."""
+        if self.failure is not None:
+            return False
+        try:
+            self.store.verify()
+            if self._key_identity is not None and self._key_file_identity() != self._key_identity:
+                raise keys.KeyError_(
+                    f"the key file {self.layout.key} was replaced while photoguard was running. "
+                    + keys.LOST_KEY_ADVICE
+                )
+        except (StateError, keys.KeyError_) as exc:
+            self.fail(str(exc))
+            return False
+        return True
+
+    def fail(self, reason: str) -> None:
+        """Stop publishing for good: photos stay in the inbox, the heartbeat says ``failed``
+        with the reason, and :attr:`failed` tells the caller to stop the service."""
+        with self._lock:
+            if self.failure is not None:
+                return
+            self.failure = reason
+            self.counts["errors"] += 1
+            self.last_error = {"at": iso(), "kind": "state"}
+        self._state = "failed"
+        self.problems = [reason, *self.problems]
+        log.critical("event=state_lost detail=%s; publishing stopped, photos stay in the inbox", reason)
+        self._write_heartbeat()
+        self.failed.set()
+        self._rescan_now.set()
+
     def _process(self, path: Path) -> None:
         pid = path_id(path)
+        if not self.state_ok():
+            return  # the photo stays in the inbox for the restored database
         problems = check_folders(self.layout, self.min_free_bytes)
         if problems:
             self.problems = problems
@@ -605,6 +669,9 @@ class WatchService:
             )
         except FileNotFoundError:
             return
+        except (StateError, keys.KeyError_) as exc:
+            self.fail(str(exc))
+            return
         except Exception as exc:
             # e.g. the disk filled up while writing the quarantine copy: the original is still in
             # the inbox (it leaves only after its outputs are committed); try again later
@@ -620,6 +687,14 @@ class WatchService:
             # it changed between the settle check and the read: wait for it again
             log.info("event=waiting_incomplete path=%s; the upload ends early", pid)
             self._retry_later(path, 0.0)
+            return
+        if getattr(res, "kept", False):
+            # a folder could not take a file (disk full, read-only): the original stays; retry
+            log.error("event=kept path=%s detail=%s", pid, res.reason)
+            self._note_error("storage")
+            with self._lock:
+                attempts = self._attempts.get(path, 0)
+            self._retry_later(path, min(600.0, self.retry_seconds * (2 ** min(attempts, 6))))
             return
         with self._lock:
             self._attempts.pop(path, None)
@@ -653,6 +728,8 @@ class WatchService:
 
     # -- sweep ---------------------------------------------------------------------------------
     def _maybe_sweep(self) -> None:
+        if self.failure is not None:
+            return
         now = self.local_now()
         if now < self.next_sweep:
             return
@@ -690,6 +767,7 @@ class WatchService:
             },
         }
         log.info("event=sweep_done kind=%s", name)
+        record_sweep(self.store, {**self.last_sweep, "by": "service"})
         return self.last_sweep
 
     # -- heartbeat -----------------------------------------------------------------------------
@@ -730,6 +808,7 @@ class WatchService:
             "problems": list(self.problems),
             "next_sweep_at": self.next_sweep.isoformat(timespec="minutes"),
             "last_sweep": self.last_sweep,
+            "failure": self.failure,
             "fake_models": self.fake_models,
         }
 
