@@ -8,6 +8,8 @@ allows (the table is in :mod:`photoguard.web.auth`).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -90,16 +92,18 @@ def create_app(
     store: Store | None = None,
     timezone: str = i18n.DEFAULT_TIMEZONE,
     idle_seconds: float = IDLE_SECONDS,
+    clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The web app for one school root. ``pipeline_factory`` builds the photo pipeline when a
-    reviewer first approves (tests inject fakes; the ``web`` command passes the real one)."""
+    reviewer first approves (tests inject fakes; the ``web`` command passes the real one).
+    ``clock`` (seconds) drives the idle timeout and the login throttle."""
     store = store or Store(Layout(root, settings).db)
     web = WebState(
         root=root,
         settings=settings,
         store=store,
-        sessions=Sessions(store, idle_seconds=idle_seconds),
-        throttle=Throttle(store),
+        sessions=Sessions(store, idle_seconds=idle_seconds, clock=clock),
+        throttle=Throttle(store, clock=clock),
         previews=PreviewCache(settings),
         templates=make_templates(),
         tz=ZoneInfo(timezone),
