@@ -92,9 +92,7 @@ def make_web_school(tmp_path: Path, idle_seconds: float = 1800.0) -> WebSchool:
     for login, (role, folders) in ACCOUNTS.items():
         users.add_user(pipe.store, login, role, folders, hash_password(PASSWORD))
     clock = Clock()
-    app = create_app(
-        root, pipe.settings, lambda _r, _s: pipe, store=pipe.store, idle_seconds=idle_seconds, clock=clock
-    )
+    app = create_app(root, pipe.settings, lambda _r, _s: pipe, store=pipe.store, idle_seconds=idle_seconds, clock=clock)
     assert ra.sha256 and rb.sha256
     return WebSchool(root, pipe, held.quarantine_id, ra.sha256, rb.sha256, clock, app)
 
