@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import signal
 import socket
 import sys
 from typing import TYPE_CHECKING
@@ -96,6 +97,9 @@ def cmd_web(args: argparse.Namespace, ctx: Context) -> int:
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises the stop signal after its graceful shutdown; a handler here turns that
+    # into a normal return, so SIGTERM ends the command with exit 0
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
     try:
         server.run(sockets=[sock])
     finally:

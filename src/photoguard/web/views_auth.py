@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +17,7 @@ from photoguard.web.base import LANG_COOKIE, checked_form, render, session_of, s
 from photoguard.web.passwords import DUMMY_HASH, verify_password
 
 MAX_FIELD = 256
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 def _secure(request: Request) -> bool:
@@ -24,7 +26,11 @@ def _secure(request: Request) -> bool:
 
 
 def _login_form(request: Request, error: str = "", status: int = 200) -> Response:
-    token = secrets.token_urlsafe(32)
+    # keep the browser's token when it has one: a second GET /login (the browser following a
+    # redirect for /favicon.ico, another tab) must not invalidate a form already on screen
+    token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not _TOKEN.match(token):
+        token = secrets.token_urlsafe(32)
     response = render(request, "login.html", {"login_csrf": token, "error": error}, status=status)
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=_secure(request), path="/login"
