@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from photoguard.config import Settings
@@ -51,6 +52,7 @@ class PreviewCache:
         self.capacity = capacity
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple[str, str, int], bytes] = OrderedDict()
+        self._sizes: OrderedDict[str, tuple[int, int] | None] = OrderedDict()
 
     def render(self, qid: str, original: bytes, faces: list[dict[str, Any]], channel: str, side: int) -> bytes:
         key = (qid, channel, side)
@@ -73,10 +75,23 @@ class PreviewCache:
                 self._items.popitem(last=False)
         return data
 
+    def size(self, qid: str, original: Path) -> tuple[int, int] | None:
+        """The upright original's (width, height), decoded once per item."""
+        with self._lock:
+            if qid in self._sizes:
+                return self._sizes[qid]
+        size = image_size(original.read_bytes(), self.settings)
+        with self._lock:
+            self._sizes[qid] = size
+            while len(self._sizes) > 4 * self.capacity:
+                self._sizes.popitem(last=False)
+        return size
+
     def forget(self, qid: str) -> None:
         with self._lock:
             for key in [k for k in self._items if k[0] == qid]:
                 del self._items[key]
+            self._sizes.pop(qid, None)
 
 
 def face_rows(faces: list[dict[str, Any]], channel: str, width: int, height: int) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from photoguard.followup.review import Item, Review, ReviewError
 from photoguard.web import i18n
 from photoguard.web.auth import ORIGINAL_VIEWERS, REVIEWERS, require
 from photoguard.web.base import QID, WebState, checked_form, language, no_store, render, session_of, state
-from photoguard.web.previews import PREVIEW_SIDE, THUMB_SIDE, NoPreview, face_rows, image_size
+from photoguard.web.previews import PREVIEW_SIDE, THUMB_SIDE, NoPreview, face_rows
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ async def queue(request: Request) -> Response:
 def _channel_rows(web: WebState, item: Item) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     original = _review(web).original_path(item.id)
-    size = image_size(original.read_bytes(), web.settings) if original and item.faces else None
+    size = web.previews.size(item.id, original) if original and item.faces else None
     for ch in web.settings.channels:
         name = ch.name
         if name in item.published:
