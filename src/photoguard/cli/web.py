@@ -84,9 +84,7 @@ def cmd_web(args: argparse.Namespace, ctx: Context) -> int:
         print(f"cannot listen on {args.listen}: {exc.strerror}", file=sys.stderr)
         sock.close()
         return EXIT_FAIL
-    bound = sock.getsockname()
-    shown = f"[{bound[0]}]" if family == socket.AF_INET6 else bound[0]
-    print(f"listening on http://{shown}:{bound[1]}", flush=True)
+    sock.listen(128)  # before the line below: a client that reads it may connect at once
     config = uvicorn.Config(
         app,
         proxy_headers=True,
@@ -97,9 +95,16 @@ def cmd_web(args: argparse.Namespace, ctx: Context) -> int:
         lifespan="off",
     )
     server = uvicorn.Server(config)
-    # uvicorn re-raises the stop signal after its graceful shutdown; a handler here turns that
-    # into a normal return, so SIGTERM ends the command with exit 0
-    signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
+
+    def stop(_sig: int, _frame: object) -> None:
+        server.should_exit = True
+
+    # uvicorn handles SIGTERM while it runs and re-raises it after its graceful shutdown; this
+    # handler turns that into a normal return (exit 0) and also stops a server not yet started
+    signal.signal(signal.SIGTERM, stop)
+    bound = sock.getsockname()
+    shown = f"[{bound[0]}]" if family == socket.AF_INET6 else bound[0]
+    print(f"listening on http://{shown}:{bound[1]}", flush=True)
     try:
         server.run(sockets=[sock])
     finally:

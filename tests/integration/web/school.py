@@ -3,7 +3,15 @@ Emma), one published upload from juf-anne's folder and one from meester-bob's, a
 
 from __future__ import annotations
 
+import os
 import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +26,7 @@ from photoguard.web.passwords import hash_password
 from tests.support.models import FACE_A, FACE_B, FakeTemplates, fake_vector
 from tests.support.photos import make_photo
 from tests.support.school import make_school
+from tests.support.shared import REPO
 
 PASSWORD = "correct horse battery"
 #: login -> (role, folders)
@@ -102,3 +111,48 @@ def audit_rows(school: WebSchool, event: str) -> list[dict[str, object]]:
 
     rows = school.pipe.store.query("SELECT event, photo_sha256, channel, detail FROM audit WHERE event=?", (event,))
     return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
+
+FAKE_CLI = REPO / "tests" / "support" / "fake_cli.py"
+
+
+def _listening_line(proc: subprocess.Popen[bytes], deadline: float) -> str:
+    assert proc.stdout is not None
+    buf = b""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            buf += chunk
+            if b"\n" in buf:
+                return buf.split(b"\n", 1)[0].decode()
+        if proc.poll() is not None:
+            break
+    raise AssertionError(f"photoguard web did not start: {buf!r}")
+
+
+@contextmanager
+def web_server(root: Path) -> Iterator[str]:
+    """``photoguard web`` (fake face models) as a subprocess on a free loopback port; yields its
+    base URL; stopped with SIGTERM by PID, which must end it with exit 0."""
+    proc = subprocess.Popen(
+        [sys.executable, str(FAKE_CLI), "--", "--root", str(root), "web", "--listen", "127.0.0.1:0"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        line = _listening_line(proc, time.monotonic() + 60)
+        assert line.startswith("listening on http://127.0.0.1:")
+        yield line.removeprefix("listening on ").strip()
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            assert proc.wait(timeout=20) == 0
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)

@@ -9,19 +9,13 @@ it; a teacher looks at her uploads on a phone-sized screen. Screenshots go to do
 
 from __future__ import annotations
 
-import os
-import select
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from photoguard.ledger import ledger
-from tests.integration.web.school import PASSWORD, make_web_school
+from tests.integration.web.school import PASSWORD, make_web_school, web_server
 from tests.support.shared import REPO
 
 pytestmark = pytest.mark.timeout(180)
@@ -35,53 +29,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-FAKE_CLI = REPO / "tests" / "support" / "fake_cli.py"
 SHOTS = REPO / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 STEP_MS = 20_000
 
 
-def _listening_line(proc: subprocess.Popen[bytes], deadline: float) -> str:
-    assert proc.stdout is not None
-    buf = b""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-        if ready:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            buf += chunk
-            if b"\n" in buf:
-                return buf.split(b"\n", 1)[0].decode()
-        if proc.poll() is not None:
-            break
-    raise AssertionError(f"photoguard web did not start: {buf!r}")
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
     school = make_web_school(tmp_path)
     school.pipe.store.close()
-    proc = subprocess.Popen(
-        [sys.executable, str(FAKE_CLI), "--", "--root", str(school.root), "web", "--listen", "127.0.0.1:0"],
-        cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        line = _listening_line(proc, time.monotonic() + 60)
-        assert line.startswith("listening on http://127.0.0.1:")
-        yield line.removeprefix("listening on ").strip(), school
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            assert proc.wait(timeout=20) == 0
-        finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+    with web_server(school.root) as base:
+        yield base, school
 
 
 def test_review_and_approve_in_a_real_browser(server: tuple[str, object]) -> None:

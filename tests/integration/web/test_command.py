@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 from pathlib import Path
 
 import pytest
 
 from photoguard.cli.app import main
+from tests.integration.web.school import web_server
 from tests.support.school import init_school
 
 
@@ -39,3 +41,30 @@ def test_a_taken_port_fails_with_a_message(root: Path, capsys: pytest.CaptureFix
 
 def test_without_a_config_it_refuses(tmp_path: Path) -> None:
     assert main(["--root", str(tmp_path / "nothing"), "web"]) == 3
+
+
+def _get(base: str, path: str, headers: dict[str, str]) -> tuple[int, list[str], bytes]:
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=20)
+    try:
+        conn.request("GET", path, headers=headers)
+        r = conn.getresponse()
+        return r.status, r.headers.get_all("set-cookie") or [], r.read()
+    finally:
+        conn.close()
+
+
+def test_the_server_behind_a_local_tls_proxy(tmp_path: Path) -> None:
+    """A real server: the login form's cookie is Secure only when the local proxy says https;
+    photos need a session; SIGTERM ends it with exit 0 (checked by ``web_server``)."""
+    root = init_school(tmp_path / "school")
+    with web_server(root) as base:
+        status, cookies, body = _get(base, "/login", {})
+        assert status == 200 and b'name="csrf_token"' in body
+        assert cookies and all("Secure" not in c for c in cookies)
+        status, cookies, _ = _get(base, "/login", {"X-Forwarded-Proto": "https"})
+        assert status == 200 and cookies and all("Secure" in c and "HttpOnly" in c for c in cookies)
+        status, _, body = _get(base, "/review/0123456789abcdef/original", {})
+        assert status == 303 and body == b""
+        status, _, body = _get(base, "/review", {"Accept": "application/json"})
+        assert status == 401 and b"login required" in body
