@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from photoguard import __version__
-from photoguard.cli import consent, dns, photos, records, review, setup
+from photoguard.cli import consent, dns, photos, records, review, setup, users, web
 from photoguard.cli.exitcodes import EXIT_CONFIG, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_STATE, EXIT_USAGE
 from photoguard.config import CONFIG_NAME, ConfigError, Layout, Settings, load_settings, resolve_root
 from photoguard.ledger.db import RESTORE_ADVICE, StateError
@@ -56,6 +56,8 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     records.add_report,
     records.add_classlist,
     dns.add_dns,
+    users.add_user,
+    web.add_web,
 )
 
 

@@ -2,7 +2,7 @@
 
 What the tables mean and the SQL that reads and writes them live beside this module: ``ledger``
 (photos, outputs, takedowns, quarantine), ``consent`` (registry and history), ``templates``
-(encrypted face templates), ``audit`` (audit trail and deletion log).
+(encrypted face templates), ``audit`` (audit trail and deletion log), ``users`` (web accounts and the login throttle).
 
 One file under ``state/``. WAL mode so the watch service and a CLI command can work side by
 side; ``secure_delete`` so deleted rows (templates, keys) are overwritten on disk, not merely
@@ -176,6 +176,20 @@ CREATE INDEX IF NOT EXISTS outputs_path ON outputs(path);
 CREATE INDEX IF NOT EXISTS outputs_withdrawn ON outputs(withdrawn_at) WHERE withdrawn_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deletion_log_at ON deletion_log(at);
 CREATE INDEX IF NOT EXISTS consent_history_at ON consent_history(at);
+CREATE TABLE IF NOT EXISTS web_users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    login TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('teacher', 'comms', 'privacy', 'admin')),
+    folders TEXT NOT NULL DEFAULT '[]',
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_throttle (
+    key TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    updated REAL NOT NULL
+);
 """
 
 

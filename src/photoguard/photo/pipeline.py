@@ -386,8 +386,8 @@ class Pipeline:
         channels: Collection[str] | None,
         rerender: bool,
     ) -> ProcessResult:
-        sha, source, data, suffix, stem, group = (
-            upload.sha256, upload.source, upload.data, upload.suffix, upload.stem, upload.group
+        sha, source, data, suffix, stem, group, up = (
+            upload.sha256, upload.source, upload.data, upload.suffix, upload.stem, upload.group, upload.uploader
         )
         timings: dict[str, float] = {}
         dup = self._duplicate(sha, source) if not approved_channels and not rerender else None
@@ -395,13 +395,15 @@ class Pipeline:
             return dup
         self.store.audit(AuditEvent("ingest", photo_sha256=sha, detail={"bytes": len(data)}))
         if not data:
-            return self._hold(sha, source, data, suffix, "empty file (0 bytes)", PhotoStatus.REJECTED, stem, group)
+            return self._hold(
+                sha, source, data, suffix, "empty file (0 bytes)", PhotoStatus.REJECTED, stem, group, uploader=up
+            )
         # decode
         t = time.perf_counter()
         try:
             img = decode_bytes(data, self.settings.media, sidecar_text=upload.sidecar_text)
         except MediaError as exc:
-            return self._hold(sha, source, data, suffix, exc.reason, PhotoStatus.REJECTED, stem, group)
+            return self._hold(sha, source, data, suffix, exc.reason, PhotoStatus.REJECTED, stem, group, uploader=up)
         timings["decode"] = time.perf_counter() - t
         try:
             for _attempt in range(MAX_CONSENT_RETRIES):
@@ -413,7 +415,7 @@ class Pipeline:
                     log.info("consent changed while photo %s was processed; deciding again", sha[:12])
             raise Held("consent kept changing while the photo was processed")
         except Held as exc:
-            return self._hold(sha, source, data, suffix, str(exc), PhotoStatus.HELD, stem, group)
+            return self._hold(sha, source, data, suffix, str(exc), PhotoStatus.HELD, stem, group, uploader=up)
         except StateError:
             raise  # the database was lost: a hard stop, never a hold into a database not there
         except (OSError, sqlite3.Error) as exc:
@@ -421,11 +423,11 @@ class Pipeline:
                 raise  # kept in the inbox with the reason (see _process_bytes)
             log.exception("photo %s held after an internal error", sha[:12])
             reason = f"internal error ({type(exc).__name__}); the photo was held, nothing published"
-            return self._hold(sha, source, data, suffix, reason, PhotoStatus.HELD, stem, group)
+            return self._hold(sha, source, data, suffix, reason, PhotoStatus.HELD, stem, group, uploader=up)
         except Exception as exc:  # fail closed: anything unexpected holds the photo
             log.exception("photo %s held after an internal error", sha[:12])
             reason = f"internal error ({type(exc).__name__}); the photo was held, nothing published"
-            return self._hold(sha, source, data, suffix, reason, PhotoStatus.HELD, stem, group)
+            return self._hold(sha, source, data, suffix, reason, PhotoStatus.HELD, stem, group, uploader=up)
 
     def analyse(self, rgb: np.ndarray) -> tuple[list[Detection], list[Match]]:
         """Detect and identify on an upright RGB image (no side effects)."""
@@ -575,7 +577,7 @@ class Pipeline:
         result.text_regions = {r.channel.name: r.text_counts() for r in rendered if r.channel.name in outputs}
         if held:
             result.reason = "uncertain match to a consenting pupil; review needed for: " + ", ".join(held)
-            self._hold(sha, source, data, suffix, result.reason, PhotoStatus.HELD, stem, group, held, result)
+            self._hold(sha, source, data, suffix, result.reason, PhotoStatus.HELD, stem, group, held, result, uploader)
             self.store.audit(
                 AuditEvent(
                     "photo." + status.value,
@@ -773,6 +775,7 @@ class Pipeline:
         group: str,
         held: Sequence[str] = (),
         result: ProcessResult | None = None,
+        uploader: str = "",
     ) -> ProcessResult:
         qid = sha[:16]
         qdir = self.layout.quarantine / qid
@@ -792,7 +795,7 @@ class Pipeline:
         fsutil.atomic_write(qdir / "reason.json", json.dumps(info, indent=2).encode())
         with self.store.transaction() as conn:
             ledger.hold_in(conn, qid, sha, status.value, reason, held)
-            ledger.upsert_photo_in(conn, sha, status.value, reason, group, stem, "", None, qid)
+            ledger.upsert_photo_in(conn, sha, status.value, reason, group, stem, uploader, None, qid)
             audit.record_in(
                 conn, AuditEvent("photo.quarantined", photo_sha256=sha, detail={"id": qid, "status": status.value})
             )

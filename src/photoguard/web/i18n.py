@@ -1,0 +1,162 @@
+"""The web app's words in Dutch (default) and English, reasons in plain Dutch, and times in the
+school's time zone written the Dutch way (``2-12-2026 18:04``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+LANGUAGES = ("nl", "en")
+DEFAULT_LANGUAGE = "nl"
+DEFAULT_TIMEZONE = "Europe/Amsterdam"
+
+_WORDS: dict[str, tuple[str, str]] = {
+    # key: (nl, en)
+    "app": ("Fotowacht", "Photoguard"),
+    "login.title": ("Inloggen", "Log in"),
+    "login.username": ("Gebruikersnaam", "User name"),
+    "login.password": ("Wachtwoord", "Password"),
+    "login.submit": ("Inloggen", "Log in"),
+    "login.failed": ("Gebruikersnaam of wachtwoord onjuist.", "Wrong user name or password."),
+    "login.throttled": (
+        "Te veel mislukte pogingen. Probeer het over een minuut opnieuw.",
+        "Too many failed attempts. Try again in a minute.",
+    ),
+    "login.expired": ("Het formulier was verlopen; probeer het opnieuw.", "The form had expired; try again."),
+    "logout": ("Uitloggen", "Log out"),
+    "nav.review": ("Beoordelen", "Review"),
+    "nav.uploads": ("Mijn uploads", "My uploads"),
+    "nav.home": ("Start", "Home"),
+    "nav.language": ("English", "Nederlands"),
+    "role.teacher": ("leerkracht", "teacher"),
+    "role.comms": ("communicatie", "communications"),
+    "role.privacy": ("privacyfunctionaris", "privacy officer"),
+    "role.admin": ("beheerder", "administrator"),
+    "home.admin": (
+        "Accounts beheert u op de server met 'photoguard user'. Deze rol ziet geen foto's.",
+        "Accounts are managed on the server with 'photoguard user'. This role sees no photos.",
+    ),
+    "queue.title": ("Foto's die op beoordeling wachten", "Photos waiting for review"),
+    "queue.empty": ("Er wacht niets op beoordeling.", "Nothing is waiting for review."),
+    "queue.since": ("sinds", "since"),
+    "queue.held_for": ("Vastgehouden voor", "Held for"),
+    "queue.open": ("Bekijken", "Open"),
+    "item.title": ("Vastgehouden foto", "Held photo"),
+    "item.reason": ("Reden", "Reason"),
+    "item.channel": ("Kanaal", "Channel"),
+    "item.faces": ("Gezichten", "Faces"),
+    "item.face": ("Gezicht", "Face"),
+    "item.approve": ("Goedkeuren voor", "Approve for"),
+    "item.approve_all": ("Alle vastgehouden kanalen goedkeuren", "Approve all held channels"),
+    "item.reject": ("Afwijzen en origineel verwijderen", "Reject and delete the original"),
+    "item.original": ("Origineel tonen (wordt vastgelegd)", "Show the original (this is recorded)"),
+    "item.no_preview": ("Geen voorbeeld beschikbaar", "No preview available"),
+    "item.published": ("al gepubliceerd", "published already"),
+    "item.not_held": ("niet vastgehouden voor dit kanaal", "not held for this channel"),
+    "item.resolved": ("Deze foto is al afgehandeld.", "This photo has been dealt with."),
+    "item.back": ("Terug naar de lijst", "Back to the list"),
+    "action.visible": ("zichtbaar", "visible"),
+    "action.redact": ("onherkenbaar", "redacted"),
+    "action.hold": ("wacht op beoordeling", "waiting for review"),
+    "done.approved": ("Goedgekeurd", "Approved"),
+    "done.rejected": ("Afgewezen; het origineel is verwijderd.", "Rejected; the original was deleted."),
+    "done.failed": ("Dat lukte niet", "That did not work"),
+    "uploads.title": ("Mijn uploads", "My uploads"),
+    "uploads.empty": ("Nog geen uploads uit uw mappen.", "No uploads from your folders yet."),
+    "uploads.folder": ("Map", "Folder"),
+    "uploads.status": ("Status", "Status"),
+    "uploads.when": ("Binnengekomen", "Arrived"),
+    "uploads.what_now": ("Wat nu?", "What now?"),
+    "status.published": ("gepubliceerd", "published"),
+    "status.held": ("vastgehouden", "held"),
+    "status.rejected": ("geweigerd", "rejected"),
+    "status.duplicate": ("dubbel", "duplicate"),
+    "status.withdrawn": ("teruggetrokken", "withdrawn"),
+    "next.published": ("Niets te doen.", "Nothing to do."),
+    "next.held": ("Wacht op beoordeling door communicatie.", "Waiting for review by communications."),
+    "next.rejected": ("Upload de foto opnieuw (een ander bestand).", "Upload the photo again (another file)."),
+    "next.duplicate": ("Deze foto was er al; niets te doen.", "This photo was there already; nothing to do."),
+    "error.forbidden": ("U heeft geen toegang tot deze pagina.", "You do not have access to this page."),
+    "error.not_found": ("Niet gevonden.", "Not found."),
+    "error.csrf": (
+        "Het formulier was verlopen of onvolledig. Laad de pagina opnieuw.",
+        "The form had expired or was incomplete. Reload the page.",
+    ),
+}
+
+#: (pattern on the ledger's English reason, Dutch text); the first match wins
+_REASONS_NL: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p), nl)
+    for p, nl in (
+        (
+            r"^uncertain match to a consenting pupil",
+            "Een gezicht lijkt op een leerling met toestemming, maar "
+            "niet zeker genoeg. Iemand van communicatie kijkt ernaar",
+        ),
+        (r"^uncertain match", "een gezicht lijkt op een leerling, maar niet zeker genoeg"),
+        (r"^not recognised", "niet herkend als leerling met toestemming"),
+        (r"^too small to recognise", "te klein om te herkennen"),
+        (r"^no consent for (\w+)", r"geen toestemming voor \1"),
+        (r"^no face_matching consent", "geen toestemming voor gezichtsherkenning"),
+        (r"^pupil has left the school", "de leerling heeft de school verlaten"),
+        (r"^pupil not in the registry", "niet herkend als leerling met toestemming"),
+        (r"^consent for (\w+)", r"toestemming voor \1"),
+        (r"^internal error", "Er ging intern iets mis; de foto is vastgehouden en niets is gepubliceerd"),
+        (r"^consent kept changing", "De toestemmingen veranderden tijdens het verwerken; probeer het later opnieuw"),
+        (r"failed the metadata check", "Het opgeschoonde bestand bevatte nog metadata; niets is gepubliceerd"),
+        (r"too large|too many pixels", "Het bestand is te groot"),
+        (r"empty", "Het bestand is leeg"),
+        (r"truncated|ends early|incomplete", "Het bestand is onvolledig (het uploaden is misschien afgebroken)"),
+        (
+            r"could not be decoded|unsupported|not a supported|unknown format",
+            "Het bestand kon niet als foto worden gelezen (beschadigd of een onbekend formaat)",
+        ),
+        (r"symbolic link|not a regular file", "Dit is geen gewoon bestand"),
+        (r"duplicate", "Deze foto was al eerder aangeboden"),
+    )
+)
+
+
+def word(key: str, lang: str) -> str:
+    nl, en = _WORDS.get(key, (key, key))
+    return en if lang == "en" else nl
+
+
+def reason(text: str, lang: str) -> str:
+    """A ledger reason (English, technical) in the staff's language; Dutch in plain words. An
+    unknown reason is shown as it is, so nothing is hidden."""
+    if lang == "en" or not text:
+        return text
+    for pattern, nl in _REASONS_NL:
+        m = pattern.search(text)
+        if m:
+            return m.expand(nl)
+    return text
+
+
+def pick_language(cookie: str | None, accept_language: str | None) -> str:
+    """The cookie's choice, else the first of nl/en in Accept-Language, else Dutch."""
+    if cookie in LANGUAGES:
+        return str(cookie)
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in LANGUAGES:
+            return tag
+    return DEFAULT_LANGUAGE
+
+
+def local_time(iso_utc: str | None, tz: ZoneInfo) -> str:
+    """An ISO UTC time from the ledger as ``d-m-yyyy HH:MM`` in ``tz``; '' when missing or unreadable."""
+    if not iso_utc:
+        return ""
+    try:
+        t = datetime.fromisoformat(iso_utc.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if t.tzinfo is None:
+        from datetime import UTC
+
+        t = t.replace(tzinfo=UTC)
+    t = t.astimezone(tz)
+    return f"{t.day}-{t.month}-{t.year} {t:%H:%M}"
