@@ -108,9 +108,6 @@ class FakeUpstream:
                 if out is not None:
                     self.tr.sendto(out, addr)
 
-        self._udp, _ = await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.1", 0))
-        self.port = self._udp.get_extra_info("sockname")[1]
-
         async def tcp_client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             try:
                 while True:
@@ -125,7 +122,18 @@ class FakeUpstream:
             finally:
                 w.close()
 
-        self._tcp = await asyncio.start_server(tcp_client, "127.0.0.1", self.port)
+        # TCP on the port UDP got; that number can already be a TCP client's ephemeral port on a
+        # busy machine, so take another pair then (bounded)
+        for attempt in range(20):
+            self._udp, _ = await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.1", 0))
+            self.port = self._udp.get_extra_info("sockname")[1]
+            try:
+                self._tcp = await asyncio.start_server(tcp_client, "127.0.0.1", self.port)
+                return
+            except OSError:
+                self._udp.close()
+                if attempt == 19:
+                    raise
 
     async def stop(self) -> None:
         self._udp.close()
