@@ -29,6 +29,7 @@ import contextlib
 import io
 import logging
 import math
+import struct
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -49,7 +50,7 @@ from photoguard.core.upload import Upload
 from photoguard.ledger import ledger
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import AuditEvent
-from photoguard.photo.formats import TRUNCATED, Completeness, MediaError, sniff_video
+from photoguard.photo.formats import TRUNCATED, Completeness, MediaError, _boxes, sniff_video
 from photoguard.photo.pipeline import (
     MAX_CONSENT_RETRIES,
     ConsentChanged,
@@ -252,7 +253,8 @@ class ClipWriter:
         self._v.time_base = OUT_TIME_BASE
         self._a: Any = None
         if audio:
-            self._a = self._out.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
+            # bitexact: FFmpeg's AAC encoder otherwise writes its name into the first frame
+            self._a = self._out.add_stream("aac", rate=AUDIO_RATE, layout="stereo", options={"flags": "+bitexact"})
             self._a.time_base = Fraction(1, AUDIO_RATE)
         self._out.start_encoding()
         # the encoder's SEI user data carries its version and settings string: removed
@@ -305,11 +307,28 @@ class ClipWriter:
             for p in self._a.encode(None):
                 self._out.mux(p)
         self._out.close()
-        return self._buf.getvalue()
+        return drop_user_data(self._buf.getvalue())
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # already closed or failed: nothing to keep
             self._out.close()
+
+
+def drop_user_data(data: bytes) -> bytes:
+    """Remove the ``udta`` box from the ``moov`` of an MP4 whose ``moov`` comes after its
+    ``mdat`` (FFmpeg's default layout: chunk offsets point before ``moov`` and stay right). The
+    muxer always writes an empty iTunes tag list there, with Apple's handler vendor code."""
+    top = _boxes(data, 0, len(data))
+    if not top or top[-1][0] != b"moov" or b"mdat" not in [t for t, _b, _e in top[:-1]]:
+        return data
+    _typ, body, end = top[-1]
+    start = body - 8
+    children = _boxes(data, body, end) or []
+    kept = b"".join(data[cb - 8 : ce] for ct, cb, ce in children if ct != b"udta")
+    if len(kept) == end - body or any(cb - 8 < body for _ct, cb, _ce in children):
+        return data
+    moov = struct.pack(">I4s", 8 + len(kept), b"moov") + kept
+    return data[:start] + moov + data[end:]
 
 
 def clip_tags(data: bytes) -> dict[str, str]:
