@@ -255,7 +255,7 @@ class VideoConfig(Strict):
         200_000_000, ge=1_000_000, description="Largest accepted clip in bytes (media.max_bytes also applies)"
     )
     max_side: int = Field(
-        1920, ge=64, le=8192, description="Longest output side of a clip (the channel's max_side also applies)"
+        1280, ge=64, le=8192, description="Longest output side of a clip (the channel's max_side also applies)"
     )
     crf: int = Field(23, ge=0, le=51, description="H.264 quality (constant rate factor: lower = better, larger)")
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = Field(
@@ -267,11 +267,16 @@ class VideoConfig(Strict):
         "spoken names identify children",
     )
     full_detect_every: int = Field(
-        2, ge=1, le=30, description="The full face detector runs on every Nth frame; the quick self-check "
+        10, ge=1, le=60, description="The full face detector (detect) runs on every Nth frame; the quick "
         "detector on the frames between"
     )
+    quick_detector: YuNetConfig = Field(
+        default_factory=lambda: YuNetConfig(score=0.3, long_sides=[960]),
+        description="The detector on the frames between full detections (a fast one: tracks carry what "
+        "the full detector found)",
+    )
     identify_every: int = Field(
-        5, ge=1, le=300, description="Face templates are taken on every Nth frame of a track"
+        10, ge=1, le=300, description="Face templates are taken on every Nth frame of a track"
     )
     track_iou: float = Field(0.2, gt=0, lt=1, description="Overlap that links a face to a track in the next frame")
     track_gap: int = Field(
@@ -285,6 +290,12 @@ class VideoConfig(Strict):
         0.6, gt=0, le=1, description="Share of a track's sampled frames that must match its pupil for the "
         "track to be visible (one decision for the whole track)"
     )
+
+    @model_validator(mode="after")
+    def _gap_spans_full_detections(self) -> VideoConfig:
+        if self.track_gap < self.full_detect_every:
+            raise ValueError("track_gap must be at least full_detect_every (a track lasts until the next full pass)")
+        return self
 
 
 class OriginalsConfig(Strict):

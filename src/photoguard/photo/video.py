@@ -7,7 +7,7 @@ time and space, see :mod:`photoguard.photo.track`).
 The clip is decoded twice with PyAV (the ``av`` wheel bundles FFmpeg; no external binary):
 
 1. **analyse**: every frame upright; the pipeline's detector on every ``full_detect_every``-th
-   frame and its quick self-check detector on the frames between; detections linked into tracks;
+   frame and a quick detector (``video.quick_detector``) on every frame between; detections linked into tracks;
    face templates taken every ``identify_every`` frames of a track with the pipeline's template
    model and matched like a photo's faces. One decision per track (:func:`track_match`), then
    the consent rule per channel (``core.decide``), exactly as for a photo's faces.
@@ -30,7 +30,9 @@ import io
 import logging
 import math
 import struct
+import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -50,6 +52,7 @@ from photoguard.core.upload import Upload
 from photoguard.ledger import ledger
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import AuditEvent
+from photoguard.photo.detect import Detector, build_detector
 from photoguard.photo.formats import TRUNCATED, Completeness, MediaError, _boxes, sniff_video
 from photoguard.photo.pipeline import (
     MAX_CONSENT_RETRIES,
@@ -395,15 +398,34 @@ class Analysis:
 IdentifyFn = Callable[[np.ndarray, Sequence[Detection]], list[Any]]
 
 
+_QUICK: weakref.WeakKeyDictionary[Any, Detector] = weakref.WeakKeyDictionary()
+_QUICK_LOCK = threading.Lock()
+
+
+def quick_detector(pipeline: Pipeline) -> Detector:
+    """The detector for the frames between full detections: ``video.quick_detector``, built once
+    per pipeline. A pipeline whose detector serves as its own self-check detector was given one
+    detector (tests, injected models): that one serves here too."""
+    if pipeline.checker is pipeline.detector:
+        return pipeline.detector
+    with _QUICK_LOCK:
+        found = _QUICK.get(pipeline)
+        if found is None:
+            found = _QUICK[pipeline] = build_detector(pipeline.settings.video.quick_detector)
+        return found
+
+
 class VideoProcessor:
     """Processes clips for a :class:`~photoguard.photo.pipeline.Pipeline` (its detectors,
     template matching, consent registry, publishing and holding)."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, *, quick: Detector | None = None) -> None:
         self.pipe = pipeline
         self.settings = pipeline.settings
         self.cfg = pipeline.settings.video
         self.identify: IdentifyFn = pipeline._identify
+        self.full: Detector = pipeline.detector
+        self.quick: Detector = quick or quick_detector(pipeline)
 
     # -- analysis ----------------------------------------------------------------------------
     def analyse(self, data: bytes, info: ClipInfo) -> Analysis:
@@ -414,7 +436,7 @@ class VideoProcessor:
         frames = 0
         for i, rgb, _t in iter_frames(data, info.quarter_turns):
             frames = i + 1
-            detector = self.pipe.detector if i % cfg.full_detect_every == 0 else self.pipe.checker
+            detector = self.full if i % cfg.full_detect_every == 0 else self.quick
             dets = detector.detect(rgb)
             ids = tracker.update(i, dets)
             due = any(i - sampled_at.get(tid, -(10**9)) >= cfg.identify_every for tid in ids)
