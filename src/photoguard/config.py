@@ -267,7 +267,7 @@ class VideoConfig(Strict):
         "spoken names identify children",
     )
     full_detect_every: int = Field(
-        10, ge=1, le=60, description="The full face detector (detect) runs on every Nth frame; the quick "
+        15, ge=1, le=60, description="The full face detector (detect) runs on every Nth frame; the quick "
         "detector on the frames between"
     )
     quick_detector: YuNetConfig = Field(
@@ -276,11 +276,11 @@ class VideoConfig(Strict):
         "the full detector found)",
     )
     identify_every: int = Field(
-        10, ge=1, le=300, description="Face templates are taken on every Nth frame of a track"
+        15, ge=1, le=300, description="Face templates are taken on every Nth frame of a track"
     )
     track_iou: float = Field(0.2, gt=0, lt=1, description="Overlap that links a face to a track in the next frame")
     track_gap: int = Field(
-        10, ge=0, le=300, description="Frames a track keeps its mask after (and before) its detections"
+        15, ge=0, le=300, description="Frames a track keeps its mask after (and before) its detections"
     )
     motion_grow: float = Field(
         1.5, ge=0, le=10, description="Masks grow by this many times the face's movement per frame, per frame "
