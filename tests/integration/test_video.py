@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from photoguard.core.records import PhotoStatus
+from photoguard.followup.review import Review
 from photoguard.ledger import ledger
 from photoguard.photo.video import verify_clean_video
 from tests.support.clips import BLUE, RED, BlobDetector, MovingFace, TintTemplates, decode_clip, make_clip, textured
@@ -204,3 +205,23 @@ def test_withdrawn_consent_rerenders_the_clip(tmp_path: Path) -> None:
     assert again.status is PhotoStatus.PUBLISHED
     frames = decode_clip((root / again.outputs["parro"]).read_bytes())
     assert all(textured(rgb, PUPIL.box(i)) for i, rgb in enumerate(frames))
+
+
+def test_unsure_track_holds_the_clip_and_an_approval_publishes_it_redacted(tmp_path: Path) -> None:
+    root, pipe = _school(tmp_path)
+    # red (Emma) at first, then blue (nobody): one track, not confidently Emma
+    unsure = MovingFace(RED, 20, 30, dx=1, seed=5, turns_into=BLUE, turn_at=8)
+    res = _run(pipe, make_clip([unsure], frames=FRAMES))
+    assert res.status is PhotoStatus.HELD
+    assert sorted(res.held_channels) == ["guide", "newsletter", "parro"]
+    assert sorted(res.outputs) == ["social", "website"]  # no consent there: redacted, published
+    assert [f.match.kind.value for f in res.faces] == ["near"]
+    info = json.loads((root / "quarantine" / res.quarantine_id / "reason.json").read_text())
+    assert info["held_channels"] == res.held_channels
+    rv = Review(root, pipe.settings, pipe.store, pipe)  # type: ignore[attr-defined]
+    approved = rv.approve(res.quarantine_id)
+    assert approved.status is PhotoStatus.PUBLISHED, approved.reason
+    assert sorted(approved.outputs) == ["guide", "newsletter", "parro"]
+    for rel in approved.outputs.values():
+        frames = decode_clip((root / rel).read_bytes())
+        assert not any(textured(rgb, unsure.box(i)) for i, rgb in enumerate(frames))

@@ -33,6 +33,11 @@ class MovingFace:
     dx: float = 0.0  # pixels per frame
     dy: float = 0.0
     seed: int = 0
+    turns_into: str | None = None  # from frame ``turn_at`` on the face has this tint (an unsure track)
+    turn_at: int = 0
+
+    def tint_at(self, frame: int) -> str:
+        return self.turns_into if self.turns_into and frame >= self.turn_at else self.tint
 
     def box(self, frame: int) -> Box:
         x, y = round(self.x + self.dx * frame), round(self.y + self.dy * frame)
@@ -58,7 +63,7 @@ def upright_frame(size: tuple[int, int], faces: Sequence[MovingFace], frame: int
     img[h - 12 : h, 0:12] = 20  # where "down and left" is: the rotation tests look for it
     for f in faces:
         x1, y1, x2, y2 = f.box(frame).as_ints()
-        patch = face_patch(f.tint, f.seed)
+        patch = face_patch(f.tint_at(frame), f.seed)
         xs, ys = max(x1, 0), max(y1, 0)
         xe, ye = min(x2, w), min(y2, h)
         if xe > xs and ye > ys:
