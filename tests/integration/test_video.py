@@ -164,6 +164,20 @@ def test_webm_input(tmp_path: Path) -> None:
     assert not any(textured(rgb, STRANGER.box(i)) for i, rgb in enumerate(frames))
 
 
+def test_iphone_style_hevc_mov_with_rotation(tmp_path: Path) -> None:
+    root, pipe = _school(tmp_path)
+    stranger = MovingFace(BLUE, 30, 50, dx=1, dy=2, seed=4)
+    data = make_clip([stranger], size=(112, 176), frames=10, rotation=270, container="mov", codec="libx265", tags=TAGS)
+    assert data[8:12] == b"qt  "
+    res = _run(pipe, data)
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+    out = (root / res.outputs["guide"]).read_bytes()
+    assert verify_clean_video(out) == []
+    frames = decode_clip(out)
+    assert frames[0].shape == (176, 112, 3)
+    assert not any(textured(rgb, stranger.box(i)) for i, rgb in enumerate(frames))
+
+
 def test_too_long_clip_is_held_with_a_reason_and_nothing_published(tmp_path: Path) -> None:
     root, pipe = _school(tmp_path, max_seconds="0.5")
     res = _run(pipe, make_clip([STRANGER], frames=20, fps=20))

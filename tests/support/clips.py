@@ -81,8 +81,10 @@ def make_clip(
     tags: Mapping[str, str] | None = None,
     audio: bool = False,
     container: str = "mp4",
+    codec: str | None = None,
 ) -> bytes:
-    """An H.264 (or VP9 for ``container='webm'``) clip. ``size`` is the upright (width, height);
+    """An H.264 clip (VP9 for ``container='webm'``; ``codec='libx265'`` for HEVC as iPhones write
+    it, tagged ``hvc1``; ``container='mov'`` for QuickTime). ``size`` is the upright (width, height);
     with ``rotation`` (degrees counter-clockwise, FFmpeg's display rotation) the stored frames
     are turned the other way, so a player that applies the rotation shows the upright picture."""
     turns = (rotation // 90) % 4
@@ -90,9 +92,13 @@ def make_clip(
     out = av.open(buf, mode="w", format=container)
     for k, v in (tags or {}).items():
         out.metadata[k] = v
-    codec = "libvpx-vp9" if container == "webm" else "libx264"
+    codec = codec or ("libvpx-vp9" if container == "webm" else "libx264")
     opts = {} if container == "webm" else {"crf": "12", "preset": "ultrafast"}
+    if codec == "libx265":
+        opts["x265-params"] = "log-level=error"
     v = out.add_stream(codec, rate=fps, options=opts)
+    if codec == "libx265":
+        v.codec_tag = "hvc1"
     stored = size if turns % 2 == 0 else (size[1], size[0])
     v.width, v.height = stored
     v.pix_fmt = "yuv420p"
@@ -103,7 +109,7 @@ def make_clip(
         v.set_display_rotation(rotation)
     a = None
     if audio:
-        a = out.add_stream("aac" if container == "mp4" else "libopus", rate=48000)
+        a = out.add_stream("libopus" if container == "webm" else "aac", rate=48000)
     for i in range(frames):
         img = upright_frame(size, faces, i)
         raw = np.ascontiguousarray(np.rot90(img, -turns)) if turns else img

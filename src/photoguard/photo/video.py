@@ -392,6 +392,7 @@ class Analysis:
     tracks: list[Track]
     samples: dict[int, list[Match]]
     frames: int
+    stages: dict[str, float]
 
 
 IdentifyFn = Callable[[np.ndarray, Sequence[Detection]], list[Any]]
@@ -432,22 +433,28 @@ class VideoProcessor:
         tracker = IouTracker(iou=cfg.track_iou, gap=cfg.track_gap)
         samples: dict[int, list[Match]] = {}
         sampled_at: dict[int, int] = {}
+        stages = {"detect_full": 0.0, "detect_quick": 0.0, "identify": 0.0}
         frames = 0
         for i, rgb, _t in iter_frames(data, info.quarter_turns):
             frames = i + 1
-            detector = self.full if i % cfg.full_detect_every == 0 else self.quick
-            dets = detector.detect(rgb)
+            t = time.perf_counter()
+            stage = "detect_full" if i % cfg.full_detect_every == 0 else "detect_quick"
+            dets = (self.full if stage == "detect_full" else self.quick).detect(rgb)
+            stages[stage] += time.perf_counter() - t
             ids = tracker.update(i, dets)
-            due = any(i - sampled_at.get(tid, -(10**9)) >= cfg.identify_every for tid in ids)
+            # templates for the faces whose track has not been sampled for identify_every frames
+            due = [j for j, tid in enumerate(ids) if i - sampled_at.get(tid, -(10**9)) >= cfg.identify_every]
             if not due:
                 continue
-            matches = self.identify(rgb, dets)
-            for tid, m in zip(ids, matches, strict=True):
-                samples.setdefault(tid, []).append(m)
-                sampled_at[tid] = i
+            t = time.perf_counter()
+            matches = self.identify(rgb, [dets[j] for j in due])
+            stages["identify"] += time.perf_counter() - t
+            for j, m in zip(due, matches, strict=True):
+                samples.setdefault(ids[j], []).append(m)
+                sampled_at[ids[j]] = i
         if frames == 0:
             raise MediaError("the clip has no frames")
-        return Analysis(info, tracker.tracks, samples, frames)
+        return Analysis(info, tracker.tracks, samples, frames, stages)
 
     # -- rendering ---------------------------------------------------------------------------
     def render(
@@ -503,6 +510,7 @@ class VideoProcessor:
             t = time.perf_counter()
             analysis = self.analyse(data, info)
             timings["detect"] = time.perf_counter() - t
+            timings.update(analysis.stages)
             for _attempt in range(MAX_CONSENT_RETRIES):
                 try:
                     return self._decide_and_publish(
