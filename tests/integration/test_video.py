@@ -82,6 +82,14 @@ def test_output_has_no_metadata_no_sound_and_keeps_the_frame_rate(tmp_path: Path
             assert float(c.streams.video[0].average_rate) == pytest.approx(20, rel=0.02)
 
 
+def test_the_check_finds_what_a_phone_writes() -> None:
+    source = make_clip([STRANGER], frames=5, tags=TAGS, rotation=90, audio=True)
+    problems = verify_clean_video(source)
+    for expected in ("metadata tag title", "metadata tag location", "metadata tag encoder", "rotation", "streams"):
+        assert any(expected in p for p in problems), (expected, problems)
+    assert any("Lavf" in p for p in problems)
+
+
 def test_ffprobe_and_exiftool_find_no_metadata(tmp_path: Path) -> None:
     ffprobe, exiftool = shutil.which("ffprobe"), shutil.which("exiftool")
     assert ffprobe and exiftool, "ffprobe (Debian ffmpeg) and exiftool are needed; .ci/run installs them"

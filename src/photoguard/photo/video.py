@@ -29,6 +29,7 @@ import contextlib
 import io
 import logging
 import math
+import re
 import struct
 import threading
 import time
@@ -82,9 +83,12 @@ _GENERIC_STREAM_TAGS = {
     ("vendor_id", "[0][0][0][0]"),
     ("language", "und"),
 }
-#: bytes that betray an encoder or a metadata atom (QuickTime user data, XMP, encoder SEI)
-_FORBIDDEN_BYTES = (b"x264 - core", b"x265 (build", b"Lavf", b"Lavc", b"\xa9too", b"\xa9xyz", b"\xa9nam",
-                    b"\xa9mak", b"\xa9mod", b"\xa9day", b"\xa9cmt", b"<x:xmpmeta", b"com.apple.quicktime")  # fmt: skip
+#: bytes that betray an encoder or a metadata atom (QuickTime user data, XMP), searched in the
+#: boxes around the media data (short atoms would turn up by chance in megabytes of video)
+_FORBIDDEN_BOX_BYTES = (b"Lavf", b"Lavc", b"\xa9too", b"\xa9xyz", b"\xa9nam", b"\xa9mak", b"\xa9mod", b"\xa9day",
+                        b"\xa9cmt", b"udta", b"<x:xmpmeta", b"com.apple.quicktime")  # fmt: skip
+#: encoder strings searched everywhere, the media data included (an SEI or fill element)
+_FORBIDDEN_MEDIA = re.compile(rb"x264 - core|x265 \(build|Lav[fc]\d\d")
 
 
 def _unreadable() -> MediaError:
@@ -376,9 +380,14 @@ def verify_clean_video(data: bytes, *, audio: bool = False) -> list[str]:
                 problems.append(f"rotation {first.rotation}")
     except (av.FFmpegError, ValueError) as exc:
         problems.append(f"unreadable ({type(exc).__name__})")
-    for needle in _FORBIDDEN_BYTES:
-        if needle in data:
+    top = _boxes(data, 0, len(data)) or []
+    around = b"".join(data[b - 8 : e] for t, b, e in top if t != b"mdat") if top else data
+    for needle in _FORBIDDEN_BOX_BYTES:
+        if needle in around:
             problems.append(f"forbidden bytes {needle!r}")
+    found = _FORBIDDEN_MEDIA.search(data)
+    if found:
+        problems.append(f"encoder string {found.group()!r}")
     return problems
 
 
