@@ -275,6 +275,10 @@ class VideoConfig(Strict):
         description="The detector on the frames between full detections (a fast one: tracks carry what "
         "the full detector found)",
     )
+    detect_threads: int = Field(
+        2, ge=1, le=16, description="Frames detected at once (one quick detector each); one YuNet pass "
+        "hardly uses a second core by itself"
+    )
     identify_every: int = Field(
         15, ge=1, le=300, description="Face templates are taken on every Nth frame of a track"
     )

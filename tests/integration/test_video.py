@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from photoguard.core.records import PhotoStatus
+from photoguard.core.upload import Upload
 from photoguard.followup.review import Review
 from photoguard.ledger import ledger
-from photoguard.photo.video import verify_clean_video
+from photoguard.photo.video import VideoProcessor, verify_clean_video
 from tests.support.clips import BLUE, RED, BlobDetector, MovingFace, TintTemplates, decode_clip, make_clip, textured
 from tests.support.school import make_school
 
@@ -247,3 +248,19 @@ def test_unsure_track_holds_the_clip_and_an_approval_publishes_it_redacted(tmp_p
     for rel in approved.outputs.values():
         frames = decode_clip((root / rel).read_bytes())
         assert not any(textured(rgb, unsure.box(i)) for i, rgb in enumerate(frames))
+
+
+def test_frames_detected_on_two_threads_give_the_same_protection(tmp_path: Path) -> None:
+    root, pipe = _school(tmp_path)
+    data = make_clip([PUPIL, STRANGER], frames=FRAMES)
+    upload = Upload.of_bytes(data, source="clip.mp4", stem="toneel", suffix=".mp4", group="7")
+    proc = VideoProcessor(pipe, quick=[BlobDetector(), BlobDetector()])  # type: ignore[arg-type]
+    res = proc.process(upload, approved_channels=(), from_quarantine=None, channels=None, rerender=False)
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+    assert len(res.faces) == 2
+    for channel, rel in res.outputs.items():
+        frames = decode_clip((root / rel).read_bytes())
+        assert len(frames) == FRAMES
+        for i, rgb in enumerate(frames):
+            assert not textured(rgb, STRANGER.box(i))
+            assert textured(rgb, PUPIL.box(i)) is (channel in ("newsletter", "parro", "guide"))

@@ -29,13 +29,15 @@ import contextlib
 import io
 import logging
 import math
+import queue
 import re
 import struct
 import threading
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -407,49 +409,99 @@ class Analysis:
 IdentifyFn = Callable[[np.ndarray, Sequence[Detection]], list[Any]]
 
 
-_QUICK: weakref.WeakKeyDictionary[Any, Detector] = weakref.WeakKeyDictionary()
+_QUICK: weakref.WeakKeyDictionary[Any, list[Detector]] = weakref.WeakKeyDictionary()
 _QUICK_LOCK = threading.Lock()
 
 
-def quick_detector(pipeline: Pipeline) -> Detector:
-    """The detector for the frames between full detections: ``video.quick_detector``, built once
-    per pipeline. A pipeline whose detector serves as its own self-check detector was given one
-    detector (tests, injected models): that one serves here too."""
+def quick_detectors(pipeline: Pipeline) -> list[Detector]:
+    """The detectors for the frames between full detections: ``video.quick_detector``, one per
+    detection thread (``video.detect_threads``), built once per pipeline. A pipeline whose
+    detector serves as its own self-check detector was given one detector (tests, injected
+    models): that one serves here too, on one thread."""
     if pipeline.checker is pipeline.detector:
-        return pipeline.detector
+        return [pipeline.detector]
+    cfg = pipeline.settings.video
     with _QUICK_LOCK:
-        found = _QUICK.get(pipeline)
-        if found is None:
-            found = _QUICK[pipeline] = build_detector(pipeline.settings.video.quick_detector)
-        return found
+        found = _QUICK.setdefault(pipeline, [])
+        while len(found) < cfg.detect_threads:
+            found.append(build_detector(cfg.quick_detector))
+        return found[: cfg.detect_threads]
 
 
 class VideoProcessor:
     """Processes clips for a :class:`~photoguard.photo.pipeline.Pipeline` (its detectors,
     template matching, consent registry, publishing and holding)."""
 
-    def __init__(self, pipeline: Pipeline, *, quick: Detector | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, *, quick: Sequence[Detector] = ()) -> None:
         self.pipe = pipeline
         self.settings = pipeline.settings
         self.cfg = pipeline.settings.video
         self.identify: IdentifyFn = pipeline._identify
         self.full: Detector = pipeline.detector
-        self.quick: Detector = quick or quick_detector(pipeline)
+        self.quick: list[Detector] = list(quick) or quick_detectors(pipeline)
 
     # -- analysis ----------------------------------------------------------------------------
+    def _detections(
+        self, data: bytes, info: ClipInfo, stages: dict[str, float]
+    ) -> Iterator[tuple[int, np.ndarray, list[Detection]]]:
+        """(index, upright frame, detections) in frame order. With more than one quick detector
+        the frames are detected on that many threads (OpenCV releases the GIL; one YuNet pass
+        hardly uses a second core by itself), a few frames ahead of the caller."""
+        every = self.cfg.full_detect_every
+        free: queue.SimpleQueue[Detector] = queue.SimpleQueue()
+        for d in self.quick:
+            free.put(d)
+        lock = threading.Lock()
+
+        def add(stage: str, seconds: float) -> None:
+            with lock:
+                stages[stage] += seconds
+
+        def detect(i: int, rgb: np.ndarray) -> list[Detection]:
+            t = time.perf_counter()
+            if i % every == 0:
+                dets = self.full.detect(rgb)
+                add("detect_full", time.perf_counter() - t)
+                return dets
+            det = free.get()
+            try:
+                dets = det.detect(rgb)
+            finally:
+                free.put(det)
+            add("detect_quick", time.perf_counter() - t)
+            return dets
+
+        frames = iter_frames(data, info.quarter_turns)
+        if len(self.quick) == 1:
+            for i, rgb, _t in frames:
+                yield i, rgb, detect(i, rgb)
+            return
+        ahead = 2 * len(self.quick)
+        with ThreadPoolExecutor(len(self.quick), thread_name_prefix="video-detect") as pool:
+            window: deque[tuple[int, np.ndarray, Future[list[Detection]]]] = deque()
+            try:
+                for i, rgb, _t in frames:
+                    window.append((i, rgb, pool.submit(detect, i, rgb)))
+                    if len(window) > ahead:
+                        j, img, fut = window.popleft()
+                        yield j, img, fut.result()
+                while window:
+                    j, img, fut = window.popleft()
+                    yield j, img, fut.result()
+            finally:
+                for _j, _img, fut in window:
+                    fut.cancel()
+
     def analyse(self, data: bytes, info: ClipInfo) -> Analysis:
         cfg = self.cfg
         tracker = IouTracker(iou=cfg.track_iou, gap=cfg.track_gap)
         samples: dict[int, list[Match]] = {}
         sampled_at: dict[int, int] = {}
+        # seconds summed over the detection threads
         stages = {"detect_full": 0.0, "detect_quick": 0.0, "identify": 0.0}
         frames = 0
-        for i, rgb, _t in iter_frames(data, info.quarter_turns):
+        for i, rgb, dets in self._detections(data, info, stages):
             frames = i + 1
-            t = time.perf_counter()
-            stage = "detect_full" if i % cfg.full_detect_every == 0 else "detect_quick"
-            dets = (self.full if stage == "detect_full" else self.quick).detect(rgb)
-            stages[stage] += time.perf_counter() - t
             ids = tracker.update(i, dets)
             # templates for the faces whose track has not been sampled for identify_every frames
             due = [j for j, tid in enumerate(ids) if i - sampled_at.get(tid, -(10**9)) >= cfg.identify_every]
