@@ -9,6 +9,7 @@ import io
 import json
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import av
@@ -17,11 +18,12 @@ import pytest
 
 from photoguard.core.records import PhotoStatus
 from photoguard.core.upload import Upload
+from photoguard.followup.propagate import propagate_changes
 from photoguard.followup.review import Review
 from photoguard.ledger import ledger
 from photoguard.photo.video import VideoProcessor, verify_clean_video
 from tests.support.clips import BLUE, RED, BlobDetector, MovingFace, TintTemplates, decode_clip, make_clip, textured
-from tests.support.school import make_school
+from tests.support.school import DAAN, EMMA, consent_csv, import_consent, make_school
 
 PUPIL = MovingFace(RED, 8, 10, dx=2, dy=1, seed=1)  # Emma (1001): newsletter, parro, guide; not website/social
 STRANGER = MovingFace(BLUE, 140, 70, dx=-1, dy=-1, seed=2)
@@ -264,3 +266,31 @@ def test_frames_detected_on_two_threads_give_the_same_protection(tmp_path: Path)
         for i, rgb in enumerate(frames):
             assert not textured(rgb, STRANGER.box(i))
             assert textured(rgb, PUPIL.box(i)) is (channel in ("newsletter", "parro", "guide"))
+
+
+def test_clip_from_the_inbox_then_a_consent_withdrawal_re_renders_it(tmp_path: Path) -> None:
+    root, pipe = _school(tmp_path, action='"vault"')
+    clip = root / "inbox" / "groep7" / "IMG_0002.MOV"
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    clip.write_bytes(make_clip([PUPIL, STRANGER], frames=FRAMES, tags=TAGS))
+    res = pipe.process_path(clip, group="7")  # type: ignore[attr-defined]
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+    assert not clip.exists(), "the original leaves the inbox once its outputs are committed"
+    assert (root / "vault" / f"{res.sha256}.enc").is_file()
+    old_parro = res.outputs["parro"]
+    frames = decode_clip((root / old_parro).read_bytes())
+    assert all(textured(rgb, PUPIL.box(i)) for i, rgb in enumerate(frames))
+    # Emma's parents withdraw Parro consent: her clip there is withdrawn and made again without her
+    withdrawn = [list(EMMA), list(DAAN)]
+    withdrawn[0][7] = "nee"
+    report = import_consent(pipe.store, root / "c2.csv", consent_csv(withdrawn))  # type: ignore[attr-defined]
+    propagate_changes(root, pipe.settings, pipe.store, report.changes, today=date(2026, 11, 21),  # type: ignore[attr-defined]
+                      pipeline=lambda: pipe)  # type: ignore[arg-type,return-value]
+    assert not (root / old_parro).exists()
+    live = ledger.live_outputs(pipe.store, res.sha256)  # type: ignore[attr-defined]
+    assert "parro" in live and live["parro"] != old_parro
+    frames = decode_clip((root / live["parro"]).read_bytes())
+    assert len(frames) == FRAMES
+    for i, rgb in enumerate(frames):
+        assert not textured(rgb, PUPIL.box(i)) and not textured(rgb, STRANGER.box(i))
+    assert live["newsletter"] == res.outputs["newsletter"]  # untouched where consent stands
