@@ -256,6 +256,66 @@ class MediaConfig(Strict):
     )
 
 
+class VideoConfig(Strict):
+    """Video clips (photoguard.photo.video): limits, output and how faces are followed."""
+
+    enabled: bool = Field(True, description="Accept video clips (MP4, MOV, M4V, WebM); off = refuse them")
+    max_seconds: float = Field(180.0, gt=0, le=3600, description="Longest accepted clip in seconds")
+    max_pixels: int = Field(
+        3840 * 2160, ge=64 * 64, le=8192 * 8192, description="Largest accepted frame (width x height)"
+    )
+    max_fps: float = Field(120.0, gt=0, le=1000, description="Highest accepted frame rate")
+    max_bytes: int = Field(
+        200_000_000, ge=1_000_000, description="Largest accepted clip in bytes (media.max_bytes also applies)"
+    )
+    max_side: int = Field(
+        1280, ge=64, le=8192, description="Longest output side of a clip (the channel's max_side also applies)"
+    )
+    crf: int = Field(23, ge=0, le=51, description="H.264 quality (constant rate factor: lower = better, larger)")
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = Field(
+        "veryfast", description="H.264 encoder speed preset"
+    )
+    audio_channels: list[str] = Field(
+        default_factory=list,
+        description="Channels whose clips keep their sound (re-encoded to AAC); default none: voices and "
+        "spoken names identify children",
+    )
+    full_detect_every: int = Field(
+        15, ge=1, le=60, description="The full face detector (detect) runs on every Nth frame; the quick "
+        "detector on the frames between"
+    )
+    quick_detector: YuNetConfig = Field(
+        default_factory=lambda: YuNetConfig(score=0.3, long_sides=[960]),
+        description="The detector on the frames between full detections (a fast one: tracks carry what "
+        "the full detector found)",
+    )
+    detect_threads: int = Field(
+        2, ge=1, le=16, description="Frames detected at once (one quick detector each); one YuNet pass "
+        "hardly uses a second core by itself"
+    )
+    identify_every: int = Field(
+        15, ge=1, le=300, description="Face templates are taken on every Nth frame of a track"
+    )
+    track_iou: float = Field(0.2, gt=0, lt=1, description="Overlap that links a face to a track in the next frame")
+    track_gap: int = Field(
+        15, ge=0, le=300, description="Frames a track keeps its mask after (and before) its detections"
+    )
+    motion_grow: float = Field(
+        1.5, ge=0, le=10, description="Masks grow by this many times the face's movement per frame, per frame "
+        "away from a detection"
+    )
+    min_match_fraction: float = Field(
+        0.6, gt=0, le=1, description="Share of a track's sampled frames that must match its pupil for the "
+        "track to be visible (one decision for the whole track)"
+    )
+
+    @model_validator(mode="after")
+    def _gap_spans_full_detections(self) -> VideoConfig:
+        if self.track_gap < self.full_detect_every:
+            raise ValueError("track_gap must be at least full_detect_every (a track lasts until the next full pass)")
+        return self
+
+
 class OriginalsConfig(Strict):
     action: OriginalAction = Field(
         OriginalAction.DELETE, description="After publishing: delete the original, or keep it encrypted"
@@ -339,6 +399,7 @@ class Settings(Strict):
     redact: RedactConfig = RedactConfig()
     text: TextConfig = TextConfig()
     media: MediaConfig = MediaConfig()
+    video: VideoConfig = VideoConfig()
     originals: OriginalsConfig = OriginalsConfig()
     retention: RetentionConfig = RetentionConfig()
     service: ServiceConfig = ServiceConfig()
@@ -354,6 +415,13 @@ class Settings(Strict):
         if not v:
             raise ValueError("at least one channel is required")
         return v
+
+    @model_validator(mode="after")
+    def _known_audio_channels(self) -> Settings:
+        unknown = set(self.video.audio_channels) - {c.name for c in self.channels}
+        if unknown:
+            raise ValueError(f"video.audio_channels names unknown channel(s): {', '.join(sorted(unknown))}")
+        return self
 
     def channel(self, name: str) -> ChannelConfig:
         for c in self.channels:

@@ -236,6 +236,12 @@ def _clean_caption(raw: str) -> str | None:
     return text[:MAX_CAPTION_CHARS]
 
 
+def clean_caption(raw: str) -> str | None:
+    """The teacher's sidecar caption as it may be published (before per-channel scrubbing):
+    camera defaults and empty text dropped, length capped; ``None`` when nothing is left."""
+    return _clean_caption(raw)
+
+
 def _xmp_captions(xmp: bytes | str) -> list[str]:
     raw = xmp.encode("utf-8", "replace") if isinstance(xmp, str) else xmp
     out: list[str] = []

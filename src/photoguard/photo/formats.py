@@ -11,8 +11,12 @@ A format class answers three questions about raw bytes, without decoding a pixel
   data (truncation, header pixel count). Raises :class:`MediaError`.
 
 :data:`FORMATS` is the registry keyed by the sniffed name ('jpeg', 'png', 'webp', 'heif'); a new
-format is one class here plus its entry. Other ISO-BMFF files (AVIF, MP4/MOV) are not supported,
-but their completeness is still judged by the box walk so a refusal never cuts an upload short.
+format is one class here plus its entry. Video containers have their own registry,
+:data:`VIDEO_FORMATS` ('mp4' for ISO-BMFF/QuickTime with a video brand, 'webm'), so that an image
+decoder never sees a clip; :mod:`photoguard.photo.video` handles them. ISO-BMFF files are split
+by their ``ftyp`` brands: any HEIF or AVIF brand makes an image, otherwise a video brand makes a
+clip. Other ISO-BMFF files (AVIF) are not supported, but their completeness is still judged by
+the box walk so a refusal never cuts an upload short.
 """
 
 from __future__ import annotations
@@ -514,6 +518,117 @@ class Heif(ImageFormat):
 FORMATS: dict[str, ImageFormat] = {f.name: f for f in (Jpeg(), Png(), WebP(), Heif())}
 
 
+# --------------------------------------------------------------------------------------------
+# Video containers (decoded by photoguard.photo.video, never by the image decoder)
+
+#: ``ftyp`` brands of MP4, MOV (QuickTime), M4V and 3GP clips as phones and cameras write them
+VIDEO_BRANDS = {b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1",
+                b"qt  ", b"M4V ", b"M4VH", b"M4VP", b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"mmp4",
+                b"MSNV", b"XAVC", b"dash", b"hvc1", b"f4v "}  # fmt: skip
+
+
+class VideoFormat(ImageFormat):
+    """A video container. :meth:`check` is the same structural gate as for images; the limits
+    on duration, frame size and bytes are checked by :mod:`photoguard.photo.video`."""
+
+
+class IsoVideo(VideoFormat):
+    """MP4, MOV, M4V (ISO-BMFF / QuickTime): an ``ftyp`` with a video brand and no HEIF or AVIF
+    brand (a HEIC photo is ISO-BMFF too). Complete when the top-level boxes tile the file."""
+
+    name = "mp4"
+    magic = b""
+
+    def sniff(self, data: bytes) -> bool:
+        brands = _brands(data)
+        if not brands or brands & (_HEIF_BRANDS | AVIF_BRANDS):
+            return False
+        return bool(brands & VIDEO_BRANDS)
+
+    def could_become(self, data: bytes) -> bool:
+        return len(data) < 16 and b"ftyp".startswith(data[4:8])
+
+    def completeness(self, data: bytes) -> Completeness:
+        return bmff_completeness(data)
+
+
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+_EBML_SEGMENT = 0x18538067
+
+
+def _ebml_vint(data: bytes, pos: int, *, keep_marker: bool) -> tuple[int, int] | None:
+    """(value, next position) of the EBML variable-size integer at ``pos``; None past the end.
+    An all-ones size ("unknown size") is returned as -1."""
+    if pos >= len(data):
+        return None
+    first = data[pos]
+    width = 1
+    while width <= 8 and not first & (0x80 >> (width - 1)):
+        width += 1
+    if width > 8 or pos + width > len(data):
+        return None
+    value = int.from_bytes(data[pos : pos + width], "big")
+    if keep_marker:
+        return value, pos + width
+    value &= (1 << (7 * width)) - 1
+    if value == (1 << (7 * width)) - 1:
+        return -1, pos + width
+    return value, pos + width
+
+
+def _ebml_element(data: bytes, pos: int) -> tuple[int, int, int] | None:
+    """(id, body start, body size or -1) of the element at ``pos``; None when its header is cut."""
+    ident = _ebml_vint(data, pos, keep_marker=True)
+    if ident is None:
+        return None
+    size = _ebml_vint(data, ident[1], keep_marker=False)
+    if size is None:
+        return None
+    return ident[0], size[1], size[0]
+
+
+class WebM(VideoFormat):
+    """WebM (EBML with DocType ``webm``). Complete when the file holds the Segment its header
+    declares; a Segment of unknown size (a live recording) is judged by the decoder."""
+
+    name = "webm"
+    magic = _EBML_MAGIC
+
+    def sniff(self, data: bytes) -> bool:
+        if data[:4] != _EBML_MAGIC:
+            return False
+        head = _ebml_element(data, 0)
+        if head is None or head[2] < 0:
+            return False
+        return b"\x42\x82\x84webm" in data[head[1] : head[1] + head[2]]
+
+    def completeness(self, data: bytes) -> Completeness:
+        head = _ebml_element(data, 0)
+        if head is None or head[2] < 0:
+            return Completeness.INCOMPLETE
+        seg = _ebml_element(data, head[1] + head[2])
+        if seg is None:
+            return Completeness.INCOMPLETE
+        ident, body, size = seg
+        if ident != _EBML_SEGMENT:
+            return Completeness.UNKNOWN
+        if size < 0:
+            return Completeness.UNKNOWN
+        return Completeness.COMPLETE if len(data) >= body + size else Completeness.INCOMPLETE
+
+
+#: the supported video containers by sniffed name
+VIDEO_FORMATS: dict[str, VideoFormat] = {f.name: f for f in (IsoVideo(), WebM())}
+
+
+def sniff_video(data: bytes) -> VideoFormat | None:
+    """The video container of ``data`` from its magic bytes and brands, or None."""
+    for fmt in VIDEO_FORMATS.values():
+        if fmt.sniff(data):
+            return fmt
+    return None
+
+
 def sniff(data: bytes) -> ImageFormat | None:
     """The supported format of ``data`` from its magic bytes, or None."""
     for fmt in FORMATS.values():
@@ -533,11 +648,13 @@ def completeness(data: bytes) -> Completeness:
     incomplete; unknown containers are UNKNOWN (the decoder refuses them with a reason)."""
     if not data:
         return Completeness.INCOMPLETE
-    fmt = sniff(data)
+    fmt = sniff(data) or sniff_video(data)
     if fmt is not None:
         return fmt.completeness(data)
     if data[4:8] == b"ftyp":
-        return bmff_completeness(data)  # AVIF, MP4, MOV: refused, but only once they are whole
+        return bmff_completeness(data)  # AVIF and other ISO-BMFF: refused, but only once whole
+    if data[:4] == _EBML_MAGIC or (len(data) < 4 and _EBML_MAGIC.startswith(data)):
+        return Completeness.INCOMPLETE if _ebml_element(data, 0) is None else Completeness.UNKNOWN
     if any(f.could_become(data) for f in FORMATS.values()):
         return Completeness.INCOMPLETE
     return Completeness.UNKNOWN

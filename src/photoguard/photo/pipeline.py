@@ -398,6 +398,13 @@ class Pipeline:
             return self._hold(
                 sha, source, data, suffix, "empty file (0 bytes)", PhotoStatus.REJECTED, stem, group, uploader=up
             )
+        if self.settings.video.enabled and formats.sniff_video(data) is not None:
+            from photoguard.photo.video import VideoProcessor  # PyAV loads only for clips
+
+            return VideoProcessor(self).process(
+                upload, approved_channels=approved_channels, from_quarantine=from_quarantine,
+                channels=channels, rerender=rerender,
+            )
         # decode
         t = time.perf_counter()
         try:

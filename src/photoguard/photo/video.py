@@ -1,0 +1,691 @@
+"""Video clips: the same protection as photos, frame by frame.
+
+A face stays visible in a channel only when its track is confidently one pupil with consent for
+that channel; every other face is redacted on every frame it is on (and a little around it in
+time and space, see :mod:`photoguard.photo.track`).
+
+The clip is decoded twice with PyAV (the ``av`` wheel bundles FFmpeg; no external binary):
+
+1. **analyse**: every frame upright; the pipeline's detector on every ``full_detect_every``-th
+   frame and a quick detector (``video.quick_detector``) on every frame between; detections linked into tracks;
+   face templates taken every ``identify_every`` frames of a track with the pipeline's template
+   model and matched like a photo's faces. One decision per track (:func:`track_match`), then
+   the consent rule per channel (``core.decide``), exactly as for a photo's faces.
+2. **render**: frames decoded again, each version (a set of visible tracks) redacted once,
+   scaled per channel and encoded to H.264 in a fresh MP4 with no metadata: no container or
+   stream tags, no encoder string (``bitexact``, and the encoder's SEI message removed), no
+   rotation (the pixels are upright). Sound only for the channels in ``video.audio_channels``,
+   decoded and encoded again (never copied). Each file is read back by
+   :func:`verify_clean_video` before it is published.
+
+Publishing, holding and the ledger are the pipeline's own (``Pipeline._publish`` and
+``Pipeline._hold``), so takedowns, retention, re-rendering after a consent change and review
+work for clips as for photos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import queue
+import re
+import struct
+import threading
+import time
+import weakref
+from collections import Counter, deque
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import av
+import numpy as np
+from av.bitstream import BitStreamFilterContext
+
+from photoguard.config import ChannelConfig, VideoConfig
+from photoguard.core.decide import Verdict, decide_all, held_channels, visible_pupils
+from photoguard.core.naming import PersonName, unnamed
+from photoguard.core.records import Detection, FaceAction, Match, MatchKind, PhotoStatus
+from photoguard.core.upload import Upload
+from photoguard.ledger import ledger
+from photoguard.ledger.consent import Registry
+from photoguard.ledger.db import AuditEvent
+from photoguard.photo.decode import clean_caption
+from photoguard.photo.detect import Detector, build_detector
+from photoguard.photo.formats import TRUNCATED, Completeness, MediaError, _boxes, sniff_video
+from photoguard.photo.pipeline import (
+    MAX_CONSENT_RETRIES,
+    ConsentChanged,
+    FaceReport,
+    Held,
+    ProcessResult,
+    Rendered,
+    _Done,
+)
+from photoguard.photo.redact import redact
+from photoguard.photo.track import IouTracker, MaskPlan, Track
+
+if TYPE_CHECKING:
+    from photoguard.photo.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+#: the time base of the clips photoguard writes (the MPEG 90 kHz clock)
+OUT_TIME_BASE = Fraction(1, 90_000)
+AUDIO_RATE = 48_000
+#: container tags FFmpeg reports for every MP4 (structure, not metadata about the clip)
+_STRUCTURAL_TAGS = {"major_brand", "minor_version", "compatible_brands"}
+#: stream tags every MP4 track carries: the handler of the track type and an empty vendor
+_GENERIC_STREAM_TAGS = {
+    ("handler_name", "VideoHandler"),
+    ("handler_name", "SoundHandler"),
+    ("vendor_id", "[0][0][0][0]"),
+    ("language", "und"),
+}
+#: bytes that betray an encoder or a metadata atom (QuickTime user data, XMP), searched in the
+#: boxes around the media data (short atoms would turn up by chance in megabytes of video)
+_FORBIDDEN_BOX_BYTES = (b"Lavf", b"Lavc", b"\xa9too", b"\xa9xyz", b"\xa9nam", b"\xa9mak", b"\xa9mod", b"\xa9day",
+                        b"\xa9cmt", b"udta", b"<x:xmpmeta", b"com.apple.quicktime")  # fmt: skip
+#: encoder strings searched everywhere, the media data included (an SEI or fill element)
+_FORBIDDEN_MEDIA = re.compile(rb"x264 - core|x265 \(build|Lav[fc]\d\d")
+
+
+def _unreadable() -> MediaError:
+    return MediaError("the clip could not be read (damaged or an unsupported codec); please upload it again")
+
+
+@dataclass(frozen=True, slots=True)
+class ClipInfo:
+    """What the container says about a clip, upright."""
+
+    width: int
+    height: int
+    quarter_turns: int  # np.rot90 turns that make the decoded frames upright
+    fps: Fraction
+    seconds: float
+    audio: bool
+    codec: str
+
+
+def _open(data: bytes) -> Any:
+    return av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
+
+
+def _turns(rotation: float) -> int:
+    """FFmpeg's display rotation (degrees counter-clockwise) as np.rot90 turns; MediaError for
+    angles that are not a quarter turn."""
+    turns = round(rotation / 90)
+    if abs(rotation - 90 * turns) > 1:
+        raise MediaError(f"the clip has an unsupported rotation ({rotation:.0f} degrees)")
+    return turns % 4
+
+
+def probe(data: bytes, cfg: VideoConfig) -> ClipInfo:
+    """Read the container and the first frame; MediaError with a clear reason when the clip
+    cannot be read or exceeds a limit in ``cfg``."""
+    if len(data) > cfg.max_bytes:
+        raise MediaError(f"the clip is too large ({len(data) / 1e6:.0f} MB; the limit is {cfg.max_bytes / 1e6:.0f} MB)")
+    fmt = sniff_video(data)
+    if fmt is None:
+        raise MediaError("the file is not a supported video (MP4, MOV, M4V or WebM)")
+    if fmt.completeness(data) is Completeness.INCOMPLETE:
+        raise MediaError(TRUNCATED)
+    try:
+        with _open(data) as c:
+            if not c.streams.video:
+                raise MediaError("the clip has no picture")
+            v = c.streams.video[0]
+            fps = v.average_rate or v.guessed_rate or v.base_rate
+            if c.duration is not None:
+                seconds = c.duration / av.time_base
+            elif v.duration is not None and v.time_base is not None:
+                seconds = float(v.duration * v.time_base)
+            else:
+                seconds = math.inf
+            first = next(c.decode(v), None)
+            if first is None:
+                raise MediaError("the clip has no frames")
+            turns = _turns(float(first.rotation or 0))
+            w, h = first.width, first.height
+            info = ClipInfo(
+                width=h if turns % 2 else w,
+                height=w if turns % 2 else h,
+                quarter_turns=turns,
+                fps=Fraction(fps) if fps else Fraction(0),
+                seconds=seconds,
+                audio=bool(c.streams.audio),
+                codec=v.codec_context.name,
+            )
+    except MediaError:
+        raise
+    except (av.FFmpegError, ValueError, StopIteration, OverflowError) as exc:
+        log.info("clip unreadable: %s", type(exc).__name__)
+        raise _unreadable() from None
+    if info.seconds > cfg.max_seconds:
+        what = "unknown" if math.isinf(info.seconds) else f"{info.seconds:.0f} s"
+        raise MediaError(f"the clip is too long ({what}; the limit is {cfg.max_seconds:.0f} s)")
+    if info.width * info.height > cfg.max_pixels:
+        raise MediaError(
+            f"the clip's frames are too large ({info.width}x{info.height}; the limit is "
+            f"{cfg.max_pixels / 1e6:.1f} megapixels)"
+        )
+    if info.fps <= 0 or info.fps > cfg.max_fps:
+        raise MediaError(f"the clip's frame rate is not supported ({float(info.fps):.0f} fps)")
+    return info
+
+
+def iter_frames(data: bytes, turns: int) -> Iterator[tuple[int, np.ndarray, float | None]]:
+    """(index, upright RGB frame, time in seconds) for every frame of the first video stream."""
+    with _open(data) as c:
+        v = c.streams.video[0]
+        v.thread_type = "AUTO"
+        for i, frame in enumerate(c.decode(v)):
+            rgb = frame.to_ndarray(format="rgb24")
+            if turns:
+                rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+            yield i, rgb, frame.time
+
+
+# --------------------------------------------------------------------------------------------
+# One decision per track
+
+
+def track_match(samples: Sequence[Match], min_fraction: float) -> Match:
+    """One Match for a whole track from the matches of its sampled frames. MATCH only when
+    every sample that names a pupil names the same one with a MATCH, and at least
+    ``min_fraction`` of the samples large enough to judge are that MATCH; a track that names a
+    pupil otherwise is NEAR that pupil (the policy holds or redacts it); else NONE or TOO_SMALL."""
+    if not samples:
+        return Match(MatchKind.TOO_SMALL)
+    named = [m for m in samples if m.kind in (MatchKind.MATCH, MatchKind.NEAR) and m.pupil_id]
+    judged = [m for m in samples if m.kind is not MatchKind.TOO_SMALL]
+    if not named:
+        return Match(MatchKind.NONE) if judged else Match(MatchKind.TOO_SMALL)
+    counts = Counter(m.pupil_id for m in named)
+    pupil = min(counts, key=lambda p: (-counts[p], p or ""))
+    mine = [m for m in named if m.pupil_id == pupil]
+    distances = [m.distance for m in mine if m.distance is not None]
+    runners = [m.runner_up for m in samples if m.runner_up is not None]
+    matched = [m for m in mine if m.kind is MatchKind.MATCH]
+    if len(counts) == 1 and len(matched) == len(named) and len(matched) >= min_fraction * len(judged):
+        return Match(
+            MatchKind.MATCH, pupil, max(distances) if distances else None, min(runners) if runners else None
+        )
+    return Match(MatchKind.NEAR, pupil, min(distances) if distances else None, None)
+
+
+def exclusive(tracks: Sequence[Track], matches: Sequence[Match]) -> list[Match]:
+    """A pupil is one face at a time: tracks MATCHed to the same pupil that overlap in time are
+    all demoted to NEAR (a look-alike in the same shot is not a confident match)."""
+    out = list(matches)
+    for i, (ti, mi) in enumerate(zip(tracks, matches, strict=True)):
+        if mi.kind is not MatchKind.MATCH:
+            continue
+        for j, (tj, mj) in enumerate(zip(tracks, matches, strict=True)):
+            same = i != j and mj.kind is MatchKind.MATCH and mj.pupil_id == mi.pupil_id
+            if same and ti.first <= tj.last and tj.first <= ti.last:
+                out[i] = Match(MatchKind.NEAR, mi.pupil_id, mi.distance, mi.runner_up)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding and verification
+
+
+def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """Never larger than the source, longest side at most ``max_side``, both sides even."""
+    scale = min(1.0, max_side / max(width, height))
+    w = max(2, round(width * scale / 2) * 2)
+    h = max(2, round(height * scale / 2) * 2)
+    return w, h
+
+
+class ClipWriter:
+    """One output MP4 in memory: H.264 (and AAC when ``audio``), no metadata."""
+
+    def __init__(self, size: tuple[int, int], fps: Fraction, cfg: VideoConfig, *, audio: bool) -> None:
+        self.size = size
+        self._buf = io.BytesIO()
+        self._out = av.open(self._buf, mode="w", format="mp4", options={"fflags": "+bitexact"})
+        self._out.metadata.clear()
+        rate = fps.limit_denominator(1001) if fps > 0 else Fraction(30)
+        self._v = self._out.add_stream(
+            "libx264", rate=rate, options={"crf": str(cfg.crf), "preset": cfg.preset, "threads": "0"}
+        )
+        self._v.width, self._v.height = size
+        self._v.pix_fmt = "yuv420p"
+        self._v.codec_context.time_base = OUT_TIME_BASE
+        self._v.time_base = OUT_TIME_BASE
+        self._a: Any = None
+        if audio:
+            # bitexact: FFmpeg's AAC encoder otherwise writes its name into the first frame
+            self._a = self._out.add_stream("aac", rate=AUDIO_RATE, layout="stereo", options={"flags": "+bitexact"})
+            self._a.time_base = Fraction(1, AUDIO_RATE)
+        self._out.start_encoding()
+        # the encoder's SEI user data carries its version and settings string: removed
+        self._bsf = BitStreamFilterContext("filter_units=remove_types=6", self._v)
+        self._last_pts = -1
+        self._index = 0
+
+    def _mux_video(self, packets: Sequence[Any]) -> None:
+        for p in packets:
+            for q in self._bsf.filter(p):
+                q.stream = self._v
+                self._out.mux(q)
+
+    def add_frame(self, rgb: np.ndarray, seconds: float | None, fps: Fraction) -> None:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        # one swscale pass scales and converts (a third cheaper than resizing in OpenCV first)
+        frame = frame.reformat(self.size[0], self.size[1], "yuv420p", interpolation="AREA")
+        if seconds is None:
+            seconds = self._index / float(fps or 30)
+        pts = max(round(seconds / OUT_TIME_BASE), self._last_pts + 1)
+        self._last_pts = pts
+        self._index += 1
+        frame.pts = pts
+        frame.time_base = OUT_TIME_BASE
+        self._mux_video(self._v.encode(frame))
+
+    def add_audio(self, data: bytes) -> None:
+        """Decode the source's first audio stream and encode it again (never copied)."""
+        if self._a is None:
+            return
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+        with _open(data) as c:
+            if not c.streams.audio:
+                return
+            for frame in c.decode(c.streams.audio[0]):
+                frame.pts = None
+                for r in resampler.resample(frame):
+                    for p in self._a.encode(r):
+                        self._out.mux(p)
+        for r in resampler.resample(None):
+            for p in self._a.encode(r):
+                self._out.mux(p)
+
+    def finish(self) -> bytes:
+        self._mux_video(self._v.encode(None))
+        for q in self._bsf.filter(None):
+            q.stream = self._v
+            self._out.mux(q)
+        if self._a is not None:
+            for p in self._a.encode(None):
+                self._out.mux(p)
+        self._out.close()
+        return drop_user_data(self._buf.getvalue())
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # already closed or failed: nothing to keep
+            self._out.close()
+
+
+def drop_user_data(data: bytes) -> bytes:
+    """Remove the ``udta`` box from the ``moov`` of an MP4 whose ``moov`` comes after its
+    ``mdat`` (FFmpeg's default layout: chunk offsets point before ``moov`` and stay right). The
+    muxer always writes an empty iTunes tag list there, with Apple's handler vendor code."""
+    top = _boxes(data, 0, len(data))
+    if not top or top[-1][0] != b"moov" or b"mdat" not in [t for t, _b, _e in top[:-1]]:
+        return data
+    _typ, body, end = top[-1]
+    start = body - 8
+    children = _boxes(data, body, end) or []
+    kept = b"".join(data[cb - 8 : ce] for ct, cb, ce in children if ct != b"udta")
+    if len(kept) == end - body or any(cb - 8 < body for _ct, cb, _ce in children):
+        return data
+    moov = struct.pack(">I4s", 8 + len(kept), b"moov") + kept
+    return data[:start] + moov + data[end:]
+
+
+def clip_tags(data: bytes) -> dict[str, str]:
+    """Every metadata tag FFmpeg reads from a clip: container tags as ``key``, stream tags as
+    ``s<index>:key`` (the structural brand tags and generic track handler tags left out)."""
+    out: dict[str, str] = {}
+    with _open(data) as c:
+        for k, v in c.metadata.items():
+            if k not in _STRUCTURAL_TAGS:
+                out[k] = v
+        for s in c.streams:
+            for k, v in s.metadata.items():
+                if (k, v) not in _GENERIC_STREAM_TAGS:
+                    out[f"s{s.index}:{k}"] = v
+    return out
+
+
+def verify_clean_video(data: bytes, *, audio: bool = False) -> list[str]:
+    """Problems with a clip photoguard wrote (empty = clean): remaining metadata tags, chapters,
+    a rotation, streams other than one H.264 video (and one AAC audio when ``audio``), encoder
+    strings or metadata atoms in the bytes, or no decodable frame."""
+    problems: list[str] = []
+    if sniff_video(data) is None or data[8:12] not in (b"isom", b"mp42", b"mp41"):
+        return ["not an MP4 file"]
+    try:
+        for key in sorted(clip_tags(data)):
+            problems.append(f"metadata tag {key}")
+        with _open(data) as c:
+            kinds = sorted(s.type for s in c.streams)
+            want = ["audio", "video"] if audio else ["video"]
+            if kinds != want:
+                problems.append(f"streams {kinds}, expected {want}")
+            if c.streams.video and c.streams.video[0].codec_context.name != "h264":
+                problems.append("video is not H.264")
+            if c.streams.audio and c.streams.audio[0].codec_context.name != "aac":
+                problems.append("audio is not AAC")
+            if getattr(c, "chapters", None) and c.chapters():
+                problems.append("chapters")
+            first = next(c.decode(video=0), None) if c.streams.video else None
+            if first is None:
+                problems.append("no decodable frame")
+            elif first.rotation:
+                problems.append(f"rotation {first.rotation}")
+    except (av.FFmpegError, ValueError) as exc:
+        problems.append(f"unreadable ({type(exc).__name__})")
+    top = _boxes(data, 0, len(data)) or []
+    around = b"".join(data[b - 8 : e] for t, b, e in top if t != b"mdat") if top else data
+    for needle in _FORBIDDEN_BOX_BYTES:
+        if needle in around:
+            problems.append(f"forbidden bytes {needle!r}")
+    found = _FORBIDDEN_MEDIA.search(data)
+    if found:
+        problems.append(f"encoder string {found.group()!r}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# The processor
+
+
+@dataclass
+class Analysis:
+    info: ClipInfo
+    tracks: list[Track]
+    samples: dict[int, list[Match]]
+    frames: int
+    stages: dict[str, float]
+
+
+IdentifyFn = Callable[[np.ndarray, Sequence[Detection]], list[Any]]
+
+
+_QUICK: weakref.WeakKeyDictionary[Any, list[Detector]] = weakref.WeakKeyDictionary()
+_QUICK_LOCK = threading.Lock()
+
+
+def quick_detectors(pipeline: Pipeline) -> list[Detector]:
+    """The detectors for the frames between full detections: ``video.quick_detector``, one per
+    detection thread (``video.detect_threads``), built once per pipeline. A pipeline whose
+    detector serves as its own self-check detector was given one detector (tests, injected
+    models): that one serves here too, on one thread."""
+    if pipeline.checker is pipeline.detector:
+        return [pipeline.detector]
+    cfg = pipeline.settings.video
+    with _QUICK_LOCK:
+        found = _QUICK.setdefault(pipeline, [])
+        while len(found) < cfg.detect_threads:
+            found.append(build_detector(cfg.quick_detector))
+        return found[: cfg.detect_threads]
+
+
+class VideoProcessor:
+    """Processes clips for a :class:`~photoguard.photo.pipeline.Pipeline` (its detectors,
+    template matching, consent registry, publishing and holding)."""
+
+    def __init__(self, pipeline: Pipeline, *, quick: Sequence[Detector] = ()) -> None:
+        self.pipe = pipeline
+        self.settings = pipeline.settings
+        self.cfg = pipeline.settings.video
+        self.identify: IdentifyFn = pipeline._identify
+        self.full: Detector = pipeline.detector
+        self.quick: list[Detector] = list(quick) or quick_detectors(pipeline)
+
+    # -- analysis ----------------------------------------------------------------------------
+    def _detections(
+        self, data: bytes, info: ClipInfo, stages: dict[str, float]
+    ) -> Iterator[tuple[int, np.ndarray, list[Detection]]]:
+        """(index, upright frame, detections) in frame order. With more than one quick detector
+        the frames are detected on that many threads (OpenCV releases the GIL; one YuNet pass
+        hardly uses a second core by itself), a few frames ahead of the caller."""
+        every = self.cfg.full_detect_every
+        free: queue.SimpleQueue[Detector] = queue.SimpleQueue()
+        for d in self.quick:
+            free.put(d)
+        lock = threading.Lock()
+
+        def add(stage: str, seconds: float) -> None:
+            with lock:
+                stages[stage] += seconds
+
+        def detect(i: int, rgb: np.ndarray) -> list[Detection]:
+            t = time.perf_counter()
+            if i % every == 0:
+                dets = self.full.detect(rgb)
+                add("detect_full", time.perf_counter() - t)
+                return dets
+            det = free.get()
+            try:
+                dets = det.detect(rgb)
+            finally:
+                free.put(det)
+            add("detect_quick", time.perf_counter() - t)
+            return dets
+
+        frames = iter_frames(data, info.quarter_turns)
+        if len(self.quick) == 1:
+            for i, rgb, _t in frames:
+                yield i, rgb, detect(i, rgb)
+            return
+        ahead = 2 * len(self.quick)
+        with ThreadPoolExecutor(len(self.quick), thread_name_prefix="video-detect") as pool:
+            window: deque[tuple[int, np.ndarray, Future[list[Detection]]]] = deque()
+            try:
+                for i, rgb, _t in frames:
+                    window.append((i, rgb, pool.submit(detect, i, rgb)))
+                    if len(window) > ahead:
+                        j, img, fut = window.popleft()
+                        yield j, img, fut.result()
+                while window:
+                    j, img, fut = window.popleft()
+                    yield j, img, fut.result()
+            finally:
+                for _j, _img, fut in window:
+                    fut.cancel()
+
+    def analyse(self, data: bytes, info: ClipInfo) -> Analysis:
+        cfg = self.cfg
+        tracker = IouTracker(iou=cfg.track_iou, gap=cfg.track_gap)
+        samples: dict[int, list[Match]] = {}
+        sampled_at: dict[int, int] = {}
+        # seconds summed over the detection threads
+        stages = {"detect_full": 0.0, "detect_quick": 0.0, "identify": 0.0}
+        frames = 0
+        for i, rgb, dets in self._detections(data, info, stages):
+            frames = i + 1
+            ids = tracker.update(i, dets)
+            # templates for the faces whose track has not been sampled for identify_every frames
+            due = [j for j, tid in enumerate(ids) if i - sampled_at.get(tid, -(10**9)) >= cfg.identify_every]
+            if not due:
+                continue
+            t = time.perf_counter()
+            matches = self.identify(rgb, [dets[j] for j in due])
+            stages["identify"] += time.perf_counter() - t
+            for j, m in zip(due, matches, strict=True):
+                samples.setdefault(ids[j], []).append(m)
+                sampled_at[ids[j]] = i
+        if frames == 0:
+            raise MediaError("the clip has no frames")
+        return Analysis(info, tracker.tracks, samples, frames, stages)
+
+    # -- rendering ---------------------------------------------------------------------------
+    def render(
+        self,
+        data: bytes,
+        analysis: Analysis,
+        files: dict[tuple[frozenset[int], tuple[int, int], bool], list[ChannelConfig]],
+    ) -> dict[tuple[frozenset[int], tuple[int, int], bool], bytes]:
+        """Encode every distinct file: (visible track ids, size, audio) -> MP4 bytes."""
+        info = analysis.info
+        plan = MaskPlan(analysis.tracks, self.cfg.track_gap, self.cfg.motion_grow)
+        writers = {key: ClipWriter(key[1], info.fps, self.cfg, audio=key[2]) for key in files}
+        versions = sorted({key[0] for key in files}, key=sorted)
+        try:
+            for key, w in writers.items():
+                if key[2]:
+                    w.add_audio(data)
+            for i, rgb, seconds in iter_frames(data, info.quarter_turns):
+                masks = plan.boxes(i)
+                for shown in versions:
+                    hidden = [b for tid, b in masks.items() if tid not in shown]
+                    pixels = redact(rgb, hidden, self.settings.redact, seed=i) if hidden else rgb
+                    for key, w in writers.items():
+                        if key[0] == shown:
+                            w.add_frame(pixels, seconds, info.fps)
+            return {key: w.finish() for key, w in writers.items()}
+        finally:
+            for w in writers.values():
+                w.close()
+
+    # -- the whole clip ----------------------------------------------------------------------
+    def process(
+        self,
+        upload: Upload,
+        *,
+        approved_channels: Collection[str],
+        from_quarantine: str | None,
+        channels: Collection[str] | None,
+        rerender: bool,
+    ) -> ProcessResult:
+        pipe = self.pipe
+        sha, source, data, suffix, stem, group = (
+            upload.sha256, upload.source, upload.data, upload.suffix, upload.stem, upload.group
+        )
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        try:
+            info = probe(data, self.cfg)
+        except MediaError as exc:
+            return pipe._hold(
+                sha, source, data, suffix, exc.reason, PhotoStatus.REJECTED, stem, group, uploader=upload.uploader
+            )
+        timings["decode"] = time.perf_counter() - t
+        try:
+            t = time.perf_counter()
+            analysis = self.analyse(data, info)
+            timings["detect"] = time.perf_counter() - t
+            timings.update(analysis.stages)
+            for _attempt in range(MAX_CONSENT_RETRIES):
+                try:
+                    return self._decide_and_publish(
+                        upload, analysis, timings, approved_channels, from_quarantine, channels,
+                        skip_live=not rerender,
+                    )
+                except ConsentChanged:
+                    log.info("consent changed while clip %s was processed; deciding again", sha[:12])
+            raise Held("consent kept changing while the clip was processed")
+        except MediaError as exc:
+            return pipe._hold(
+                sha, source, data, suffix, exc.reason, PhotoStatus.REJECTED, stem, group, uploader=upload.uploader
+            )
+        except Held as exc:
+            return pipe._hold(
+                sha, source, data, suffix, str(exc), PhotoStatus.HELD, stem, group, uploader=upload.uploader
+            )
+        except Exception as exc:  # fail closed: anything unexpected holds the clip
+            log.exception("clip %s held after an internal error", sha[:12])
+            reason = f"internal error ({type(exc).__name__}); the clip was held, nothing published"
+            return pipe._hold(
+                sha, source, data, suffix, reason, PhotoStatus.HELD, stem, group, uploader=upload.uploader
+            )
+
+    def _decide_and_publish(
+        self,
+        upload: Upload,
+        analysis: Analysis,
+        timings: dict[str, float],
+        approved: Collection[str],
+        from_quarantine: str | None,
+        only: Collection[str] | None,
+        *,
+        skip_live: bool,
+    ) -> ProcessResult:
+        pipe = self.pipe
+        sha, source, data, suffix, stem, group, uploader = (
+            upload.sha256, upload.source, upload.data, upload.suffix, upload.stem, upload.group, upload.uploader
+        )
+        tracks = analysis.tracks
+        matches = exclusive(
+            tracks, [track_match(analysis.samples.get(t.track_id, []), self.cfg.min_match_fraction) for t in tracks]
+        )
+        version = pipe.store.consent_version()
+        pupils = Registry(pipe.store).pupils()
+        today = pipe.today()
+        channels = [c for c in self.settings.channels if only is None or c.name in only]
+        if skip_live:
+            live = ledger.live_channels(pipe.store, sha)
+            channels = [c for c in channels if c.name not in live]
+        verdicts: list[dict[str, Verdict]] = decide_all(
+            matches, channels, pupils, today, self.settings.identify.near_match, approved
+        )
+        faces = [
+            FaceReport(t.boxes[t.first], max(t.scores.values()), m, v)
+            for t, m, v in zip(tracks, matches, verdicts, strict=True)
+        ]
+        held = held_channels(verdicts, channels)
+        publish = [c for c in channels if c.name not in held]
+        if from_quarantine is not None:
+            was_held = set(pipe._quarantine_held(from_quarantine)) or {c.name for c in channels}
+            publish = [c for c in publish if c.name in approved]
+            held += [c.name for c in channels if c.name in was_held and c.name not in approved and c.name not in held]
+        t = time.perf_counter()
+        info = analysis.info
+        files: dict[tuple[frozenset[int], tuple[int, int], bool], list[ChannelConfig]] = {}
+        for ch in publish:
+            shown = frozenset(
+                t.track_id for t, v in zip(tracks, verdicts, strict=True) if v[ch.name].action is FaceAction.VISIBLE
+            )
+            size = output_size(info.width, info.height, min(ch.max_side, self.cfg.max_side))
+            audio = info.audio and ch.name in self.cfg.audio_channels
+            files.setdefault((shown, size, audio), []).append(ch)
+        encoded = self.render(data, analysis, files) if files else {}
+        rendered: list[Rendered] = []
+        for key, chans in files.items():
+            problems = verify_clean_video(encoded[key], audio=key[2])
+            if problems:
+                raise Held(f"clip for {', '.join(c.name for c in chans)} failed the metadata check: {problems[0]}")
+            rendered += [
+                Rendered(
+                    ch,
+                    encoded[key],
+                    "mp4",
+                    visible_pupils(verdicts, matches, ch.name),
+                    unnamed=tuple(unnamed(list(pupils.values()), ch, today)),
+                )
+                for ch in chans
+            ]
+        timings["encode"] = time.perf_counter() - t
+        t = time.perf_counter()
+        everyone = [PersonName(p.first_name, p.surname_prefix, p.surname) for p in pupils.values()]
+        # the teacher's sidecar caption only (as for photos), scrubbed per channel when published
+        caption = clean_caption(upload.sidecar_text) if upload.sidecar_text else None
+        done = None if held else _Done(uploader, len(faces), from_quarantine)
+        outputs = pipe._publish(
+            sha, rendered, today, group, stem, everyone, caption, version, guard_live=skip_live, done=done
+        )
+        timings["publish"] = time.perf_counter() - t
+        status = PhotoStatus.HELD if held else PhotoStatus.PUBLISHED
+        result = ProcessResult(source, sha, status, faces=faces, outputs=outputs, held_channels=held, timings=timings)
+        if held:
+            result.reason = "uncertain match to a consenting pupil; review needed for: " + ", ".join(held)
+            pipe._hold(
+                sha, source, data, suffix, result.reason, PhotoStatus.HELD, stem, group, held, result, upload.uploader
+            )
+            pipe.store.audit(
+                AuditEvent(
+                    "photo." + status.value,
+                    photo_sha256=sha,
+                    detail={"faces": len(faces), "channels": sorted(outputs), "held": held, "video": True},
+                )
+            )
+        return result
