@@ -294,10 +294,11 @@ class Pipeline:
             reason = f"internal error ({type(exc).__name__}); the photo was held, nothing published"
             return self._hold(sha, source, data, suffix, reason, PhotoStatus.HELD, stem, group)
 
-    def analyse(self, rgb: np.ndarray) -> tuple[list[Detection], list[Match]]:
-        """Detect and identify on an upright RGB image (no side effects)."""
+    def analyse(self, rgb: np.ndarray, group: str = "") -> tuple[list[Detection], list[Match]]:
+        """Detect and identify on an upright RGB image (no side effects); ``group`` as in
+        :meth:`_identify`."""
         dets = self.detector.detect(rgb)
-        return dets, self._identify(rgb, dets)
+        return dets, self._identify(rgb, dets, group)
 
     def render(self, rgb: np.ndarray, redact_boxes: Sequence[Box], keep_boxes: Sequence[Box]) -> np.ndarray:
         """Redact ``redact_boxes`` and run the self-check; faces found afterwards that are not one
@@ -373,7 +374,7 @@ class Pipeline:
         dets = self.detector.detect(rgb)
         timings["detect"] = time.perf_counter() - t
         t = time.perf_counter()
-        matches = self._identify(rgb, dets)
+        matches = self._identify(rgb, dets, group)
         timings["identify"] = time.perf_counter() - t
         version = self.store.consent_version()
         pupils = Registry(self.store).pupils()
@@ -464,7 +465,12 @@ class Pipeline:
         for r in mine:
             r.data, r.ext = encoded[(r.channel.format, r.channel.max_side)]
 
-    def _identify(self, rgb: np.ndarray, dets: Sequence[Detection]) -> list[Match]:
+    def _identify(self, rgb: np.ndarray, dets: Sequence[Detection], group: str = "") -> list[Match]:
+        """Templates of the matchable faces, matched jointly against the enrolled pupils.
+
+        ``group`` (the photo's group, from the teacher's inbox folder) makes matching group-first:
+        that group's pupils under the normal rule, the rest of the school under the stricter
+        ``outside_group`` rule (a group without pupils in the registry: everyone is outside)."""
         cfg = self.settings.identify
         big = [i for i, d in enumerate(dets) if matchable(d.box, cfg)]
         gallery = self.template_vault().gallery(self.today())
@@ -472,11 +478,12 @@ class Pipeline:
             return [
                 Match(MatchKind.NONE) if i in big else Match(MatchKind.TOO_SMALL) for i in range(len(dets))
             ]
-        vecs = self.templates.templates(rgb, [dets[i].box for i in big])
+        vecs = self.templates.templates(rgb, [dets[i].box for i in big], [dets[i].landmarks for i in big])
         by_face: list[np.ndarray | None] = [None] * len(dets)
         for i, v in zip(big, vecs, strict=True):
             by_face[i] = v
-        return match_faces(by_face, gallery, cfg)
+        members = Registry(self.store).group_members(group) if group else None
+        return match_faces(by_face, gallery, cfg, group_pupils=members)
 
     def _publish(
         self,
