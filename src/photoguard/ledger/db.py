@@ -25,7 +25,8 @@ from photoguard.ledger.clock import iso, utcnow
 
 __all__ = ["SCHEMA_VERSION", "AuditEvent", "Store", "iso", "utcnow"]
 
-SCHEMA_VERSION = 1
+#: 2: ``templates.engine`` (the template family that made each row; rows from version 1 are 'dlib')
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -70,7 +71,8 @@ CREATE TABLE IF NOT EXISTS templates (
     pupil_id TEXT NOT NULL,
     photo_sha256 TEXT NOT NULL,
     blob BLOB NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    engine TEXT NOT NULL DEFAULT 'dlib'
 );
 CREATE INDEX IF NOT EXISTS templates_pupil ON templates(pupil_id);
 CREATE TABLE IF NOT EXISTS photos (
@@ -172,6 +174,10 @@ class Store:
     def _migrate(self) -> None:
         with self._lock:
             self._conn.executescript(_SCHEMA)
+            columns = {r["name"] for r in self._conn.execute("PRAGMA table_info(templates)")}
+            if "engine" not in columns:
+                # version 1 stored only dlib-family templates (dlib's ResNet, run in dlib or OpenCV)
+                self._conn.execute("ALTER TABLE templates ADD COLUMN engine TEXT NOT NULL DEFAULT 'dlib'")
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:

@@ -147,6 +147,7 @@ class Pipeline:
         self._master = keys.load_master(self.layout.key, create=True)
         self._claims: dict[str, list[Any]] = {}  # sha256 -> [lock, users]: one photo at a time
         self._claims_lock = threading.Lock()
+        self._missing_templates = 0  # pupils enrolled only with another template engine (last count logged)
 
     # -- public ------------------------------------------------------------------------------
     def process_path(
@@ -473,7 +474,16 @@ class Pipeline:
         ``outside_group`` rule (a group without pupils in the registry: everyone is outside)."""
         cfg = self.settings.identify
         big = [i for i, d in enumerate(dets) if matchable(d.box, cfg)]
-        gallery = self.template_vault().gallery(self.today())
+        gallery, missing = self.template_vault().gallery_for(cfg.template_engine, self.today())
+        if missing != self._missing_templates:
+            self._missing_templates = missing
+            if missing:
+                log.warning(
+                    "%s enrolled pupil(s) have no face template of the configured engine (identify.template_engine"
+                    " = %s) and are not recognised (redacted everywhere): enrol them again with"
+                    " `photoguard enrol --dir DIR`",
+                    missing, cfg.template_engine,
+                )
         if not big or len(gallery.pupil_ids) == 0:
             return [
                 Match(MatchKind.NONE) if i in big else Match(MatchKind.TOO_SMALL) for i in range(len(dets))
