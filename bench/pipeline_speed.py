@@ -8,7 +8,7 @@ configuration (real models), and prints the median time per stage and in total.
 (``text.enabled``), with a name card ("Noor ter Horst groep 5", a pupil in the registry) pasted
 into the composite, and prints wall and CPU (this process) medians for both and the difference.
 
-    .venv/bin/python bench/pipeline_speed.py [--runs 5] [--text both|on|off]
+    .venv/bin/python bench/pipeline_speed.py [--runs 5] [--text both|on|off] [--pupils 120] [--engine sface]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from photoguard.config import load_settings
+from photoguard.config import InboxFolder, load_settings
 from photoguard.photo.pipeline import Pipeline
 from photoguard.service.setup import init_root
 from school_photos import random_templates
@@ -91,19 +91,25 @@ def _gallery(pipe: Pipeline, n: int) -> None:
     from photoguard.ledger.consent import Registry, parse_csv
     from photoguard.ledger.templates import TemplateVault
 
-    rows = ["leerling_id,voornaam,achternaam,nieuwsbrief,parro,gezichtsherkenning"]
-    rows += [f"b{i},Kind{i},Achternaam{i},ja,ja,ja" for i in range(n)]
-    rows += ["b-noor,Noor,ter Horst,nee,nee,nee"]
+    engine = pipe.settings.identify.template_engine
+    rows = ["leerling_id,voornaam,achternaam,groep,nieuwsbrief,parro,gezichtsherkenning"]
+    rows += [f"b{i},Kind{i},Achternaam{i},{i // 30 + 1},ja,ja,ja" for i in range(n)]
+    rows += ["b-noor,Noor,ter Horst,1,nee,nee,nee"]
     Registry(pipe.store).import_pupils(parse_csv("\n".join(rows) + "\n"), source="bench")
     vault = TemplateVault(pipe.store, pipe._master)
     for i, v in enumerate(random_templates(n)):
-        vault.add(f"b{i}", v, f"bench-{i}")
+        if engine == "sface":
+            v = v / np.linalg.norm(v)  # sface templates are L2-normalised
+        vault.add(f"b{i}", v, f"bench-{i}", engine)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--text", choices=("both", "on", "off"), default="both")
+    ap.add_argument("--pupils", type=int, default=120, help="enrolled pupils (groups of 30)")
+    ap.add_argument("--engine", choices=["opencv", "dlib", "sface"], default=None,
+                    help="identify.template_engine (default: the configured default)")
     args = ap.parse_args()
     if not WIDER.is_dir():
         raise SystemExit(f"missing {WIDER}: run with ../shared beside the repository")
@@ -115,6 +121,11 @@ def main() -> int:
         root = tmp / "root"
         init_root(root)
         settings = load_settings(root)
+        folders = [InboxFolder(folder="bench", group="1")]
+        update: dict[str, object] = {"service": settings.service.model_copy(update={"folders": folders})}
+        if args.engine:
+            update["identify"] = settings.identify.model_copy(update={"template_engine": args.engine})
+        settings = settings.model_copy(update=update)
         pipe = Pipeline(root, settings)
         off_settings = settings.model_copy(update={"text": settings.text.model_copy(update={"enabled": False})})
         pipes = {
@@ -124,7 +135,7 @@ def main() -> int:
                 checker=pipe.checker, text=pipe.text_finder,
             ),
         }
-        _gallery(pipe, 30)
+        _gallery(pipe, args.pupils)
         # warm-up: load the models once (not part of the per-photo cost in the service)
         pipe.detector.detect(img[:480, :640])
         if "on" in modes:
@@ -157,7 +168,8 @@ def main() -> int:
                     stages[mode].setdefault(key, []).append(v)
         print(f"12 MP composite ({img.shape[1]}x{img.shape[0]}) with a name card, {faces} labelled faces >= 24 px, "
               f"{statistics.median(found)} detected, {statistics.median(matchable)} matchable (>= "
-              f"{settings.identify.min_face_px} px); 30 enrolled pupils; {len(settings.channels)} channels; "
+              f"{settings.identify.min_face_px} px); {args.pupils} enrolled pupils; engine "
+              f"{settings.identify.template_engine}; {len(settings.channels)} channels; "
               f"{os.cpu_count()} cores; {args.runs} runs per mode; load average {os.getloadavg()[0]:.1f}")
         if covered:
             print(f"  text regions covered on the website, median {statistics.median(covered)}")

@@ -19,6 +19,17 @@ Rules compared: today's dlib rule over the whole school; the same with group-fir
 per photo and engine (YuNet landmarks; ~1,700 photos) and cached under bench/out/.
 
     python bench/school_gallery.py [--seeds 5] [--photos 6]
+
+``--pipeline`` runs the same schools through the whole pipeline instead, with the default
+configuration (real detector, SFace templates, group-first from the inbox folder): a real school
+root per size, consent imported from a CSV, pupils enrolled with ``enrol_photos`` from their
+enrolment photos (photos showing more than one face are refused, as in a school), and each class
+photo composed of its 12 LFW photos (4x3 tiles) dropped in the group's inbox folder and
+processed by ``Pipeline.process_path``. A refused enrolment photo is replaced by another photo of
+the pupil not used in a class photo, where there is one. Faces the detector misses count as visible (a leak
+unless the pupil consents to the channel); background faces in the LFW photos are strangers.
+
+    python bench/school_gallery.py --pipeline [--seeds 2] [--photos 6]
 """
 
 from __future__ import annotations
@@ -197,11 +208,170 @@ RULES: list[tuple[str, str, dict[str, float], bool]] = [
 ]
 
 
+CSV_COLUMNS = {"newsletter": "nieuwsbrief", "parro": "parro", "guide": "schoolgids", "website": "website",
+               "social": "social_media", "face_matching": "gezichtsherkenning"}
+TILE, GAP, COLS = 250, 40, 4
+
+
+@dataclass
+class PipeTally(Tally):
+    missed: int = 0
+    enrol_refused: int = 0
+    hold_own: int = 0  # faces holding some channel: near their own pupil
+    hold_other: int = 0  # ... near another pupil (the face is a pupil, enrolled or not)
+    hold_stranger: int = 0  # ... a stranger's tile, or a background face
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+
+
+def _compose(path: Path, files: Sequence[Path]) -> list[tuple[float, float]]:
+    from PIL import Image
+
+    rows = (len(files) + COLS - 1) // COLS
+    canvas = np.full((rows * (TILE + GAP) + GAP, COLS * (TILE + GAP) + GAP, 3), 128, np.uint8)
+    centres = []
+    for k, f in enumerate(files):
+        r, c = divmod(k, COLS)
+        y, x = GAP + r * (TILE + GAP), GAP + c * (TILE + GAP)
+        canvas[y : y + TILE, x : x + TILE] = np.asarray(Image.open(f).convert("RGB").resize((TILE, TILE)))
+        centres.append((x + TILE / 2, y + TILE / 2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(canvas).save(path, quality=92)
+    return centres
+
+
+def run_pipeline(school: School, faces: Faces, workdir: Path) -> PipeTally:
+    """One school through the real pipeline (default configuration); see the module docstring."""
+    import tempfile
+
+    from photoguard.config import InboxFolder, load_settings
+    from photoguard.core.records import PhotoStatus
+    from photoguard.followup.enrol import enrol_photos
+    from photoguard.ledger.consent import Registry, parse_csv
+    from photoguard.photo.pipeline import Pipeline
+    from photoguard.service.setup import init_root
+
+    root = Path(tempfile.mkdtemp(prefix="school-", dir=workdir))
+    init_root(root)
+    settings = load_settings(root)
+    folders = [InboxFolder(folder=f"groep{g}", group=g) for g in school.groups]
+    settings = settings.model_copy(update={"service": settings.service.model_copy(update={"folders": folders})})
+    pipe = Pipeline(root, settings, today=lambda: TODAY)
+    lines = ["leerling_id,voornaam,achternaam,groep," + ",".join(CSV_COLUMNS.values())]
+    for p in school.pupils.values():
+        yes = ["ja" if p.consents_to(k) else "nee" for k in CSV_COLUMNS]
+        lines.append(f"{p.pupil_id},Kind,X,{p.group}," + ",".join(yes))
+    Registry(pipe.store).import_pupils(parse_csv("\n".join(lines) + "\n"), source="bench")
+    t = PipeTally()
+    probes = {r for _, shown in school.photos for r, _ in shown}
+    for pid, rows in school.enrol_rows.items():
+        # a refused enrolment photo (a second face in it) is replaced by another of the pupil's
+        # photos, as a school would take another one; never by a photo used in a class photo
+        name = faces.names[rows[0]]
+        spare = [i for i, n in enumerate(faces.names) if n == name and i not in rows and i not in probes]
+        ok = 0
+        for r in [*rows, *spare]:
+            if ok == ENROL:
+                break
+            outcome = enrol_photos(pipe, pid, [DEV / faces.files[r]])[0]
+            ok += outcome.ok
+            t.enrol_refused += not outcome.ok
+    channels = settings.channels
+    for k, (group, shown) in enumerate(school.photos):
+        path = root / "inbox" / f"groep{group}" / f"klas_{k}.jpg"
+        centres = _compose(path, [DEV / faces.files[r] for r, _ in shown])
+        c0 = time.process_time()
+        res = pipe.process_path(path)
+        t.cpu_s += time.process_time() - c0
+        t.wall_s += res.timings.get("total", 0.0)
+        t.photos += 1
+        tile_face: list[int | None] = []
+        for cx, cy in centres:
+            near = [i for i, f in enumerate(res.faces)
+                    if abs(f.box.center[0] - cx) < 70 and abs(f.box.center[1] - cy) < 70]
+            tile_face.append(max(near, key=lambda i: res.faces[i].box.area) if near else None)
+        t.missed += sum(i is None for i in tile_face)
+        background = [i for i in range(len(res.faces)) if i not in tile_face]
+        all_held = res.status is not PhotoStatus.PUBLISHED and not res.held_channels
+        truth_of = {i: truth for (_r, truth), i in zip(shown, tile_face, strict=True) if i is not None}
+        for i, f in enumerate(res.faces):
+            if any(v.action is FaceAction.HOLD for v in f.verdicts.values()):
+                who = truth_of.get(i)
+                if who is None:
+                    t.hold_stranger += 1
+                elif who == f.match.pupil_id:
+                    t.hold_own += 1
+                else:
+                    t.hold_other += 1
+        for ch in channels:
+            t.outputs += 1
+            held = all_held or ch.name in res.held_channels
+            t.held += held
+            for (_row, truth), i in zip(shown, tile_face, strict=True):
+                face = res.faces[i] if i is not None else None
+                visible = face is None or face.verdicts[ch.name].action is FaceAction.VISIBLE
+                pupil = school.pupils.get(truth) if truth else None
+                ok_here = pupil is not None and pupil.consents_to("face_matching") and pupil.consents_to(ch.consent)
+                wrong = face is not None and face.match.pupil_id != truth
+                if visible and (not ok_here or wrong):
+                    t.leaks += 1
+                if ok_here:
+                    t.consenting += 1
+                    t.unattended += visible and face is not None and not held
+            t.leaks += sum(res.faces[i].verdicts[ch.name].action is FaceAction.VISIBLE for i in background)
+    pipe.store.close()
+    return t
+
+
+def all_faces() -> Faces:
+    """Every dev photo (no templates): the pipeline mode computes its own."""
+    files = sorted(need(DEV / "pupils").glob("*/*")) + sorted(need(DEV / "strangers").glob("*/*"))
+    keys = [str(f.relative_to(DEV)) for f in files]
+    return Faces([Path(k).parent.name for k in keys], keys, {}, {})
+
+
+def main_pipeline(seeds: int, photos: int, sizes: Sequence[int] = (30, 100, 113)) -> None:
+    import shutil
+    import tempfile
+
+    faces = all_faces()
+    print(f"{machine()}, {date.today().isoformat()}; pipeline level, default configuration")
+    rows = []
+    work = Path(tempfile.mkdtemp(prefix="pg-school-"))
+    try:
+        for size in sizes:
+            total = PipeTally()
+            enrolled = 0.0
+            for s in range(seeds):
+                school = build_school(faces, size, photos, np.random.default_rng(1000 * size + s))
+                enrolled += len(school.enrol_rows) / seeds
+                total.add(run_pipeline(school, faces, work))
+            rows.append([
+                str(size), f"{enrolled:.0f}", str(total.photos), str(total.enrol_refused), str(total.missed),
+                str(total.leaks), f"{total.held / total.outputs:.3f}",
+                f"{total.unattended / max(1, total.consenting):.3f}",
+                f"{total.wall_s / total.photos:.2f}", f"{total.cpu_s / total.photos:.2f}",
+                f"{total.hold_own} / {total.hold_other} / {total.hold_stranger}",
+            ])
+            print(" | ".join(rows[-1]), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(md_table(["pupils", "enrolled", "photos", "enrolment photos refused", "faces missed", "leaks", "held",
+                    "unattended utility", "s/photo", "CPU s/photo",
+                    "faces holding: own pupil / other pupil / stranger"], rows))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5, help="schools simulated per size")
     ap.add_argument("--photos", type=int, default=6, help="class photos per group")
+    ap.add_argument("--pipeline", action="store_true", help="through the whole pipeline, default configuration")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[30, 100, 113], help="with --pipeline: school sizes")
     args = ap.parse_args()
+    if args.pipeline:
+        main_pipeline(args.seeds, args.photos, args.sizes)
+        return
     faces = embed(["opencv", "sface"])
     print(f"{machine()}, {date.today().isoformat()}")
     print(f"{len(faces.names)} faces; templates per face, one at a time: "

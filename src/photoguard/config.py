@@ -151,11 +151,11 @@ class IdentifyConfig(Strict):
     min_face_px: int = Field(40, ge=20, le=1000, description="Smaller faces are never matched")
     near_match: NearMatchPolicy = Field(NearMatchPolicy.HOLD, description="hold or redact")
     template_engine: Literal["opencv", "dlib", "sface"] = Field(
-        "opencv",
-        description="Face templates: dlib's ResNet run in opencv (fast; checked against dlib at start, falls"
-        " back to dlib on any difference) or in dlib itself (both use the *_distance rules), or sface"
-        " (OpenCV SFace, the sface_* cosine rules). Templates of one engine never match another's:"
-        " re-enrol after switching",
+        "sface",
+        description="Face templates: sface (OpenCV SFace, the sface_* cosine rules; no stranger matched at"
+        " school scale) or dlib's ResNet run in opencv (checked against dlib at start, falls back to dlib on"
+        " any difference) or in dlib itself (both use the *_distance rules). Templates of one engine never"
+        " match another's: after switching, enrol the pupils again (photoguard enrol --dir)",
     )
     outside_group_distance: float = Field(
         0.40, gt=0, lt=1,

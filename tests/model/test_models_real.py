@@ -113,7 +113,7 @@ def test_obama_enrolled_matches_biden_does_not() -> None:
     vecs = [tm.templates(im, [biggest(im)])[0] for im in enrol]
     assert all(v.shape == (128,) and v.dtype == np.float32 for v in vecs)
     gallery = Gallery(("obama",) * len(vecs), np.stack(vecs))
-    cfg = IdentifyConfig()
+    cfg = IdentifyConfig(template_engine="opencv")  # TemplateModel() is the dlib family
 
     both = load(d / "test__obama_and_biden.jpg")
     boxes = confident(both)
@@ -149,7 +149,7 @@ def test_lfw_enrol_four_fifth_matches_strangers_never() -> None:
     enrolled, strangers = list(vecs)[:6], list(vecs)[6:]
     ids = tuple(pid for pid in enrolled for _ in range(4))
     gallery = Gallery(ids, np.stack([v for pid in enrolled for v in vecs[pid][:4]]))
-    cfg = IdentifyConfig()
+    cfg = IdentifyConfig(template_engine="opencv")  # TemplateModel() is the dlib family
     probes = [vecs[pid][4] for pid in enrolled]
     got = match_faces(probes, gallery, cfg)
     hits = sum(

@@ -53,6 +53,12 @@ class FakeTemplates:
 
     def __init__(self, by_box: dict[Box, np.ndarray]) -> None:
         self.by_box = by_box
+        self.landmarks_seen: list[object] = []
 
-    def templates(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
+    def templates(
+        self, rgb: np.ndarray, boxes: Sequence[Box], landmarks: Sequence[object] | None = None
+    ) -> list[np.ndarray]:
+        if landmarks is not None:
+            assert len(landmarks) == len(boxes), "one landmark set (or None) per box"
+            self.landmarks_seen.extend(landmarks)
         return [self.by_box.get(b, fake_vector(999)) for b in boxes]

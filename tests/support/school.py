@@ -115,10 +115,11 @@ def make_school(
 
     Defaults: the two-pupil CSV (:data:`TWO_PUPILS`), a :class:`FakeDetector` finding FACE_A and
     FACE_B, templates 1 and 2 for them, a :class:`FakeTextFinder` that finds no text, today
-    2026-11-21, and pupil 1001 enrolled as FACE_A's
-    template (``enrol={}`` enrols nobody; ``consent=""`` imports nothing).
+    2026-11-21, and pupil 1001 enrolled as FACE_A's template (``enrol={}`` enrols nobody;
+    ``consent=""`` imports nothing). The fake templates are dlib-like (Euclidean distances, not
+    unit length), so the school's ``template_engine`` is "opencv" unless ``config`` says otherwise.
     """
-    root = init_school(tmp_path / name, **(config or {}))
+    root = init_school(tmp_path / name, **{"template_engine": '"opencv"', **(config or {})})
     pipe = Pipeline(
         root,
         load_settings(root),

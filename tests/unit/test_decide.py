@@ -65,3 +65,65 @@ def test_decide_all_holds_only_the_uncertain_channel() -> None:
     # the near-match pupil has consent everywhere but the website -> held everywhere else
     assert held_channels(verdicts, chans) == ["newsletter", "parro", "guide", "social"]
     assert visible_pupils(verdicts, matches, "website") == ["yes"]
+
+
+NEWSLETTER = Settings().channel("newsletter")
+SOCIAL = Settings().channel("social")
+NOSOCIAL = {"nosocial": pupil("nosocial", social=False)}
+
+
+@pytest.mark.parametrize(
+    ("candidate", "channel", "policy", "approved", "expected", "reason_part"),
+    [
+        # a person can change the outcome: the candidate would be visible if confirmed -> hold
+        ("yes", WEB, NearMatchPolicy.HOLD, False, FaceAction.HOLD, "consenting pupil"),
+        ("leaving", PARRO, NearMatchPolicy.HOLD, False, FaceAction.HOLD, "consenting pupil"),
+        ("noweb", PARRO, NearMatchPolicy.HOLD, False, FaceAction.HOLD, "consenting pupil"),
+        # ... unless the school redacts near matches, or a reviewer already released the channel
+        ("yes", WEB, NearMatchPolicy.REDACT, False, FaceAction.REDACT, "could be shown if confirmed"),
+        ("yes", WEB, NearMatchPolicy.HOLD, True, FaceAction.REDACT, "could be shown if confirmed"),
+        # nobody can change the outcome: the candidate could never be shown here -> redact, publish
+        ("noweb", WEB, NearMatchPolicy.HOLD, False, FaceAction.REDACT, "no consent for website"),
+        ("nosocial", SOCIAL, NearMatchPolicy.HOLD, False, FaceAction.REDACT, "no consent for social"),
+        ("left", NEWSLETTER, NearMatchPolicy.HOLD, False, FaceAction.REDACT, "has left the school"),
+        ("nofm", NEWSLETTER, NearMatchPolicy.HOLD, False, FaceAction.REDACT, "no face_matching consent"),
+        ("unknown-id", NEWSLETTER, NearMatchPolicy.HOLD, False, FaceAction.REDACT, "not in the registry"),
+        ("noweb", WEB, NearMatchPolicy.REDACT, True, FaceAction.REDACT, "not shown here even if confirmed"),
+    ],
+)
+def test_near_match_holds_only_where_confirming_could_show_the_pupil(
+    candidate: str,
+    channel: object,
+    policy: NearMatchPolicy,
+    approved: bool,
+    expected: FaceAction,
+    reason_part: str,
+) -> None:
+    near = Match(MatchKind.NEAR, candidate, 0.5, 0.6)
+    v = decide_face(near, channel, {**PUPILS, **NOSOCIAL}, TODAY, policy, approved)  # type: ignore[arg-type]
+    assert v.action is expected
+    assert reason_part in v.reason
+
+
+@pytest.mark.parametrize(
+    ("near_candidate", "held"),
+    [
+        ("yes", ["newsletter", "parro", "guide", "website", "social"]),
+        ("noweb", ["newsletter", "parro", "guide", "social"]),
+        ("nosocial", ["newsletter", "parro", "guide", "website"]),
+        ("left", []),
+        ("nofm", []),
+    ],
+)
+def test_a_photo_is_held_only_in_channels_where_the_near_candidate_could_appear(
+    near_candidate: str, held: list[str]
+) -> None:
+    chans = Settings().channels
+    matches = [Match(MatchKind.MATCH, "yes", 0.3), Match(MatchKind.NEAR, near_candidate, 0.5), Match(MatchKind.NONE)]
+    verdicts = decide_all(matches, chans, {**PUPILS, **NOSOCIAL}, TODAY, NearMatchPolicy.HOLD)
+    assert held_channels(verdicts, chans) == held
+    for ch in chans:
+        assert verdicts[2][ch.name].action is FaceAction.REDACT
+        assert verdicts[0][ch.name].action is FaceAction.VISIBLE
+        if ch.name not in held:
+            assert verdicts[1][ch.name].action is FaceAction.REDACT

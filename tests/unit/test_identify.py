@@ -20,7 +20,7 @@ from photoguard.photo.identify import (
     rule_for,
 )
 
-CFG = IdentifyConfig(match_distance=0.45, review_distance=0.55, margin=0.06, min_face_px=40)
+CFG = IdentifyConfig(template_engine="opencv", match_distance=0.45, review_distance=0.55, margin=0.06, min_face_px=40)
 
 
 def at(distance: float, axis: int = 0) -> np.ndarray:
@@ -63,7 +63,7 @@ def test_match_near_none_by_distance() -> None:
 
 
 def test_boundaries_are_inclusive() -> None:
-    cfg = IdentifyConfig(match_distance=0.5, review_distance=0.75, margin=0.0)
+    cfg = IdentifyConfig(template_engine="opencv", match_distance=0.5, review_distance=0.75, margin=0.0)
     assert match_faces([at(0)], origin_gallery(a=0.5), cfg)[0].kind == MatchKind.MATCH
     assert match_faces([at(0)], origin_gallery(a=0.75), cfg)[0].kind == MatchKind.NEAR
 
@@ -222,7 +222,9 @@ def two_pupils(a: float, z: float) -> tuple[Gallery, np.ndarray]:
     return origin_gallery(a=a, z=z), at(0.0)
 
 
-GROUP_CFG = IdentifyConfig(match_distance=0.45, review_distance=0.55, margin=0.06, outside_group_distance=0.35)
+GROUP_CFG = IdentifyConfig(
+    template_engine="opencv", match_distance=0.45, review_distance=0.55, margin=0.06, outside_group_distance=0.35
+)
 
 
 def test_group_first_uses_the_stricter_rule_outside_the_group() -> None:

@@ -30,7 +30,12 @@ def decide_face(
     approved: bool = False,
 ) -> Verdict:
     """Decide one face in one channel. ``approved``: a reviewer released this channel, so a
-    near-match is redacted instead of held (never made visible)."""
+    near-match is redacted instead of held (never made visible).
+
+    A near match holds the channel only where a person can change the outcome: when the
+    candidate pupil would be visible in this channel if the reviewer confirmed the match
+    (``core.eligibility``). Otherwise the face is redacted and the channel published; a
+    redacted face that could have been shown says so in its reason (for a later, optional look)."""
     if match.kind is MatchKind.TOO_SMALL:
         return Verdict(FaceAction.REDACT, "too small to recognise")
     if match.kind is MatchKind.NONE or match.pupil_id is None:
@@ -38,9 +43,13 @@ def decide_face(
     pupil = pupils.get(match.pupil_id)
     allowed, why_not = _allowed(pupil, channel, today)
     if match.kind is MatchKind.NEAR:
-        if allowed and near_policy is NearMatchPolicy.HOLD and not approved:
+        if not allowed:
+            return Verdict(FaceAction.REDACT, f"uncertain match; not shown here even if confirmed ({why_not})")
+        if near_policy is NearMatchPolicy.HOLD and not approved:
             return Verdict(FaceAction.HOLD, "uncertain match to a consenting pupil")
-        return Verdict(FaceAction.REDACT, "uncertain match")
+        return Verdict(
+            FaceAction.REDACT, f"uncertain match; could be shown if confirmed (consent for {channel.consent})"
+        )
     if not allowed:
         return Verdict(FaceAction.REDACT, why_not)
     return Verdict(FaceAction.VISIBLE, f"consent for {channel.consent}")

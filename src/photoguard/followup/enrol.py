@@ -76,9 +76,9 @@ def _enrol_one(pipe: Pipeline, vault: TemplateVault, pupil_id: str, photo: Path)
         return refuse(f"{len(dets)} faces found; an enrolment photo must show exactly one face")
     if not usable:
         return refuse(f"the face is too small (needs at least {pipe.settings.identify.min_face_px} px wide)")
-    [template] = pipe.templates.templates(img.pixels, [usable[0].box])
+    [template] = pipe.templates.templates(img.pixels, [usable[0].box], [usable[0].landmarks])
     try:
-        added = vault.add(pupil_id, template, fsutil.sha256_bytes(data))
+        added = vault.add(pupil_id, template, fsutil.sha256_bytes(data), pipe.settings.identify.template_engine)
     except EnrolmentRefused as exc:
         return refuse(exc.reason)
     return EnrolOutcome(pupil_id, str(photo), True, "enrolled" if added else "already enrolled with this photo")

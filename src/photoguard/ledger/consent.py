@@ -276,6 +276,18 @@ class Registry:
             consent.setdefault(r["pupil_id"], {})[r["key"]] = bool(r["value"])
         return {r["pupil_id"]: _row_to_pupil(r, consent.get(r["pupil_id"], {})) for r in rows}
 
+    def group_members(self, group: str) -> set[str]:
+        """Ids of the registry's pupils in ``group`` (compared without case or surrounding
+        spaces); empty for ''."""
+        key = group.strip().casefold()
+        if not key:
+            return set()
+        return {
+            str(r["pupil_id"])
+            for r in self.store.query("SELECT pupil_id, grp FROM pupils")
+            if str(r["grp"]).strip().casefold() == key
+        }
+
     def names(self) -> list[tuple[str, str, str]]:
         """(first name, surname prefix, surname) of every pupil, to scrub names from text."""
         return [

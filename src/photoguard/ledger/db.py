@@ -31,7 +31,9 @@ from photoguard.ledger.clock import iso, utcnow
 
 __all__ = ["SCHEMA_VERSION", "AuditEvent", "StateError", "Store", "iso", "utcnow"]
 
-SCHEMA_VERSION = 2
+#: 2: consent provenance columns; ``templates.engine`` (the template family that made each row;
+#: rows from version 1 are 'dlib'). 3: both (two version-2 lines met; every step checks before it adds)
+SCHEMA_VERSION = 3
 
 #: columns added after version 1: (table, column, declaration); added to an older database
 _ADDED_COLUMNS = (
@@ -96,7 +98,8 @@ CREATE TABLE IF NOT EXISTS templates (
     pupil_id TEXT NOT NULL,
     photo_sha256 TEXT NOT NULL,
     blob BLOB NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    engine TEXT NOT NULL DEFAULT 'dlib'
 );
 CREATE INDEX IF NOT EXISTS templates_pupil ON templates(pupil_id);
 CREATE TABLE IF NOT EXISTS photos (
@@ -340,6 +343,10 @@ class Store:
         adds (indexes, the ``db_id`` row)."""
         with self._lock:
             self._conn.executescript(_SCHEMA)
+            columns = {r["name"] for r in self._conn.execute("PRAGMA table_info(templates)")}
+            if "engine" not in columns:
+                # version 1 stored only dlib-family templates (dlib's ResNet, run in dlib or OpenCV)
+                self._conn.execute("ALTER TABLE templates ADD COLUMN engine TEXT NOT NULL DEFAULT 'dlib'")
             with self.transaction() as conn:
                 _add_columns(conn)
                 _backfill_provenance(conn)

@@ -176,6 +176,7 @@ class Pipeline:
         self._master = keys.load_master(self.layout.key)
         self._claims: dict[str, list[Any]] = {}  # sha256 -> [lock, users]: one photo at a time
         self._claims_lock = threading.Lock()
+        self._missing_templates = 0  # pupils enrolled only with another template engine (last count logged)
 
     # -- public ------------------------------------------------------------------------------
     def process_path(
@@ -436,10 +437,11 @@ class Pipeline:
             reason = f"internal error ({type(exc).__name__}); the photo was held, nothing published"
             return self._hold(sha, source, data, suffix, reason, PhotoStatus.HELD, stem, group, uploader=up)
 
-    def analyse(self, rgb: np.ndarray) -> tuple[list[Detection], list[Match]]:
-        """Detect and identify on an upright RGB image (no side effects)."""
+    def analyse(self, rgb: np.ndarray, group: str = "") -> tuple[list[Detection], list[Match]]:
+        """Detect and identify on an upright RGB image (no side effects); ``group`` as in
+        :meth:`_identify`."""
         dets = self.detector.detect(rgb)
-        return dets, self._identify(rgb, dets)
+        return dets, self._identify(rgb, dets, group)
 
     def render(self, rgb: np.ndarray, redact_boxes: Sequence[Box], keep_boxes: Sequence[Box]) -> np.ndarray:
         """Redact ``redact_boxes`` and run the self-check; faces found afterwards that are not one
@@ -518,7 +520,7 @@ class Pipeline:
         lines = self._find_text(rgb, sha)
         timings["text"] = time.perf_counter() - t
         t = time.perf_counter()
-        matches = self._identify(rgb, dets)
+        matches = self._identify(rgb, dets, group)
         timings["identify"] = time.perf_counter() - t
         version = self.store.consent_version()
         pupils = Registry(self.store).pupils()
@@ -649,19 +651,34 @@ class Pipeline:
             log.exception("text finding failed for photo %s", sha[:12])
             raise Held(f"text in the photo could not be checked ({type(exc).__name__})") from exc
 
-    def _identify(self, rgb: np.ndarray, dets: Sequence[Detection]) -> list[Match]:
+    def _identify(self, rgb: np.ndarray, dets: Sequence[Detection], group: str = "") -> list[Match]:
+        """Templates of the matchable faces, matched jointly against the enrolled pupils.
+
+        ``group`` (the photo's group, from the teacher's inbox folder) makes matching group-first:
+        that group's pupils under the normal rule, the rest of the school under the stricter
+        ``outside_group`` rule (a group without pupils in the registry: everyone is outside)."""
         cfg = self.settings.identify
         big = [i for i, d in enumerate(dets) if matchable(d.box, cfg)]
-        gallery = self.template_vault().gallery(self.today())
+        gallery, missing = self.template_vault().gallery_for(cfg.template_engine, self.today())
+        if missing != self._missing_templates:
+            self._missing_templates = missing
+            if missing:
+                log.warning(
+                    "%s enrolled pupil(s) have no face template of the configured engine (identify.template_engine"
+                    " = %s) and are not recognised (redacted everywhere): enrol them again with"
+                    " `photoguard enrol --dir DIR`",
+                    missing, cfg.template_engine,
+                )
         if not big or len(gallery.pupil_ids) == 0:
             return [
                 Match(MatchKind.NONE) if i in big else Match(MatchKind.TOO_SMALL) for i in range(len(dets))
             ]
-        vecs = self.templates.templates(rgb, [dets[i].box for i in big])
+        vecs = self.templates.templates(rgb, [dets[i].box for i in big], [dets[i].landmarks for i in big])
         by_face: list[np.ndarray | None] = [None] * len(dets)
         for i, v in zip(big, vecs, strict=True):
             by_face[i] = v
-        return match_faces(by_face, gallery, cfg)
+        members = Registry(self.store).group_members(group) if group else None
+        return match_faces(by_face, gallery, cfg, group_pupils=members)
 
     def _publish(
         self,
