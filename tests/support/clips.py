@@ -179,7 +179,9 @@ class BlobDetector:
 class TintTemplates:
     """Template 1 for red faces, template 2 for blue ones (by the patch's mean colour)."""
 
-    def templates(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
+    def templates(
+        self, rgb: np.ndarray, boxes: Sequence[Box], landmarks: Sequence[object] | None = None
+    ) -> list[np.ndarray]:
         out = []
         h, w = rgb.shape[:2]
         for b in boxes:
