@@ -34,7 +34,7 @@ def _unit(seed: int) -> np.ndarray:
 
 @pytest.fixture
 def vault(tmp_path: Path) -> TemplateVault:
-    store = Store(tmp_path / "db.sqlite3")
+    store = Store(tmp_path / "db.sqlite3", create=True)
     Registry(store).import_pupils(parse_csv(CSV), source="t")
     return TemplateVault(store, keys.load_master(tmp_path / "k.key", create=True))
 
