@@ -3,12 +3,15 @@ Playwright's Python package (no browser is downloaded; ``.ci/run`` installs chro
 
 The server runs as a subprocess on 127.0.0.1 with a free port, with the fake face models
 (``tests/support/fake_cli.py``). A reviewer logs in, opens the queue and the held photo, approves
-it; a teacher looks at her uploads on a phone-sized screen. Screenshots go to docs/screenshots/
-(they are the pictures in docs/WEB.md). The server is stopped by its PID.
+it; a teacher looks at her uploads on a phone-sized screen. Screenshots go to the test's temporary
+folder and are checked to be real pictures; with ``PHOTOGUARD_SCREENSHOTS=docs/screenshots`` they are
+written there instead (how the pictures in docs/WEB.md are refreshed), so a plain test run never
+changes the repository. The server is stopped by its PID.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +32,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-SHOTS = REPO / "docs" / "screenshots"
+def _shots_folder(tmp: Path) -> Path:
+    chosen = os.environ.get("PHOTOGUARD_SCREENSHOTS")
+    return (REPO / chosen) if chosen else tmp / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 STEP_MS = 20_000
@@ -43,13 +48,14 @@ def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
         yield base, school
 
 
-def test_review_and_approve_in_a_real_browser(server: tuple[str, object]) -> None:
+def test_review_and_approve_in_a_real_browser(server: tuple[str, object], tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     from photoguard.ledger.db import Store
 
     base, school = server
     assert CHROMIUM.is_file(), "install Debian's chromium (apt-get install chromium); .ci/run does"
+    SHOTS = _shots_folder(tmp_path)
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
@@ -106,3 +112,6 @@ def test_review_and_approve_in_a_real_browser(server: tuple[str, object]) -> Non
         assert events.count("web.login") == 2 and "web.approve" in events
     finally:
         store.close()
+    for name in ("login-desktop", "queue-desktop", "item-desktop", "approved-desktop", "uploads-phone"):
+        shot = SHOTS / f"{name}.png"
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5_000, shot
