@@ -12,8 +12,8 @@ which nobody has consent. With --pipeline it goes through ``photoguard.photo.pip
     PYTHONPATH=src .venv/bin/python bench/privacy_recall.py [--pipeline] [--method solid|pixelate]
         [--outline head|ellipse] [--limit N] [--large-only] [--sheet PATH]
 
-The library path hands the detections (with their landmarks) to ``redact``; the pipeline hands it
-boxes (``Pipeline.iter_versions`` takes boxes), so there the head outline works from the box alone.
+The library path hands the detections (with their landmarks) to ``redact``; ``--pipeline`` goes
+through ``Pipeline.render`` with the detections too (it took boxes only before 2026-12-02).
 ``--large-only`` scores only the photos with a labelled face > 64 px (fast iteration). The misses
 (SSIM >= 0.6, faces >= 10 px, largest first) go to a contact sheet, original | output crops
 around the labelled box (green), bench/out/privacy_misses.png by default.
@@ -80,7 +80,7 @@ def make_pipeline_protect(
 
     def protect(rgb: np.ndarray) -> np.ndarray:
         dets, _ = pipe.analyse(rgb)
-        return pipe.render(rgb, [d.box for d in dets], [])
+        return pipe.render(rgb, dets, [])
 
     return protect
 

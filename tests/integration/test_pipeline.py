@@ -253,6 +253,33 @@ def test_self_check_runs_once_and_fills_per_version(school: tuple[Path, Pipeline
     assert np.array_equal(single, out[show_a])
 
 
+def test_a_detection_inside_a_shown_face_is_part_of_it_and_one_elsewhere_stays_redacted(
+    school: tuple[Path, Pipeline],
+) -> None:
+    """Issue 16: an eye or mouth of a visible, consented face found as a second "face" is not
+    filled (it would blot out the pupil's face); the same small box outside any shown face is."""
+    _root, pipe = school
+    pipe.settings = pipe.settings.model_copy(
+        update={"redact": pipe.settings.redact.model_copy(update={"self_check": False})}
+    )
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 255, size=(200, 320, 3), dtype=np.uint8)
+    eye = Box(60, 60, 80, 75)  # inside FACE_A (40, 40, 120, 130)
+    blob = Box(160, 150, 180, 165)  # outside every face
+    faces = [FACE_A, FACE_B, eye, blob]
+
+    def same(img: np.ndarray, b: Box) -> bool:
+        x1, y1, x2, y2 = b.as_ints()
+        return bool(np.array_equal(img[y1:y2, x1:x2], rgb[y1:y2, x1:x2]))
+
+    out = pipe.render_versions(rgb, faces, [frozenset({0}), frozenset()])
+    shown_a = out[frozenset({0})]
+    assert same(shown_a, FACE_A)  # the eye inside the shown face was not filled
+    assert not same(shown_a, FACE_B) and not same(shown_a, blob)
+    hidden_all = out[frozenset()]
+    assert not same(hidden_all, FACE_A) and not same(hidden_all, eye)  # nobody shown: all redacted
+
+
 def test_internal_error_holds_and_keeps_original(school: tuple[Path, Pipeline]) -> None:
     root, pipe = school
 

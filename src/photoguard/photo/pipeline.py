@@ -443,7 +443,9 @@ class Pipeline:
         dets = self.detector.detect(rgb)
         return dets, self._identify(rgb, dets, group)
 
-    def render(self, rgb: np.ndarray, redact_boxes: Sequence[Box], keep_boxes: Sequence[Box]) -> np.ndarray:
+    def render(
+        self, rgb: np.ndarray, redact_boxes: Sequence[Box | Detection], keep_boxes: Sequence[Box | Detection]
+    ) -> np.ndarray:
         """Redact ``redact_boxes`` and run the self-check; faces found afterwards that are not one
         of ``keep_boxes`` (the visible, consented faces) get a solid fill."""
         boxes = list(keep_boxes) + list(redact_boxes)
@@ -451,17 +453,20 @@ class Pipeline:
         return self.render_versions(rgb, boxes, [shown])[shown]
 
     def render_versions(
-        self, rgb: np.ndarray, boxes: Sequence[Box], versions: Collection[frozenset[int]]
+        self, rgb: np.ndarray, faces: Sequence[Box | Detection], versions: Collection[frozenset[int]]
     ) -> dict[frozenset[int], np.ndarray]:
         """All versions of :meth:`iter_versions` at once."""
-        return dict(self.iter_versions(rgb, boxes, versions))
+        return dict(self.iter_versions(rgb, faces, versions))
 
     def iter_versions(
-        self, rgb: np.ndarray, boxes: Sequence[Box], versions: Collection[frozenset[int]]
+        self, rgb: np.ndarray, faces: Sequence[Box | Detection], versions: Collection[frozenset[int]]
     ) -> Iterator[tuple[frozenset[int], np.ndarray]]:
         """One redacted image per distinct version, one at a time (a 12 MP image is 36 MB: the
         caller encodes a version and lets it go before the next one is made). A version is the
-        set of indices into ``boxes`` of the faces it shows; every other face is redacted.
+        set of indices into ``faces`` of the faces it shows; every other face is redacted (on its
+        head outline: a detection's landmarks shape it). A detection lying inside a face the
+        version shows, and smaller than it, is part of that face (an eye or a mouth found as a
+        second "face"), not a face to fill; a detection anywhere else stays redacted.
 
         The self-check detector runs once, on the most-redacted image: every face redacted that
         some version redacts (only the faces all versions show stay). Each version differs from
@@ -474,22 +479,28 @@ class Pipeline:
             return
         cfg = self.settings.redact
 
+        boxes = [_box_of(f) for f in faces]
+
         def redacted(shown: frozenset[int]) -> np.ndarray:
-            hidden = [b for i, b in enumerate(boxes) if i not in shown]
+            hidden = [
+                f
+                for i, f in enumerate(faces)
+                if i not in shown and not any(_part_of(boxes[k], boxes[i]) for k in shown)
+            ]
             return redact(rgb, hidden, cfg, seed=len(hidden))
 
         common = frozenset.intersection(*wanted)
         base: np.ndarray | None = None
-        found: list[Box] = []
+        found: list[Detection] = []
         if cfg.self_check:
             base = redacted(common)
-            found = [d.box for d in self.checker.detect(base)]
+            found = list(self.checker.detect(base))
             if common not in wanted:
                 base = None
         for shown in wanted:
             img = base if base is not None and shown == common else redacted(shown)
             keep = [boxes[i] for i in shown]
-            extra = [f for f in found if not any(f.iou(k) > 0.3 or _covers(k, f) for k in keep)]
+            extra = [f for f in found if not any(f.box.iou(k) > 0.3 or _covers(k, f.box) for k in keep)]
             if extra:
                 log.info("self-check filled %s more face region(s)", len(extra))
                 img = solid_fill(img, extra, cfg.grow)
@@ -563,7 +574,7 @@ class Pipeline:
         ]
         quality = img.jpeg_quality or self.settings.media.jpeg_quality
         encoding = 0.0
-        for faces_shown, pixels in self.iter_versions(rgb, [d.box for d in dets], shown.values()):
+        for faces_shown, pixels in self.iter_versions(rgb, dets, shown.values()):
             t_enc = time.perf_counter()
             self._encode_version(img, pixels, [r for r in rendered if shown[r.channel.name] == faces_shown], quality)
             encoding += time.perf_counter() - t_enc
@@ -897,6 +908,16 @@ class Pipeline:
 
     def _group_for(self, path: Path) -> str:
         return ingest.group_for(ingest.inbox_folder(path, self.layout.inbox), self.settings)
+
+
+def _box_of(face: Box | Detection) -> Box:
+    return face.box if isinstance(face, Detection) else face
+
+
+def _part_of(shown: Box, other: Box) -> bool:
+    """``other`` lies (mostly) inside the shown face ``shown`` and is smaller than half of it:
+    a part of that face found as a face of its own, not another person."""
+    return _covers(shown, other) and other.area < 0.5 * shown.area
 
 
 def _covers(outer: Box, inner: Box) -> bool:
