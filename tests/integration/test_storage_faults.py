@@ -19,6 +19,7 @@ import pytest
 from photoguard import fsutil
 from photoguard.cli.app import LogGuard, main
 from photoguard.core.records import PhotoStatus
+from photoguard.core.textsafe import OutputStyle
 from photoguard.ledger import audit
 from photoguard.ledger.db import Store
 from photoguard.service.health import clean_stale_temps
@@ -366,7 +367,9 @@ def test_status_shows_a_manual_sweep(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert swept is not None and swept["by"] == "manual" and swept["ok"] is True and swept["at"]
     capsys.readouterr()
     main(["--root", str(root), "status"])
-    assert f"last sweep: {swept['at']} (manual, ok)" in capsys.readouterr().out
+    # for people: the school's time zone ([locale], Europe/Amsterdam by default)
+    local = OutputStyle().time(swept["at"])
+    assert f"last sweep: {local} (manual, ok)" in capsys.readouterr().out
 
 
 def test_service_sweep_is_recorded_where_status_reads_it(tmp_path: Path) -> None:

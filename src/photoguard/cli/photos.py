@@ -60,6 +60,7 @@ def add_status(sub: SubParsers) -> None:
 # -- process ---------------------------------------------------------------------------------
 def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
     from photoguard.cli.progress import Progress
+    from photoguard.core.textsafe import terminal_text
     from photoguard.photo.ingest import iter_inputs
     from photoguard.service.health import clean_stale_temps
 
@@ -83,7 +84,8 @@ def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
         if args.json:
             print(json.dumps(res.to_json()), flush=True)
         elif res.status.value != "published" or res.held_channels:
-            held.append(f"{res.status.value:9} {path.name}: {res.reason}")
+            # file names and reasons come from outside: shown with escapes made visible
+            held.append(f"{res.status.value:9} {terminal_text(path.name)}: {terminal_text(res.reason)}")
         bar.step()
     bar.close()
     if not args.json:
@@ -230,15 +232,19 @@ def status_report(ctx: Context) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    from photoguard.core.textsafe import OutputStyle, terminal_text
+
     report = status_report(ctx)
-    if args.json:
+    if args.json:  # the contract: times stay UTC ISO
         print(json.dumps(report, indent=1))
         return EXIT_OK if report["service"].get("running") else EXIT_FAIL
+    # for people: times in the school's time zone ([locale] timezone)
+    when = OutputStyle.from_settings(ctx.settings.locale).time
     svc = report["service"]
     if svc.get("running"):
         q = svc.get("queue", {})
         print(
-            f"service: running (pid {svc.get('pid')}, since {svc.get('started_at')}, "
+            f"service: running (pid {svc.get('pid')}, since {when(svc.get('started_at'))}, "
             f"{svc.get('workers')} workers, {svc.get('observer')} observer)"
         )
         print(
@@ -250,20 +256,21 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
             "  since start: "
             + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("published", "held", "rejected", "duplicate", "errors"))
         )
-        print(f"  last processed: {svc.get('last_processed_at') or '-'} (photo {svc.get('last_photo') or '-'})")
+        print(f"  last processed: {when(svc.get('last_processed_at')) or '-'} (photo {svc.get('last_photo') or '-'})")
         if svc.get("last_error"):
-            print(f"  last error: {svc['last_error'].get('at')} {svc['last_error'].get('kind')}")
+            err = svc["last_error"]
+            print(f"  last error: {when(err.get('at'))} {terminal_text(err.get('kind'))}")
         print(f"  next sweep: {svc.get('next_sweep_at')}")
         if svc.get("fake_models"):
             print("  WARNING: TEST MODE, fake face models in use")
     elif svc.get("state"):
-        print(f"service: NOT running (last heartbeat {svc.get('updated_at')}, state {svc.get('state')})")
+        print(f"service: NOT running (last heartbeat {when(svc.get('updated_at'))}, state {svc.get('state')})")
     else:
         print("service: NOT running (no heartbeat found)")
     sw = report.get("last_sweep")
     if sw:
         outcome = "ok" if sw.get("ok", True) else "FAILED"
-        print(f"last sweep: {sw.get('at')} ({sw.get('by', 'service')}, {outcome})")
+        print(f"last sweep: {when(sw.get('at'))} ({sw.get('by', 'service')}, {outcome})")
     db = report.get("db")
     if db:
         ph = db["photos"]

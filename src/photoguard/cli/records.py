@@ -89,7 +89,9 @@ def cmd_sweep(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print(json.dumps(rep.to_json()))
     else:
-        print("\n".join(rep.lines()))
+        from photoguard.core.textsafe import terminal_text
+
+        print("\n".join(terminal_text(line) for line in rep.lines()))
     return EXIT_OK if not rep.refused else EXIT_FAIL
 
 

@@ -10,7 +10,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,46 @@ def read_heartbeat(layout: Layout) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def heartbeat_fresh(beat: dict[str, Any], now: float | None = None) -> bool:
+    """The heartbeat is of a service that is up: starting or running, and written recently
+    (within three beats and five seconds)."""
+    try:
+        age = (time.time() if now is None else now) - float(beat.get("updated_unix", 0))
+        limit = 3 * float(beat.get("heartbeat_seconds", 2.0)) + 5
+    except (TypeError, ValueError):
+        return False
+    return beat.get("state") in ("running", "starting") and -5 < age < limit
+
+
+def incomplete_by_folder(waiting: Iterable[tuple[str, Path]]) -> dict[str, dict[str, Any]]:
+    """The heartbeat's ``incomplete.folders``: per inbox folder (the teacher's own folder name)
+    the uploads that wait for the rest of their bytes, as path ids only (never file names)."""
+    out: dict[str, dict[str, Any]] = {}
+    for folder, path in waiting:
+        entry = out.setdefault(folder, {"waiting": 0, "ids": []})
+        entry["waiting"] += 1
+        entry["ids"].append(path_id(path))
+    for entry in out.values():
+        entry["ids"].sort()
+    return out
+
+
+def waiting_uploads(beat: dict[str, Any] | None, folders: Iterable[str], now: float | None = None) -> int:
+    """How many uploads in ``folders`` the running service waits on (incomplete so far); 0 when
+    no service is up or its heartbeat says nothing about them."""
+    if beat is None or not heartbeat_fresh(beat, now):
+        return 0
+    per = (beat.get("incomplete") or {}).get("folders")
+    if not isinstance(per, dict):
+        return 0
+    total = 0
+    for folder in set(folders):
+        entry = per.get(folder)
+        if isinstance(entry, dict) and isinstance(entry.get("waiting"), int):
+            total += max(0, entry["waiting"])
+    return total
 
 
 #: the ``meta`` row where every sweep (the service's and a manual ``photoguard sweep``) leaves

@@ -69,6 +69,7 @@ from photoguard.service.health import (
     MIN_FREE_BYTES,
     check_folders,
     clean_stale_temps,
+    incomplete_by_folder,
     next_sweep_time,
     path_id,
     read_heartbeat,
@@ -779,6 +780,11 @@ class WatchService:
             stalled = [
                 now - e.stable_since for e in self._pending.values() if e.state is IntakeState.INCOMPLETE
             ]
+            stalled_paths = [p for p, e in self._pending.items() if e.state is IntakeState.INCOMPLETE]
+        # per teacher's folder (the name the ledger keeps as the uploader), ids only
+        by_folder = incomplete_by_folder(
+            (ingest.safe_text(ingest.inbox_folder(p, self.layout.inbox)), p) for p in stalled_paths
+        )
         return {
             "pid": os.getpid(),
             "version": __version__,
@@ -800,6 +806,7 @@ class WatchService:
                 "waiting": len(stalled),
                 "longest_wait_seconds": round(max(stalled, default=0.0), 1),
                 "limit_seconds": self.incomplete_grace,
+                "folders": by_folder,
             },
             "counts": counts,
             "last_processed_at": self.last_processed_at,

@@ -68,6 +68,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "uploads.status": ("Status", "Status"),
     "uploads.when": ("Binnengekomen", "Arrived"),
     "uploads.what_now": ("Wat nu?", "What now?"),
+    "uploads.arriving": (
+        "upload(s) nog onderweg: wacht op de rest van het bestand.",
+        "upload(s) still arriving: waiting for the rest of the file.",
+    ),
     "status.published": ("gepubliceerd", "published"),
     "status.held": ("vastgehouden", "held"),
     "status.rejected": ("geweigerd", "rejected"),

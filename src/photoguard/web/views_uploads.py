@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from photoguard.ledger import ledger, users
+from photoguard.service.health import read_heartbeat, waiting_uploads
 from photoguard.web.auth import TEACHERS, may_see_upload, require
 from photoguard.web.base import SHA, WebState, no_store, render, session_of, state
 
@@ -33,11 +34,19 @@ def _rows(web: WebState, folders: tuple[str, ...]) -> list[dict[str, Any]]:
     return out
 
 
+def _arriving(web: WebState, folders: tuple[str, ...]) -> int:
+    """Uploads in the teacher's own folders that the running service still waits on (the file
+    ends early: the upload may still be going). Counts only; the heartbeat has no file names."""
+    return waiting_uploads(read_heartbeat(web.layout), folders)
+
+
 async def uploads(request: Request) -> Response:
     session = session_of(request)
     require(session, TEACHERS)
-    rows = await run_in_threadpool(_rows, state(request), session.folders)
-    return render(request, "uploads.html", {"rows": rows})
+    web = state(request)
+    rows = await run_in_threadpool(_rows, web, session.folders)
+    arriving = await run_in_threadpool(_arriving, web, session.folders)
+    return render(request, "uploads.html", {"rows": rows, "arriving": arriving})
 
 
 def _output_file(web: WebState, sha: str, channel: str) -> Path | None:
