@@ -111,6 +111,7 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         "lang": lang,
         "t": lambda key: i18n.word(key, lang),
         "why": lambda text: i18n.reason(str(text or ""), lang),
+        "channel": lambda name: i18n.channel_label(str(name), lang),
         "when": lambda iso: i18n.local_time(iso, web.tz),
         "session": session,
         "csrf": session.csrf if session else "",

@@ -127,6 +127,21 @@ def word(key: str, lang: str) -> str:
     return en if lang == "en" else nl
 
 
+#: the channels' names as staff know them (a channel the school added itself keeps its own name)
+_CHANNELS: dict[str, tuple[str, str]] = {
+    "newsletter": ("Nieuwsbrief", "Newsletter"),
+    "parro": ("Parro", "Parro"),
+    "guide": ("Schoolgids", "School guide"),
+    "website": ("Website", "Website"),
+    "social": ("Sociale media", "Social media"),
+}
+
+
+def channel_label(name: str, lang: str) -> str:
+    nl, en = _CHANNELS.get(name, (name, name))
+    return en if lang == "en" else nl
+
+
 def reason(text: str, lang: str) -> str:
     """A ledger reason (English, technical) in the staff's language; Dutch in plain words. An
     unknown reason is shown as it is, so nothing is hidden."""

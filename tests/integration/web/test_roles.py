@@ -230,3 +230,16 @@ def test_a_teacher_sees_why_her_photo_was_held(school: WebSchool) -> None:
     page = school.login("anne").get("/uploads")
     assert page.status_code == 200 and "vastgehouden" in page.text
     assert "vastgehouden" not in school.login("bob").get("/uploads").text
+
+
+def test_channels_carry_the_names_staff_know_in_their_language(school: WebSchool) -> None:
+    c = school.login("carla")
+    nl = c.get(f"/review/{school.qid}").text
+    assert "Kanaal: Schoolgids" in nl and "Goedkeuren voor Nieuwsbrief" in nl and "Kanaal: guide" not in nl
+    en = c.get(f"/review/{school.qid}", headers={"accept-language": "en"}).text
+    assert "School guide" in en and "Newsletter" in en
+    assert "Vastgehouden voor: Nieuwsbrief, Parro, Schoolgids" in c.get("/review").text
+    uploads = school.login("anne").get("/uploads").text
+    assert "<figcaption>Nieuwsbrief</figcaption>" in uploads and "<figcaption>newsletter</figcaption>" not in uploads
+    # the form still posts the channel's key, not its label
+    assert 'name="channel" value="newsletter"' in nl
