@@ -8,10 +8,15 @@ dnslib is used here only (crafting and checking packets); the filter itself neve
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +26,7 @@ from dnslib import AAAA, CNAME, EDNS0, QTYPE, RCODE, RR, SOA, A, DNSRecord
 
 from photoguard.dnsfilter.config import DnsConfig
 from photoguard.dnsfilter.server import FilterServer, ListPaths
+from tests.support.shared import REPO
 
 T = TypeVar("T")
 
@@ -325,3 +331,41 @@ def ede_codes(r: DNSRecord) -> list[int]:
                 if opt.code == 15:
                     out.append(struct.unpack("!H", opt.data[:2])[0])
     return out
+
+
+@contextmanager
+def dns_serve(
+    root: Path, dns_port: int, upstream_port: int, porn_list: Path, *extra: str, merge_stderr: bool = False
+) -> Iterator[tuple[subprocess.Popen[str], list[str], dict[str, str]]]:
+    """``python -m photoguard --root ROOT dns serve`` on 127.0.0.1 with one porn list, as a
+    subprocess; yields it, the ``dns`` command prefix and the environment (for ``dns check`` in
+    the same setting). Stopped with SIGTERM, which must end it with exit 0."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env.pop("PYTHONWARNINGS", None)
+    cmd = [sys.executable, "-m", "photoguard", "--root", str(root), "dns"]
+    argv = [
+        *cmd, "serve",
+        "--listen", f"127.0.0.1:{dns_port}",
+        "--upstream", f"127.0.0.1:{upstream_port}",
+        "--list", f"porn={porn_list}",
+        "--query-log", "off",
+        *extra,
+    ]
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proc, cmd, env
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    assert proc.returncode == 0

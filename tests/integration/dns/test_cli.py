@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from photoguard.cli import dns as dns_cli
 from photoguard.dnsfilter.config import DnsConfig, QueryLogConfig
 from photoguard.dnsfilter.querylog import QueryLog, reduce_client
-from tests.support.dns import write_lists
+from tests.support.dns import dns_serve, write_lists
 from tests.support.shared import REPO
 
 
@@ -185,27 +185,7 @@ def test_python_m_photoguard_dns_serve_sighup_and_check(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "BLOCKED" in out.stdout and "porn.txt:2" in out.stdout
     upstream_port = _free_port()  # nothing listens: forwarded names SERVFAIL, which is fine here
-    proc = subprocess.Popen(
-        [
-            *cmd,
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--upstream",
-            f"127.0.0.1:{upstream_port}",
-            "--list",
-            f"porn={files['porn']}",
-            "--no-stats",
-            "--query-log",
-            "off",
-        ],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with dns_serve(tmp_path, port, upstream_port, files["porn"], "--no-stats", merge_stderr=True) as (proc, _, _):
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -222,14 +202,6 @@ def test_python_m_photoguard_dns_serve_sighup_and_check(tmp_path: Path) -> None:
         while _ask(port, "later.test", 8.0).header.rcode != 3:
             assert time.monotonic() < deadline, "SIGHUP reload not seen"
             time.sleep(0.1)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    assert proc.returncode == 0
 
 
 def test_documented_example_config_is_valid() -> None:

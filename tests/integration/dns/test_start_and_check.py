@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import select
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,8 +19,7 @@ import pytest
 
 from photoguard.cli import dns as dns_cli
 from photoguard.dnsfilter.control import check_via_server
-from tests.support.dns import Env, write_lists
-from tests.support.shared import REPO
+from tests.support.dns import Env, dns_serve, write_lists
 
 
 class Ctx:
@@ -128,29 +124,7 @@ def test_serve_prints_start_line_and_check_sees_its_lists(tmp_path: Path) -> Non
     files = write_lists(tmp_path)
     dns_port, stats_port, up_port = _free_port(socket.SOCK_DGRAM), _free_port(), _free_port(socket.SOCK_DGRAM)
     (tmp_path / "photoguard.toml").write_text(f'[dns]\nstats_listen = "127.0.0.1:{stats_port}"\n')
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    env.pop("PYTHONWARNINGS", None)
-    cmd = [sys.executable, "-m", "photoguard", "--root", str(tmp_path), "dns"]
-    proc = subprocess.Popen(
-        [
-            *cmd,
-            "serve",
-            "--listen",
-            f"127.0.0.1:{dns_port}",
-            "--upstream",
-            f"127.0.0.1:{up_port}",
-            "--list",
-            f"porn={files['porn']}",
-            "--query-log",
-            "off",
-        ],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with dns_serve(tmp_path, dns_port, up_port, files["porn"]) as (proc, cmd, env):
         line = _read_line(proc, 60.0)
         assert line.startswith(f"photoguard dns: listening on 127.0.0.1:{dns_port} (udp+tcp)")
         assert "porn 7" in line and f"upstreams 127.0.0.1:{up_port}" in line
@@ -161,11 +135,3 @@ def test_serve_prints_start_line_and_check_sees_its_lists(tmp_path: Path) -> Non
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith("pornsite.test: BLOCKED"), out.stdout
         assert "running filter" in out.stderr
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    assert proc.returncode == 0
