@@ -89,14 +89,13 @@ def _gallery(pipe: Pipeline, n: int) -> None:
     """A 30-pupil consent list with random enrolled templates, so identify runs for every
     matchable face (nobody in the composite matches them)."""
     from photoguard.ledger.consent import Registry, parse_csv
-    from photoguard.ledger.templates import TemplateVault
 
     engine = pipe.settings.identify.template_engine
     rows = ["leerling_id,voornaam,achternaam,groep,nieuwsbrief,parro,gezichtsherkenning"]
     rows += [f"b{i},Kind{i},Achternaam{i},{i // 30 + 1},ja,ja,ja" for i in range(n)]
     rows += ["b-noor,Noor,ter Horst,1,nee,nee,nee"]
     Registry(pipe.store).import_pupils(parse_csv("\n".join(rows) + "\n"), source="bench")
-    vault = TemplateVault(pipe.store, pipe._master)
+    vault = pipe.template_vault()
     for i, v in enumerate(random_templates(n)):
         if engine == "sface":
             v = v / np.linalg.norm(v)  # sface templates are L2-normalised

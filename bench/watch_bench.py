@@ -185,14 +185,13 @@ def setup_root(root: Path, scene: str, workers: int, work: Path) -> dict[str, An
     from photoguard.config import load_settings
     from photoguard.followup.enrol import enrol_dir
     from photoguard.ledger.consent import Registry, parse_csv
-    from photoguard.ledger.templates import TemplateVault
     from photoguard.photo.pipeline import Pipeline
 
     pipe = Pipeline(root, load_settings(root))
     try:
         Registry(pipe.store).import_pupils(parse_csv(school_photos.consent_csv()), source="bench")
         outcomes = enrol_dir(pipe, school_photos.enrol_folder(work / "enrol"))
-        vault = TemplateVault(pipe.store, pipe._master)
+        vault = pipe.template_vault()
         for j, v in enumerate(school_photos.random_templates(22)):
             vault.add(f"r{j}", v, f"random-{j}")
     finally:
