@@ -37,7 +37,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -204,7 +204,10 @@ RULES: list[tuple[str, str, dict[str, float], bool]] = [
      {"sface_match_similarity": 0.45, "sface_review_similarity": 0.35, "sface_outside_group_similarity": 0.55}, True),
     ("sface cos 0.50 (review 0.35)", "sface", {"sface_review_similarity": 0.35}, False),
     ("sface cos 0.50, group-first (outside 0.60)", "sface", {"sface_review_similarity": 0.35}, True),
-    ("sface defaults: cos 0.50, review 0.42, group-first (outside 0.60)", "sface", {}, True),
+    ("sface cos 0.50, review 0.42, group-first (outside 0.60), no two-photo support", "sface",
+     {"sface_near_support_similarity": 0.0}, True),
+    ("sface defaults: cos 0.50, review 0.42, group-first (outside 0.60), near needs a 2nd photo >= 0.36", "sface", {},
+     True),
 ]
 
 
@@ -222,6 +225,7 @@ class PipeTally(Tally):
     hold_stranger: int = 0  # ... a stranger's tile, or a background face
     cpu_s: float = 0.0
     wall_s: float = 0.0
+    why: list[str] = field(default_factory=list)  # one line per face holding some channel (--why)
 
 
 def _compose(path: Path, files: Sequence[Path]) -> list[tuple[float, float]]:
@@ -264,6 +268,7 @@ def run_pipeline(school: School, faces: Faces, workdir: Path) -> PipeTally:
     Registry(pipe.store).import_pupils(parse_csv("\n".join(lines) + "\n"), source="bench")
     t = PipeTally()
     probes = {r for _, shown in school.photos for r, _ in shown}
+    enrolled: dict[str, int] = {}
     for pid, rows in school.enrol_rows.items():
         # a refused enrolment photo (a second face in it) is replaced by another of the pupil's
         # photos, as a school would take another one; never by a photo used in a class photo
@@ -276,6 +281,7 @@ def run_pipeline(school: School, faces: Faces, workdir: Path) -> PipeTally:
             outcome = enrol_photos(pipe, pid, [DEV / faces.files[r]])[0]
             ok += outcome.ok
             t.enrol_refused += not outcome.ok
+        enrolled[pid] = ok
     channels = settings.channels
     for k, (group, shown) in enumerate(school.photos):
         path = root / "inbox" / f"groep{group}" / f"klas_{k}.jpg"
@@ -299,10 +305,22 @@ def run_pipeline(school: School, faces: Faces, workdir: Path) -> PipeTally:
                 who = truth_of.get(i)
                 if who is None:
                     t.hold_stranger += 1
+                    kind = "background" if i in background else "stranger"
                 elif who == f.match.pupil_id:
                     t.hold_own += 1
+                    kind = "own"
                 else:
                     t.hold_other += 1
+                    kind = f"other pupil {who} ({enrolled.get(who, 0)} templates)"
+                cand = f.match.pupil_id or ""
+                t.why.append(
+                    f"photo {k} group {group}: {kind}, face {f.box.width:.0f} px, near {cand}"
+                    f" ({'in' if cand in school.groups[group] else 'outside'} group,"
+                    f" {enrolled.get(cand, 0)} templates),"
+                    f" cos {1 - (f.match.distance or 1):.3f}, runner-up cos"
+                    f" {1 - f.match.runner_up if f.match.runner_up is not None else float('nan'):.3f},"
+                    f" holds {sorted(c for c, v in f.verdicts.items() if v.action is FaceAction.HOLD)}"
+                )
         for ch in channels:
             t.outputs += 1
             held = all_held or ch.name in res.held_channels
@@ -330,7 +348,7 @@ def all_faces() -> Faces:
     return Faces([Path(k).parent.name for k in keys], keys, {}, {})
 
 
-def main_pipeline(seeds: int, photos: int, sizes: Sequence[int] = (30, 100, 113)) -> None:
+def main_pipeline(seeds: int, photos: int, sizes: Sequence[int] = (30, 100, 113), why: bool = False) -> None:
     import shutil
     import tempfile
 
@@ -354,6 +372,8 @@ def main_pipeline(seeds: int, photos: int, sizes: Sequence[int] = (30, 100, 113)
                 f"{total.hold_own} / {total.hold_other} / {total.hold_stranger}",
             ])
             print(" | ".join(rows[-1]), flush=True)
+            if why:
+                print("\n".join(f"  {line}" for line in total.why), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
@@ -367,10 +387,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5, help="schools simulated per size")
     ap.add_argument("--photos", type=int, default=6, help="class photos per group")
     ap.add_argument("--pipeline", action="store_true", help="through the whole pipeline, default configuration")
+    ap.add_argument("--why", action="store_true", help="with --pipeline: list every face that holds a channel")
     ap.add_argument("--sizes", type=int, nargs="+", default=[30, 100, 113], help="with --pipeline: school sizes")
     args = ap.parse_args()
     if args.pipeline:
-        main_pipeline(args.seeds, args.photos, args.sizes)
+        main_pipeline(args.seeds, args.photos, args.sizes, args.why)
         return
     faces = embed(["opencv", "sface"])
     print(f"{machine()}, {date.today().isoformat()}")

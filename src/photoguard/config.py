@@ -174,6 +174,11 @@ class IdentifyConfig(Strict):
     sface_margin: float = Field(
         0.05, ge=0, lt=1, description="sface: required similarity gap to the runner-up pupil"
     )
+    sface_near_support_similarity: float = Field(
+        0.36, ge=0, le=0.95,
+        description="sface: a near match holds only when a second enrolment photo of the pupil also reaches this"
+        " cosine similarity (two-photo support; 0.36 is about the top 0.1 % of stranger pairs); 0 = not required",
+    )
     sface_outside_group_similarity: float = Field(
         0.60, ge=0.3, le=0.95,
         description="sface: min cosine similarity for a confident match to a pupil outside the photo's group"

@@ -15,6 +15,7 @@ from photoguard.photo.identify import (
     Gallery,
     MatchRule,
     assign_matches,
+    distance_matrices,
     match_faces,
     matchable,
     rule_for,
@@ -280,7 +281,8 @@ def test_sface_rule_is_cosine_similarity() -> None:
     face = unit((0, 1.0))
     for sim, kind in ((0.60, MatchKind.MATCH), (0.4501, MatchKind.MATCH), (0.40, MatchKind.NEAR),
                       (0.30, MatchKind.NONE)):
-        g = Gallery(("a",), np.stack([cos_to_e0(sim, 5)]))
+        # two enrolment photos, the second at the two-photo support level
+        g = Gallery(("a", "a"), np.stack([cos_to_e0(sim, 5), cos_to_e0(min(sim, 0.37), 7)]))
         m = match_faces([face], g, SFACE)[0]
         assert m.kind == kind, sim
         assert m.distance == pytest.approx(1 - sim, abs=1e-5)
@@ -298,3 +300,47 @@ def test_sface_templates_never_meet_dlib_templates() -> None:
     with pytest.raises(ModelError):  # a dlib template against an sface gallery
         match_faces([at(1.4, 3)], sface_gallery, SFACE)
     assert match_faces([None], dlib_gallery, SFACE)[0].kind == MatchKind.TOO_SMALL
+
+
+def test_a_near_match_needs_a_second_enrolment_photo() -> None:
+    """Two-photo support: in the review band, a face is NEAR a pupil (and may hold a channel)
+    only when a second enrolment template of that pupil also reaches the support similarity;
+    otherwise it is NONE (redacted). Confident matches need no second photo."""
+    face = unit((0, 1.0))
+    supported = Gallery(("a", "a", "a"), np.stack([cos_to_e0(0.40, 5), cos_to_e0(0.37, 6), cos_to_e0(0.1, 7)]))
+    lone = Gallery(("a", "a", "a"), np.stack([cos_to_e0(0.40, 5), cos_to_e0(0.30, 6), cos_to_e0(0.1, 7)]))
+    single = Gallery(("a",), np.stack([cos_to_e0(0.40, 5)]))
+    m = match_faces([face], supported, SFACE)[0]
+    assert (m.kind, m.pupil_id) == (MatchKind.NEAR, "a")
+    for g in (lone, single):
+        m = match_faces([face], g, SFACE)[0]
+        assert (m.kind, m.pupil_id) == (MatchKind.NONE, None)
+        assert m.distance == pytest.approx(0.60, abs=1e-5)  # the best distance is still reported
+    off = SFACE.model_copy(update={"sface_near_support_similarity": 0.0})
+    assert match_faces([face], single, off)[0].kind == MatchKind.NEAR  # rule switched off
+    confident = Gallery(("a",), np.stack([cos_to_e0(0.60, 5)]))
+    assert match_faces([face], confident, SFACE)[0].kind == MatchKind.MATCH
+
+
+def test_two_photo_support_outside_the_group_carries_the_stricter_rule() -> None:
+    """Outside the photo's group the second photo must pass the support level plus the same
+    penalty as the best one."""
+    face = unit((0, 1.0))
+    cfg = SFACE.model_copy(update={"sface_outside_group_similarity": 0.55})  # penalty 0.10
+    g = Gallery(("a", "a"), np.stack([cos_to_e0(0.52, 5), cos_to_e0(0.40, 6)]))
+    assert match_faces([face], g, cfg, group_pupils=["a"])[0].kind == MatchKind.MATCH
+    assert match_faces([face], g, cfg, group_pupils=[])[0].kind == MatchKind.NONE  # 2nd 0.30 after penalty
+    g2 = Gallery(("a", "a"), np.stack([cos_to_e0(0.52, 5), cos_to_e0(0.47, 6)]))
+    assert match_faces([face], g2, cfg, group_pupils=[])[0].kind == MatchKind.NEAR
+
+
+def test_distance_matrices_give_each_pupils_second_template() -> None:
+    g = Gallery(("a", "b", "a", "a"), np.stack([cos_to_e0(0.9, 5), cos_to_e0(0.8, 6), cos_to_e0(0.5, 7),
+                                                cos_to_e0(0.7, 8)]))
+    pids, best, second = distance_matrices(np.stack([unit((0, 1.0))]), g, "cosine")
+    assert pids == ["a", "b"]
+    assert best[0] == pytest.approx([0.1, 0.2], abs=1e-5)
+    assert second[0, 0] == pytest.approx(0.3, abs=1e-5)
+    assert np.isinf(second[0, 1])  # one template: no second
+    with pytest.raises(ValueError, match="support"):
+        assign_matches(best, pids, rule_for(SFACE), support=second[:, :1])

@@ -183,7 +183,9 @@ class TemplateModel:
         return self._pool
 
     def close(self) -> None:
-        """Stop the descriptor processes (if any were started)."""
+        """Stop the descriptor processes and SFace's feature threads (if any were started)."""
+        if self._sface is not None:
+            self._sface.close()
         with self._lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
@@ -291,6 +293,9 @@ class MatchRule:
     review: float  # "near" up to this distance
     margin: float  # required gap to the runner-up pupil
     outside_match: float  # confident match to a pupil outside the photo's group (<= match)
+    #: a near match needs a second enrolment template of the pupil within this distance
+    #: (None: not required); see :func:`assign_matches`
+    near_support: float | None = None
 
     @property
     def outside_penalty(self) -> float:
@@ -308,6 +313,7 @@ def rule_for(cfg: IdentifyConfig) -> MatchRule:
             1.0 - cfg.sface_review_similarity,
             cfg.sface_margin,
             1.0 - cfg.sface_outside_group_similarity,
+            1.0 - cfg.sface_near_support_similarity if cfg.sface_near_support_similarity > 0 else None,
         )
     return MatchRule("euclidean", cfg.match_distance, cfg.review_distance, cfg.margin, cfg.outside_group_distance)
 
@@ -339,6 +345,15 @@ def check_family(vectors: np.ndarray, metric: str) -> None:
 def distance_matrix(templates: np.ndarray, gallery: Gallery, metric: str) -> tuple[list[str], np.ndarray]:
     """Pupil ids (sorted) and a (faces x pupils) matrix: per pupil, the smallest distance over
     that pupil's templates."""
+    pids, best, _ = distance_matrices(templates, gallery, metric)
+    return pids, best
+
+
+def distance_matrices(
+    templates: np.ndarray, gallery: Gallery, metric: str
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Pupil ids (sorted) and two (faces x pupils) matrices: per pupil, the smallest and the
+    second-smallest distance over that pupil's templates (infinite for a pupil with one)."""
     t = np.asarray(templates, dtype=np.float32).reshape(-1, TEMPLATE_DIM)
     if metric == "cosine":
         rows = 1.0 - t @ gallery.vectors.T
@@ -347,10 +362,15 @@ def distance_matrix(templates: np.ndarray, gallery: Gallery, metric: str) -> tup
         rows = np.sqrt(np.maximum(sq, 0.0))
     pids, inverse = np.unique(np.array(gallery.pupil_ids, dtype=object), return_inverse=True)
     out = np.full((t.shape[0], len(pids)), np.inf, dtype=np.float64)
+    second = np.full_like(out, np.inf)
     for j in range(len(pids)):
-        out[:, j] = rows[:, inverse == j].min(axis=1)
+        cols = np.sort(rows[:, inverse == j], axis=1)
+        out[:, j] = cols[:, 0]
+        if cols.shape[1] > 1:
+            second[:, j] = cols[:, 1]
     out[~np.isfinite(out)] = np.inf
-    return [str(p) for p in pids], out
+    second[~np.isfinite(second)] = np.inf
+    return [str(p) for p in pids], out, second
 
 
 def _assign(dist: np.ndarray, limit: float) -> dict[int, int]:
@@ -407,23 +427,36 @@ def match_faces(
     stacked = np.stack([np.asarray(templates[i], dtype=np.float32).reshape(TEMPLATE_DIM) for i in faces])
     if rule.metric == "cosine":
         check_family(stacked, rule.metric)
-    pids, dist = distance_matrix(stacked, gallery, rule.metric)
+    pids, dist, second = distance_matrices(stacked, gallery, rule.metric)
     if group_pupils is not None:
         members = set(group_pupils)
         outside = np.array([p not in members for p in pids], dtype=bool)
-        dist = dist + np.where(outside, rule.outside_penalty, 0.0)[None, :]
+        penalty = np.where(outside, rule.outside_penalty, 0.0)[None, :]
+        dist, second = dist + penalty, second + penalty
 
-    for f, m in enumerate(assign_matches(dist, pids, rule)):
+    for f, m in enumerate(assign_matches(dist, pids, rule, support=second)):
         out[faces[f]] = m
     return out
 
 
-def assign_matches(dist: np.ndarray, pids: Sequence[str], rule: MatchRule) -> list[Match]:
+def assign_matches(
+    dist: np.ndarray, pids: Sequence[str], rule: MatchRule, *, support: np.ndarray | None = None
+) -> list[Match]:
     """The joint decision of :func:`match_faces` on a (faces x pupils) distance matrix (column
-    j is pupil ``pids[j]``; infinite = never this pupil). One Match per row."""
+    j is pupil ``pids[j]``; infinite = never this pupil). One Match per row.
+
+    Two-photo support (``rule.near_support``, with ``support`` the distance of each pupil's
+    second-closest enrolment template): a face in the review band (between the match and the
+    review threshold) is NEAR a pupil only when a second enrolment photo of that pupil also
+    resembles it (within ``near_support``); one template's resemblance at the edge of the
+    review band is what strangers show by chance, so such a face is NONE (redacted, nothing
+    held). Faces within the match threshold (confident, or near for want of margin) are not
+    affected. ``support`` None: the rule is not applied."""
     dist = np.asarray(dist, dtype=np.float64)
     if dist.ndim != 2 or dist.shape[1] != len(pids):
         raise ValueError("one distance column per pupil is required")
+    if support is not None and np.shape(support) != dist.shape:
+        raise ValueError("support must have the shape of dist")
     assigned = _assign(dist, rule.match)
     confident = dict(assigned)
     while True:  # demote assignments without a clear margin until none changes
@@ -456,7 +489,10 @@ def assign_matches(dist: np.ndarray, pids: Sequence[str], rule: MatchRule) -> li
             out.append(Match(MatchKind.NONE))
             continue
         runner = _runner(row, exclude={c, *(j for j, g in taken.items() if g != f)})
-        if c in free and np.isfinite(row[c]) and row[c] <= rule.review:
+        supported = (
+            rule.near_support is None or support is None or row[c] <= rule.match or support[f, c] <= rule.near_support
+        )
+        if c in free and np.isfinite(row[c]) and row[c] <= rule.review and supported:
             out.append(Match(MatchKind.NEAR, pids[c], float(row[c]), runner))
         else:
             best = float(row[c]) if np.isfinite(row[c]) else None

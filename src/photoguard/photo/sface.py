@@ -7,6 +7,13 @@ OpenCV sees it (the pipeline then holds the photo: fail closed).
 
 A face is aligned from YuNet's 5 landmarks (``alignCrop``, 112x112) and turned into a 128-d
 feature, returned L2-normalised: the cosine similarity of two templates is their dot product.
+All crops of a photo are aligned first (from the RGB image; only the 112x112 crops are turned
+to BGR), then their features are computed on up to ``threads`` recognizers at once (each its
+own ``FaceRecognizerSF`` from the same verified bytes; OpenCV releases the GIL while a network
+runs, and one network is not safe to share between threads). ``cv2.dnn`` batching is not used:
+with the int8 file a batch of more than one face gives non-finite features in OpenCV 4.14
+(checked in ``tests/model/test_sface_real.py``), and with the fp32 file batching costs as much
+CPU per face as one at a time (docs/BENCHMARKS.md).
 Detections without landmarks (another detector, or a caller that passes only boxes) get their
 landmarks from YuNet run on a crop around the box; where YuNet finds nothing there, canonical
 landmark positions inside the box are used (a poorly aligned template only ever matches less).
@@ -15,8 +22,10 @@ landmark positions inside the box are used (a poorly aligned template only ever 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import cv2
@@ -53,6 +62,13 @@ CANONICAL_LANDMARKS = ((0.31, 0.40), (0.69, 0.40), (0.50, 0.58), (0.35, 0.76), (
 _CROP_GROW = 0.5
 #: the crop is scaled so that the face is about this many pixels wide for YuNet
 _CROP_FACE_PX = 120.0
+#: below this many faces a photo's features are computed on one thread (a hand-over costs more)
+PARALLEL_MIN_FACES = 4
+
+
+def default_threads() -> int:
+    """Recognizers run side by side: one per core, at most two (the machines photoguard targets)."""
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def _iou(a: Box, b: Box) -> float:
@@ -78,29 +94,38 @@ class SFaceModel:
         landmark_model: ModelFile = YUNET_MODEL,
         recognizer_factory: Any = None,
         landmarker_factory: Any = None,
+        threads: int | None = None,
     ) -> None:
         self._model = model
         self._model_path = model_path
         self._landmark_model = landmark_model
         self._recognizer_factory = recognizer_factory
         self._landmarker_factory = landmarker_factory
+        self._threads = max(1, threads if threads is not None else default_threads())
         self._lock = threading.Lock()
         self._rec: Any = None
+        #: one recognizer per thread (the first is ``_rec``); a network is never shared by threads
+        self._recs: list[Any] = []
+        self._pool: ThreadPoolExecutor | None = None
         self._yunet: Any = None
 
     def _load(self) -> None:
         from pathlib import Path
 
         if self._recognizer_factory is not None:
-            self._rec = self._recognizer_factory()
+            self._recs = [self._recognizer_factory() for _ in range(self._threads)]
         else:
             path = Path(self._model_path) if self._model_path else self._model.locate()
             data = read_verified(path, self._model.sha256)
+            buf = np.frombuffer(data, np.uint8)
             try:
-                self._rec = cv2.FaceRecognizerSF.create("onnx", np.frombuffer(data, np.uint8), np.zeros(0, np.uint8))
+                self._recs = [
+                    cv2.FaceRecognizerSF.create("onnx", buf, np.zeros(0, np.uint8)) for _ in range(self._threads)
+                ]
             except cv2.error as exc:
                 raise ModelError(f"cannot load the SFace model: {exc}") from exc
-            log.info("loaded SFace model (%s bytes)", len(data))
+            log.info("loaded SFace model (%s bytes, %s recognizer(s))", len(data), self._threads)
+        self._rec = self._recs[0]
         if self._landmarker_factory is not None:
             self._yunet = self._landmarker_factory()
         else:
@@ -117,15 +142,15 @@ class SFaceModel:
             if self._rec is None:
                 self._load()
 
-    def _find_landmarks(self, bgr: np.ndarray, box: Box) -> Landmarks:
+    def _find_landmarks(self, rgb: np.ndarray, box: Box) -> Landmarks:
         """YuNet's landmarks for the face in ``box`` (searched in a crop around it)."""
-        h, w = bgr.shape[:2]
+        h, w = rgb.shape[:2]
         gx, gy = box.width * _CROP_GROW, box.height * _CROP_GROW
         x1, y1 = max(0, int(box.x1 - gx)), max(0, int(box.y1 - gy))
         x2, y2 = min(w, int(np.ceil(box.x2 + gx))), min(h, int(np.ceil(box.y2 + gy)))
         if x2 - x1 >= 8 and y2 - y1 >= 8:
             f = _CROP_FACE_PX / max(box.width, 1.0)
-            crop = bgr[y1:y2, x1:x2]
+            crop = cv2.cvtColor(rgb[y1:y2, x1:x2], cv2.COLOR_RGB2BGR)
             cw, ch = max(16, round((x2 - x1) * f)), max(16, round((y2 - y1) * f))
             crop = cv2.resize(crop, (cw, ch), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
             self._yunet.setInputSize((cw, ch))
@@ -155,24 +180,52 @@ class SFaceModel:
             raise ValueError("one landmark set (or None) per box is required")
         if not boxes:
             return []
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        out: list[np.ndarray] = []
         with self._lock:
             if self._rec is None:
                 self._load()
-            for i, box in enumerate(boxes):
-                pts = landmarks[i] if landmarks is not None else None
-                if pts is None or len(pts) != 5:
-                    pts = self._find_landmarks(bgr, box)
-                row = np.array(
-                    [box.x1, box.y1, box.width, box.height, *(c for p in pts for c in p), 1.0], dtype=np.float32
-                ).reshape(1, 15)
-                aligned = self._rec.alignCrop(bgr, row)
-                feat = np.asarray(self._rec.feature(aligned), dtype=np.float32).reshape(-1)
-                if feat.shape != (SFACE_DIM,) or not np.all(np.isfinite(feat)):
-                    raise ModelError("SFace gave a template of the wrong shape")
-                norm = float(np.linalg.norm(feat))
-                if not norm > 0:
-                    raise ModelError("SFace gave an all-zero template")
-                out.append(feat / norm)
-        return out
+            given = landmarks if landmarks is not None else [None] * len(boxes)
+            crops = [self._align(rgb, box, pts) for box, pts in zip(boxes, given, strict=True)]
+            if len(self._recs) < 2 or len(crops) < PARALLEL_MIN_FACES:
+                feats = [self._rec.feature(c) for c in crops]
+            else:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(len(self._recs), thread_name_prefix="sface")
+                n = len(self._recs)
+                parts = list(self._pool.map(_features, self._recs, [crops[k::n] for k in range(n)]))
+                feats = [parts[i % n][i // n] for i in range(len(crops))]
+        return [_normalised(f) for f in feats]
+
+    def _align(self, rgb: np.ndarray, box: Box, pts: Landmarks | None) -> np.ndarray:
+        """The 112x112 BGR crop of one face, aligned from its landmarks (found where not given).
+        ``alignCrop`` is a warp of each channel alone, so aligning the RGB photo and swapping the
+        crop's channels equals aligning a BGR copy of the whole photo (tested), without the copy."""
+        if pts is None or len(pts) != 5:
+            pts = self._find_landmarks(rgb, box)
+        row = np.array(
+            [box.x1, box.y1, box.width, box.height, *(c for p in pts for c in p), 1.0], dtype=np.float32
+        ).reshape(1, 15)
+        aligned = self._rec.alignCrop(rgb, row)
+        return np.ascontiguousarray(np.asarray(aligned)[:, :, ::-1])
+
+    def close(self) -> None:
+        """Stop the feature threads (started at the first photo with several faces)."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+
+def _features(rec: Any, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Features of aligned crops on one recognizer (runs on one thread of the pool)."""
+    return [rec.feature(c) for c in crops]
+
+
+def _normalised(feat: Any) -> np.ndarray:
+    """One feature as an L2-normalised (128,) float32 template (ModelError when it is unusable)."""
+    v = np.asarray(feat, dtype=np.float32).reshape(-1)
+    if v.shape != (SFACE_DIM,) or not np.all(np.isfinite(v)):
+        raise ModelError("SFace gave a template of the wrong shape")
+    norm = float(np.linalg.norm(v))
+    if not norm > 0:
+        raise ModelError("SFace gave an all-zero template")
+    return v / norm
