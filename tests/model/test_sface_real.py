@@ -99,3 +99,69 @@ def test_landmarks_found_from_the_box_give_a_close_template() -> None:
     f = sorted(shared_path("faces", "lfw60x5", "dev").glob("*/*"))[0]
     a, b = template(f, use_landmarks=True), template(f, use_landmarks=False)
     assert float(a @ b) > 0.6
+
+
+def tiled_faces(n: int = 12) -> tuple[np.ndarray, list[Detection]]:
+    """``n`` shared pupils' photos tiled 4 wide, with YuNet's detections of the tiles."""
+    files = sorted(shared_path("faces", "lfwschool", "dev", "pupils").glob("*/*"))[:n]
+    tiles = [cv2.resize(load(f), (250, 250)) for f in files]
+    rows = [np.concatenate(tiles[i : i + 4], axis=1) for i in range(0, n, 4)]
+    rgb = np.ascontiguousarray(np.concatenate(rows, axis=0))
+    dets = build_detector(YuNetConfig(long_sides=[0])).detect(rgb)
+    assert len(dets) >= n, len(dets)
+    return rgb, dets
+
+
+def test_two_recognizers_side_by_side_give_the_templates_of_one() -> None:
+    rgb, dets = tiled_faces()
+    boxes, marks = [d.box for d in dets], [d.landmarks for d in dets]
+    one = SFaceModel(threads=1).templates(rgb, boxes, marks)
+    two = SFaceModel(threads=2)
+    try:
+        both = two.templates(rgb, boxes, marks)
+    finally:
+        two.close()
+    assert len(both) == len(one) == len(dets)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(one, both, strict=True)) == 0.0
+
+
+def test_aligning_the_rgb_photo_equals_aligning_a_bgr_copy() -> None:
+    """The crops are aligned from the RGB photo and only they are turned to BGR: the templates
+    equal those of the whole photo turned to BGR first (OpenCV's own order)."""
+    rgb, dets = tiled_faces(4)
+    sf = SFaceModel(threads=1)
+    got = sf.templates(rgb, [d.box for d in dets], [d.landmarks for d in dets])
+    rec = cv2.FaceRecognizerSF.create(str(SFACE_MODEL.locate()), "")
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    for d, t in zip(dets, got, strict=True):
+        assert d.landmarks is not None
+        row = np.array([d.box.x1, d.box.y1, d.box.width, d.box.height, *(c for p in d.landmarks for c in p), 1.0],
+                       dtype=np.float32).reshape(1, 15)
+        ref = np.asarray(rec.feature(rec.alignCrop(bgr, row)), dtype=np.float32).reshape(-1)
+        assert np.abs(t - ref / np.linalg.norm(ref)).max() < 1e-6
+
+
+def test_opencv_batches_of_the_int8_file_are_wrong_so_faces_go_one_at_a_time() -> None:
+    """Why SFace runs face by face: the same aligned crops through ``cv2.dnn`` in one batch give
+    templates that differ from one face at a time (non-finite or far off) with the int8 file in
+    OpenCV 4.14, while a batch of one agrees. Should a later OpenCV fix this, this test fails and
+    batching can be measured again."""
+    rgb, dets = tiled_faces(8)
+    rec = cv2.FaceRecognizerSF.create(str(SFACE_MODEL.locate()), "")
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    crops = []
+    for d in dets[:8]:
+        assert d.landmarks is not None
+        row = np.array([d.box.x1, d.box.y1, d.box.width, d.box.height, *(c for p in d.landmarks for c in p), 1.0],
+                       dtype=np.float32).reshape(1, 15)
+        crops.append(rec.alignCrop(bgr, row))
+    single = np.stack([np.asarray(rec.feature(c), dtype=np.float64).reshape(-1) for c in crops])
+    net = cv2.dnn.readNet(str(SFACE_MODEL.locate()))
+    net.setInput(cv2.dnn.blobFromImages(crops[:1], 1.0, (112, 112), (0, 0, 0), swapRB=True, crop=False))
+    one = np.asarray(net.forward(), dtype=np.float64).reshape(-1)
+    assert np.abs(one - single[0]).max() < 1e-4 * max(1.0, float(np.abs(single[0]).max()))  # preprocessing right
+    net.setInput(cv2.dnn.blobFromImages(crops, 1.0, (112, 112), (0, 0, 0), swapRB=True, crop=False))
+    with np.errstate(all="ignore"):
+        batch = np.asarray(net.forward(), dtype=np.float64).reshape(len(crops), -1)
+        cos = (batch * single).sum(1) / (np.linalg.norm(batch, axis=1) * np.linalg.norm(single, axis=1))
+    assert not (np.all(np.isfinite(batch)) and float(np.min(cos)) > 0.999), np.round(cos, 4)

@@ -15,18 +15,25 @@ from photoguard.photo.sface import CANONICAL_LANDMARKS, SFACE_MODEL, SFaceModel
 
 
 class FakeRecognizer:
-    """Records the face rows given to alignCrop; the feature is the row itself, padded."""
+    """Records the face rows given to alignCrop; the crop carries the row's index in its first
+    pixel, and the feature is that row itself, padded (so any crop order can be checked)."""
 
     def __init__(self) -> None:
         self.rows: list[np.ndarray] = []
+        self.threads: set[str] = set()
 
-    def alignCrop(self, bgr: np.ndarray, row: np.ndarray) -> np.ndarray:
+    def alignCrop(self, image: np.ndarray, row: np.ndarray) -> np.ndarray:
         self.rows.append(np.asarray(row).copy())
-        return np.zeros((112, 112, 3), np.uint8)
+        crop = np.zeros((112, 112, 3), np.uint8)
+        crop[0, 0, 2] = len(self.rows) - 1  # the caller hands the crop over as BGR
+        return crop
 
     def feature(self, aligned: np.ndarray) -> np.ndarray:
+        import threading
+
+        self.threads.add(threading.current_thread().name)
         v = np.zeros((1, 128), np.float32)
-        v[0, :15] = self.rows[-1].reshape(-1)
+        v[0, :15] = self.rows[int(aligned[0, 0, 0])].reshape(-1)
         return v
 
 
@@ -113,3 +120,26 @@ def test_template_model_delegates_to_sface() -> None:
     out = tm.templates(IMG, [Box(0, 0, 60, 60)])
     assert len(out) == 1 and len(rec.rows) == 1
     tm.close()
+
+
+def test_features_on_two_threads_keep_the_faces_order() -> None:
+    rec = FakeRecognizer()
+    model = SFaceModel(recognizer_factory=lambda: rec, landmarker_factory=NoFaces, threads=2)
+    boxes = [Box(10 + 15 * i, 10, 40 + 15 * i, 40) for i in range(7)]
+    marks = [tuple((float(b.x1 + k), float(b.y1 + k)) for k in range(5)) for b in boxes]
+    try:
+        out = model.templates(IMG, boxes, marks)
+    finally:
+        model.close()
+    assert len(out) == 7
+    for b, t in zip(boxes, out, strict=True):  # each template comes from its own box's row
+        row = t[:15] / t[0] * b.x1
+        assert row[0] == pytest.approx(b.x1) and row[1] == pytest.approx(b.y1)
+    assert any(n.startswith("sface") for n in rec.threads)  # computed on the pool
+
+
+def test_few_faces_stay_on_the_calling_thread() -> None:
+    rec = FakeRecognizer()
+    model = SFaceModel(recognizer_factory=lambda: rec, landmarker_factory=NoFaces, threads=2)
+    model.templates(IMG, [Box(10, 10, 40, 40), Box(60, 10, 90, 40)])
+    assert not any(n.startswith("sface") for n in rec.threads)
