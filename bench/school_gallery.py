@@ -195,17 +195,20 @@ def run(school: School, faces: Faces, engine: str, cfg: IdentifyConfig, group_fi
     return t
 
 
+#: the sface rows before the two-photo support rule (a near match needs one template only)
+NO_SUPPORT = {"sface_near_support_similarity": 0.0}
 RULES: list[tuple[str, str, dict[str, float], bool]] = [
     ("dlib 0.45 (today)", "opencv", {}, False),
     ("dlib 0.45, group-first (outside 0.40)", "opencv", {}, True),
-    ("sface cos 0.45 (review 0.35)", "sface", {"sface_match_similarity": 0.45, "sface_review_similarity": 0.35},
-     False),
+    ("sface cos 0.45 (review 0.35)", "sface",
+     {"sface_match_similarity": 0.45, "sface_review_similarity": 0.35, **NO_SUPPORT}, False),
     ("sface cos 0.45, group-first (outside 0.55)", "sface",
-     {"sface_match_similarity": 0.45, "sface_review_similarity": 0.35, "sface_outside_group_similarity": 0.55}, True),
-    ("sface cos 0.50 (review 0.35)", "sface", {"sface_review_similarity": 0.35}, False),
-    ("sface cos 0.50, group-first (outside 0.60)", "sface", {"sface_review_similarity": 0.35}, True),
+     {"sface_match_similarity": 0.45, "sface_review_similarity": 0.35, "sface_outside_group_similarity": 0.55,
+      **NO_SUPPORT}, True),
+    ("sface cos 0.50 (review 0.35)", "sface", {"sface_review_similarity": 0.35, **NO_SUPPORT}, False),
+    ("sface cos 0.50, group-first (outside 0.60)", "sface", {"sface_review_similarity": 0.35, **NO_SUPPORT}, True),
     ("sface cos 0.50, review 0.42, group-first (outside 0.60), no two-photo support", "sface",
-     {"sface_near_support_similarity": 0.0}, True),
+     NO_SUPPORT, True),
     ("sface defaults: cos 0.50, review 0.42, group-first (outside 0.60), near needs a 2nd photo >= 0.36", "sface", {},
      True),
 ]

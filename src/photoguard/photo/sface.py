@@ -14,9 +14,9 @@ runs, and one network is not safe to share between threads). ``cv2.dnn`` batchin
 with the int8 file a batch of more than one face gives non-finite features in OpenCV 4.14
 (checked in ``tests/model/test_sface_real.py``), and with the fp32 file batching costs as much
 CPU per face as one at a time (docs/BENCHMARKS.md).
-Detections without landmarks (another detector, or a caller that passes only boxes) get their
-landmarks from YuNet run on a crop around the box; where YuNet finds nothing there, canonical
-landmark positions inside the box are used (a poorly aligned template only ever matches less).
+The landmarks always come from YuNet run on a crop around the box at one face scale (the
+detector's landmarks only where YuNet finds nothing there, then canonical positions inside the
+box): enrolment and class photos are aligned the same way (see :meth:`SFaceModel.templates`).
 """
 
 from __future__ import annotations
@@ -142,8 +142,9 @@ class SFaceModel:
             if self._rec is None:
                 self._load()
 
-    def _find_landmarks(self, rgb: np.ndarray, box: Box) -> Landmarks:
-        """YuNet's landmarks for the face in ``box`` (searched in a crop around it)."""
+    def _find_landmarks(self, rgb: np.ndarray, box: Box) -> Landmarks | None:
+        """YuNet's landmarks for the face in ``box``, searched in a crop around it scaled so the
+        face is ~120 px wide (None when YuNet finds no face overlapping the box)."""
         h, w = rgb.shape[:2]
         gx, gy = box.width * _CROP_GROW, box.height * _CROP_GROW
         x1, y1 = max(0, int(box.x1 - gx)), max(0, int(box.y1 - gy))
@@ -164,6 +165,10 @@ class SFaceModel:
                         best, best_iou = row, iou
                 if best is not None:
                     return tuple((float(x1 + best[4 + 2 * j] / f), float(y1 + best[5 + 2 * j] / f)) for j in range(5))
+        return None
+
+    @staticmethod
+    def _canonical(box: Box) -> Landmarks:
         return tuple((box.x1 + fx * box.width, box.y1 + fy * box.height) for fx, fy in CANONICAL_LANDMARKS)
 
     def templates(
@@ -172,8 +177,16 @@ class SFaceModel:
         boxes: Sequence[Box],
         landmarks: Sequence[Landmarks | None] | None = None,
     ) -> list[np.ndarray]:
-        """One L2-normalised (128,) float32 template per box, in order. ``landmarks`` (5 points
-        per box, e.g. YuNet's) are used where given; otherwise they are found."""
+        """One L2-normalised (128,) float32 template per box, in order.
+
+        Every face is aligned from YuNet's landmarks found in a crop around its box at one face
+        scale, for enrolment photos and class photos alike: the same alignment on both sides is
+        what makes templates comparable. The detector's own ``landmarks`` (fused from several
+        detectors and scales; CenterFace's where it scored higher) gave templates of the same
+        photo as low as cosine 0.79 to these, and at pipeline level held a 30-pupil school's
+        photos 0.19 of the time against 0.00 (docs/BENCHMARKS.md). ``landmarks`` are used only
+        where YuNet finds no face in the crop; canonical points inside the box where neither
+        exists (a poorly aligned template only ever matches less)."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError("expected an RGB uint8 array of shape (H, W, 3)")
         if landmarks is not None and len(landmarks) != len(boxes):
@@ -195,12 +208,14 @@ class SFaceModel:
                 feats = [parts[i % n][i // n] for i in range(len(crops))]
         return [_normalised(f) for f in feats]
 
-    def _align(self, rgb: np.ndarray, box: Box, pts: Landmarks | None) -> np.ndarray:
-        """The 112x112 BGR crop of one face, aligned from its landmarks (found where not given).
-        ``alignCrop`` is a warp of each channel alone, so aligning the RGB photo and swapping the
-        crop's channels equals aligning a BGR copy of the whole photo (tested), without the copy."""
-        if pts is None or len(pts) != 5:
-            pts = self._find_landmarks(rgb, box)
+    def _align(self, rgb: np.ndarray, box: Box, given: Landmarks | None) -> np.ndarray:
+        """The 112x112 BGR crop of one face, aligned from YuNet's landmarks found around the box
+        (see :meth:`templates`). ``alignCrop`` is a warp of each channel alone, so aligning the
+        RGB photo and swapping the crop's channels equals aligning a BGR copy of the whole photo
+        (tested), without the copy."""
+        pts = self._find_landmarks(rgb, box)
+        if pts is None:
+            pts = given if given is not None and len(given) == 5 else self._canonical(box)
         row = np.array(
             [box.x1, box.y1, box.width, box.height, *(c for p in pts for c in p), 1.0], dtype=np.float32
         ).reshape(1, 15)
