@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +22,17 @@ class FakeRecognizer:
     def __init__(self) -> None:
         self.rows: list[np.ndarray] = []
         self.threads: set[str] = set()
+        self.lock = threading.Lock()
 
     def alignCrop(self, image: np.ndarray, row: np.ndarray) -> np.ndarray:
-        self.rows.append(np.asarray(row).copy())
+        with self.lock:  # shared by the model's threads in these tests
+            self.rows.append(np.asarray(row).copy())
+            index = len(self.rows) - 1
         crop = np.zeros((112, 112, 3), np.uint8)
-        crop[0, 0, 2] = len(self.rows) - 1  # the caller hands the crop over as BGR
+        crop[0, 0, 2] = index  # the caller hands the crop over as BGR
         return crop
 
     def feature(self, aligned: np.ndarray) -> np.ndarray:
-        import threading
-
         self.threads.add(threading.current_thread().name)
         v = np.zeros((1, 128), np.float32)
         v[0, :15] = self.rows[int(aligned[0, 0, 0])].reshape(-1)

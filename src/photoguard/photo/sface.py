@@ -7,13 +7,13 @@ OpenCV sees it (the pipeline then holds the photo: fail closed).
 
 A face is aligned from YuNet's 5 landmarks (``alignCrop``, 112x112) and turned into a 128-d
 feature, returned L2-normalised: the cosine similarity of two templates is their dot product.
-All crops of a photo are aligned first (from the RGB image; only the 112x112 crops are turned
-to BGR), then their features are computed on up to ``threads`` recognizers at once (each its
-own ``FaceRecognizerSF`` from the same verified bytes; OpenCV releases the GIL while a network
-runs, and one network is not safe to share between threads). ``cv2.dnn`` batching is not used:
-with the int8 file a batch of more than one face gives non-finite features in OpenCV 4.14
-(checked in ``tests/model/test_sface_real.py``), and with the fp32 file batching costs as much
-CPU per face as one at a time (docs/BENCHMARKS.md).
+A photo's faces are shared out over up to ``threads`` threads, each with its own
+``FaceRecognizerSF`` and YuNet landmarker from the same verified bytes (OpenCV releases the GIL
+while a network runs; one network is not safe to share between threads); each face is aligned
+from the RGB image (only its 112x112 crop is turned to BGR) and its feature computed there.
+``cv2.dnn`` batching is not used: with the int8 file a batch of more than one face gives
+non-finite features in OpenCV 4.14 (checked in ``tests/model/test_sface_real.py``), and with
+the fp32 file batching costs as much CPU per face as one at a time (docs/BENCHMARKS.md).
 The landmarks always come from YuNet run on a crop around the box at one face scale (the
 detector's landmarks only where YuNet finds nothing there, then canonical positions inside the
 box): enrolment and class photos are aligned the same way (see :meth:`SFaceModel.templates`).
@@ -108,6 +108,7 @@ class SFaceModel:
         self._recs: list[Any] = []
         self._pool: ThreadPoolExecutor | None = None
         self._yunet: Any = None
+        self._yunets: list[Any] = []  # one landmarker per recognizer (same reason)
 
     def _load(self) -> None:
         from pathlib import Path
@@ -127,22 +128,25 @@ class SFaceModel:
             log.info("loaded SFace model (%s bytes, %s recognizer(s))", len(data), self._threads)
         self._rec = self._recs[0]
         if self._landmarker_factory is not None:
-            self._yunet = self._landmarker_factory()
+            self._yunets = [self._landmarker_factory() for _ in self._recs]
         else:
             data = read_verified(self._landmark_model.locate(), self._landmark_model.sha256)
+            buf = np.frombuffer(data, np.uint8)
             try:
-                self._yunet = cv2.FaceDetectorYN.create(
-                    "onnx", np.frombuffer(data, np.uint8), np.zeros(0, np.uint8), (320, 320), 0.3, 0.3, 50
-                )
+                self._yunets = [
+                    cv2.FaceDetectorYN.create("onnx", buf, np.zeros(0, np.uint8), (320, 320), 0.3, 0.3, 50)
+                    for _ in self._recs
+                ]
             except cv2.error as exc:
                 raise ModelError(f"cannot load YuNet for landmarks: {exc}") from exc
+        self._yunet = self._yunets[0]
 
     def warm_up(self) -> None:
         with self._lock:
             if self._rec is None:
                 self._load()
 
-    def _find_landmarks(self, rgb: np.ndarray, box: Box) -> Landmarks | None:
+    def _find_landmarks(self, rgb: np.ndarray, box: Box, yunet: Any = None) -> Landmarks | None:
         """YuNet's landmarks for the face in ``box``, searched in a crop around it scaled so the
         face is ~120 px wide (None when YuNet finds no face overlapping the box)."""
         h, w = rgb.shape[:2]
@@ -154,8 +158,9 @@ class SFaceModel:
             crop = cv2.cvtColor(rgb[y1:y2, x1:x2], cv2.COLOR_RGB2BGR)
             cw, ch = max(16, round((x2 - x1) * f)), max(16, round((y2 - y1) * f))
             crop = cv2.resize(crop, (cw, ch), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-            self._yunet.setInputSize((cw, ch))
-            _, faces = self._yunet.detect(crop)
+            yunet = yunet if yunet is not None else self._yunet
+            yunet.setInputSize((cw, ch))
+            _, faces = yunet.detect(crop)
             if faces is not None and len(faces):
                 best, best_iou = None, 0.3
                 for row in np.asarray(faces, dtype=np.float64).reshape(-1, 15):
@@ -197,29 +202,34 @@ class SFaceModel:
             if self._rec is None:
                 self._load()
             given = landmarks if landmarks is not None else [None] * len(boxes)
-            crops = [self._align(rgb, box, pts) for box, pts in zip(boxes, given, strict=True)]
-            if len(self._recs) < 2 or len(crops) < PARALLEL_MIN_FACES:
-                feats = [self._rec.feature(c) for c in crops]
+            faces = list(zip(boxes, given, strict=True))
+            if len(self._recs) < 2 or len(faces) < PARALLEL_MIN_FACES:
+                feats = self._features(0, rgb, faces)
             else:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(len(self._recs), thread_name_prefix="sface")
                 n = len(self._recs)
-                parts = list(self._pool.map(_features, self._recs, [crops[k::n] for k in range(n)]))
-                feats = [parts[i % n][i // n] for i in range(len(crops))]
+                parts = list(self._pool.map(self._features, range(n), [rgb] * n, [faces[k::n] for k in range(n)]))
+                feats = [parts[i % n][i // n] for i in range(len(faces))]
         return [_normalised(f) for f in feats]
 
-    def _align(self, rgb: np.ndarray, box: Box, given: Landmarks | None) -> np.ndarray:
+    def _features(self, k: int, rgb: np.ndarray, faces: Sequence[tuple[Box, Landmarks | None]]) -> list[Any]:
+        """Align and compute the features of ``faces`` with recognizer and landmarker ``k``
+        (runs on one thread; each thread has its own pair)."""
+        return [self._recs[k].feature(self._align(rgb, box, pts, k)) for box, pts in faces]
+
+    def _align(self, rgb: np.ndarray, box: Box, given: Landmarks | None, k: int = 0) -> np.ndarray:
         """The 112x112 BGR crop of one face, aligned from YuNet's landmarks found around the box
         (see :meth:`templates`). ``alignCrop`` is a warp of each channel alone, so aligning the
         RGB photo and swapping the crop's channels equals aligning a BGR copy of the whole photo
         (tested), without the copy."""
-        pts = self._find_landmarks(rgb, box)
+        pts = self._find_landmarks(rgb, box, self._yunets[k])
         if pts is None:
             pts = given if given is not None and len(given) == 5 else self._canonical(box)
         row = np.array(
             [box.x1, box.y1, box.width, box.height, *(c for p in pts for c in p), 1.0], dtype=np.float32
         ).reshape(1, 15)
-        aligned = self._rec.alignCrop(rgb, row)
+        aligned = self._recs[k].alignCrop(rgb, row)
         return np.ascontiguousarray(np.asarray(aligned)[:, :, ::-1])
 
     def close(self) -> None:
@@ -228,11 +238,6 @@ class SFaceModel:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
-
-
-def _features(rec: Any, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Features of aligned crops on one recognizer (runs on one thread of the pool)."""
-    return [rec.feature(c) for c in crops]
 
 
 def _normalised(feat: Any) -> np.ndarray:
