@@ -29,7 +29,11 @@ processed by ``Pipeline.process_path``. A refused enrolment photo is replaced by
 the pupil not used in a class photo, where there is one. Faces the detector misses count as visible (a leak
 unless the pupil consents to the channel); background faces in the LFW photos are strangers.
 
-    python bench/school_gallery.py --pipeline [--seeds 2] [--photos 6]
+    python bench/school_gallery.py --pipeline [--seeds 2] [--photos 6] [--sizes 30 100 113] [--why]
+
+``--why`` lists every face that holds a channel: own pupil / other pupil / stranger or background
+face, its size, the candidate pupil (in the photo's group or not, templates enrolled), cosine and
+runner-up.
 """
 
 from __future__ import annotations
