@@ -119,6 +119,13 @@ class YuNetConfig(Strict):
     tile_megapixels: float = Field(
         1.5, ge=0.1, le=100, description="Larger passes run as overlapping tiles of at most this size (bounds memory)"
     )
+    fine_scale: float = Field(
+        0.0, ge=0, le=2, description="Fine pass on large photos at this scale (1 = own size; 0 = off), only in the"
+        " tiles around faces that were small in the largest pass"
+    )
+    fine_trigger_px: float = Field(
+        20.0, ge=0, le=200, description="A face lower than this (px) in the largest pass's input calls the fine pass"
+    )
 
 
 def _default_members() -> list[CenterFaceConfig | YuNetConfig]:
