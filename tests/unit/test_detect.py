@@ -22,6 +22,8 @@ from photoguard.photo.detect import (
     fuse,
 )
 from photoguard.photo.detect.base import (
+    FINE_OVERLAP,
+    FINE_TILE_MP,
     TILE_OVERLAP,
     MultiScaleDetector,
     factors_for,
@@ -363,19 +365,21 @@ def _paint(img: np.ndarray, faces: list[Box]) -> None:
 def test_fine_pass_finds_small_faces_only_in_tiles_near_small_faces() -> None:
     img = np.zeros((3000, 4000, 3), dtype=np.uint8)
     crowd = [Box(300 + 60 * i, 400, 314 + 60 * i, 414) for i in range(5)]  # 14 px: below 10 px at 0.5
-    trigger = Box(700, 420, 736, 456)  # 36 px: 18 px in the 2000 px pass, small there
+    triggers = [Box(200, 470, 236, 506), Box(420, 470, 456, 506)]  # 36 px: 18 px in the 2000 px pass
     big = [Box(3000, 2200, 3200, 2400)]  # a close face far away: no fine tile there
-    _paint(img, [*crowd, trigger, *big])
+    lone = Box(3200, 600, 3236, 636)  # a small face elsewhere: one fine tile of its own
+    _paint(img, [*crowd, *triggers, *big, lone])
     coarse = _SmallFacesVanish(YuNetConfig(long_sides=[2000], tile_megapixels=1.5))
     found = coarse.detect(img)
-    assert len(found) == 2  # the trigger face and the big one; the 14 px crowd is gone
+    assert len(found) == 4  # the small-but-seen faces and the big one; the 14 px crowd is gone
     fine = _SmallFacesVanish(
         YuNetConfig(long_sides=[2000], tile_megapixels=1.5, fine_scale=1.0, fine_trigger_px=20)
     )
-    assert _once_each(fine.detect(img), [*crowd, trigger, *big])
+    assert _once_each(fine.detect(img), [*crowd, *triggers, *big, lone])
     n_coarse = len(coarse.crops)
     fine_tiles = fine.crops[n_coarse:]
-    assert 1 <= len(fine_tiles) < len(tile_grid(4000, 3000, 1.5e6))  # only some tiles of the photo
+    assert len(fine_tiles) == 2  # the tile holding both triggers and the lone face's, of 32
+    assert len(tile_grid(4000, 3000, FINE_TILE_MP * 1e6, FINE_OVERLAP)) > 20
     # no small face found: no fine pass at all
     alone = np.zeros_like(img)
     _paint(alone, big)
@@ -407,14 +411,16 @@ def test_cut_face_at_a_seam_is_kept_when_the_neighbour_tile_does_not_run() -> No
 
 def test_fine_tiles_merge_a_face_on_their_seam_into_one_box() -> None:
     img = np.zeros((3000, 4000, 3), dtype=np.uint8)
-    # 1.5 MP tiles at scale 1.0 on 4000x3000: the seams lie in overlaps; a row of 14 px faces
-    # runs across the whole width, with triggers next to it, so neighbouring fine tiles run
-    tiles = tile_grid(4000, 3000, 1.5e6)
+    # fine tiles at scale 1.0 on 4000x3000: a row of 14 px faces across the first seam, with
+    # small-but-seen faces on both sides, so both tiles beside the seam run
+    tiles = tile_grid(4000, 3000, FINE_TILE_MP * 1e6, FINE_OVERLAP)
     seam_x = tiles[0][2] - 5  # 5 px inside the first tile's right edge: the face is cut there
     row = [Box(seam_x - 7 + 40 * k, 300, seam_x + 7 + 40 * k, 314) for k in range(-3, 4)]
-    triggers = [
+    triggers = [  # two small-but-seen faces in each of the two tiles beside the seam
         Box(tiles[0][2] - 300, 340, tiles[0][2] - 264, 376),
+        Box(tiles[0][2] - 200, 400, tiles[0][2] - 164, 436),
         Box(tiles[1][0] + 300, 340, tiles[1][0] + 336, 376),
+        Box(tiles[1][0] + 200, 400, tiles[1][0] + 236, 436),
     ]
     _paint(img, [*row, *triggers])
     fine = _SmallFacesVanish(

@@ -320,29 +320,34 @@ class MultiScaleDetector:
             if fine:
                 near = small_faces(found, max(factors), getattr(self.cfg, "fine_trigger_px", 0.0))
                 if near:
-                    found.extend(self.detect_tiled(rgb, fine, near=near))
+                    found.extend(self.detect_tiled(rgb, fine, near=near, fine=True))
         finally:
             self.release()
         return fuse(found, self._fuse_iou, source=self.name)
 
-    def detect_tiled(self, rgb: np.ndarray, factor: float, near: Sequence[Box] | None = None) -> list[Detection]:
+    def detect_tiled(
+        self, rgb: np.ndarray, factor: float, near: Sequence[Box] | None = None, *, fine: bool = False
+    ) -> list[Detection]:
         """``detect_at`` for one pass; a pass whose input would exceed ``cfg.tile_megapixels``
         runs tile by tile (the layer buffers of one 2560x1920 YuNet pass are ~370 MB, of a
-        1360x1040 tile ~110 MB; the work is the same). With ``near``, only the tiles that hold
-        the centre of one of those boxes run (the fine pass). A box cut by an inner tile edge is
-        dropped only when another tile that runs sees that face whole (:func:`seen_whole`)."""
+        1360x1040 tile ~110 MB; the work is the same). The fine pass (``fine``) uses smaller tiles
+        (``FINE_TILE_MP``, overlap ``FINE_OVERLAP``: it is there for small faces) and runs only
+        the tiles that hold the centre of one of the boxes ``near``. A box cut by an inner tile edge is dropped only when another tile that runs sees that face
+        whole (:func:`seen_whole`)."""
         h, w = rgb.shape[:2]
         iw, ih = max(1, round(w * factor)), max(1, round(h * factor))
+        overlap = FINE_OVERLAP if fine else TILE_OVERLAP
+        tile_mp = min(FINE_TILE_MP, self.cfg.tile_megapixels) if fine else self.cfg.tile_megapixels
         rects = [
             (int(tx1 * w / iw), int(ty1 * h / ih), min(w, -(-tx2 * w // iw)), min(h, -(-ty2 * h // ih)))
-            for tx1, ty1, tx2, ty2 in tile_grid(iw, ih, self.cfg.tile_megapixels * 1e6)
+            for tx1, ty1, tx2, ty2 in tile_grid(iw, ih, tile_mp * 1e6, overlap)
         ]
         if near is not None:
             rects = [r for r in rects if any(_holds(r, b.center) for b in near)]
         if rects == [(0, 0, w, h)]:
             return self.detect_at(rgb, factor)
         margin = 2.0 / factor  # photo pixels: "touches the edge"
-        limit = TILE_OVERLAP / factor
+        limit = overlap / factor
         out: list[Detection] = []
         for i, (x1, y1, x2, y2) in enumerate(rects):
             for d in self.detect_at(rgb[y1:y2, x1:x2], factor):
@@ -392,6 +397,11 @@ def seen_whole(
 
 #: A fine pass is worth running only when it looks this much closer than the largest pass.
 FINE_GAIN = 1.25
+#: Fine pass: tile size (megapixels of detector input) and overlap (input px; the faces the fine
+#: pass is for are far smaller). Small tiles keep the pass to the neighbourhood of the small faces
+#: found: on a 12 MP photo 0.5 MP tiles cost about half what 1.5 MP tiles do (docs/BENCHMARKS.md).
+FINE_TILE_MP = 0.5
+FINE_OVERLAP = 96
 
 
 def fine_factor(scale: float, factors: Sequence[float]) -> float:
