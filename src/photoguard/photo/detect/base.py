@@ -332,8 +332,8 @@ class MultiScaleDetector:
         runs tile by tile (the layer buffers of one 2560x1920 YuNet pass are ~370 MB, of a
         1360x1040 tile ~110 MB; the work is the same). The fine pass (``fine``) uses smaller tiles
         (``FINE_TILE_MP``, overlap ``FINE_OVERLAP``: it is there for small faces) and runs only
-        the tiles that hold the centre of one of the boxes ``near``. A box cut by an inner tile edge is dropped only when another tile that runs sees that face
-        whole (:func:`seen_whole`)."""
+        the tiles that hold the centre of one of the boxes ``near``. A box cut by an inner tile
+        edge is dropped only when another tile that runs sees that face whole (:func:`seen_whole`)."""
         h, w = rgb.shape[:2]
         iw, ih = max(1, round(w * factor)), max(1, round(h * factor))
         overlap = FINE_OVERLAP if fine else TILE_OVERLAP
