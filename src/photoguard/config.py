@@ -119,13 +119,21 @@ class YuNetConfig(Strict):
     tile_megapixels: float = Field(
         1.5, ge=0.1, le=100, description="Larger passes run as overlapping tiles of at most this size (bounds memory)"
     )
+    fine_scale: float = Field(
+        0.0, ge=0, le=2, description="Fine pass on large photos at this scale (1 = own size; 0 = off), only in the"
+        " tiles around faces that were small in the largest pass"
+    )
+    fine_trigger_px: float = Field(
+        14.0, ge=0, le=200, description="A face lower than this (px) in the largest pass's input calls the fine pass"
+    )
 
 
 def _default_members() -> list[CenterFaceConfig | YuNetConfig]:
     # measured in docs/BENCHMARKS.md: YuNet at 3 scales carries recall (512: a low-resolution
     # pass for faces that fill the photo); CenterFace at one cheap scale adds a second,
-    # independently trained opinion (it also confirms YuNet's large low-score boxes)
-    return [CenterFaceConfig(long_sides=[1024]), YuNetConfig(long_sides=[512, 1024, 2240])]
+    # independently trained opinion (it also confirms YuNet's large low-score boxes); on a photo
+    # larger than the largest pass, a fine pass at its own size around the small faces found
+    return [CenterFaceConfig(long_sides=[1024]), YuNetConfig(long_sides=[512, 1024, 2240], fine_scale=1.0)]
 
 
 class EnsembleConfig(Strict):

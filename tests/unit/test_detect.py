@@ -22,10 +22,15 @@ from photoguard.photo.detect import (
     fuse,
 )
 from photoguard.photo.detect.base import (
+    FINE_OVERLAP,
+    FINE_TILE_MP,
     TILE_OVERLAP,
     MultiScaleDetector,
     factors_for,
+    fine_factor,
     read_verified,
+    seen_whole,
+    small_faces,
     tile_grid,
     verify_file,
 )
@@ -324,3 +329,103 @@ def test_tiled_pass_finds_each_face_once_and_whole() -> None:
     )
     whole = _PaintedFaces(YuNetConfig(long_sides=[2560], tile_megapixels=10))
     assert len(whole.detect(img)) == len(faces) and whole.passes == 1
+
+
+class _SmallFacesVanish(_PaintedFaces):
+    """Like a real detector, sees a painted face only when it is at least ``MIN_INPUT`` px in the
+    detector's input (face size x the pass's factor); records the tiles it was given."""
+
+    MIN_INPUT = 10.0
+    crops: list[tuple[int, int]]
+
+    def _reset(self) -> None:
+        super()._reset()
+        self.crops = getattr(self, "crops", [])
+
+    def detect_at(self, rgb: np.ndarray, factor: float) -> list[Detection]:
+        self.crops.append((rgb.shape[1], rgb.shape[0]))
+        found = super().detect_at(rgb, factor)
+        return [d for d in found if min(d.box.width, d.box.height) * factor >= self.MIN_INPUT]
+
+
+def _once_each(found: list[Detection], faces: list[Box]) -> bool:
+    """Every face matched by exactly one box (IoU >= 0.8: fusion of passes may round a pixel)
+    and no other box."""
+    return len(found) == len(faces) and all(
+        sum(1 for d in found if d.box.iou(b) >= 0.8) == 1 for b in faces
+    )
+
+
+def _paint(img: np.ndarray, faces: list[Box]) -> None:
+    for b in faces:
+        x1, y1, x2, y2 = b.as_ints()
+        img[y1:y2, x1:x2] = 255
+
+
+def test_fine_pass_finds_small_faces_only_in_tiles_near_small_faces() -> None:
+    img = np.zeros((3000, 4000, 3), dtype=np.uint8)
+    crowd = [Box(300 + 60 * i, 400, 314 + 60 * i, 414) for i in range(5)]  # 14 px: below 10 px at 0.5
+    triggers = [Box(200, 470, 236, 506), Box(420, 470, 456, 506)]  # 36 px: 18 px in the 2000 px pass
+    big = [Box(3000, 2200, 3200, 2400)]  # a close face far away: no fine tile there
+    lone = Box(3200, 600, 3236, 636)  # a small face elsewhere: one fine tile of its own
+    _paint(img, [*crowd, *triggers, *big, lone])
+    coarse = _SmallFacesVanish(YuNetConfig(long_sides=[2000], tile_megapixels=1.5))
+    found = coarse.detect(img)
+    assert len(found) == 4  # the small-but-seen faces and the big one; the 14 px crowd is gone
+    fine = _SmallFacesVanish(
+        YuNetConfig(long_sides=[2000], tile_megapixels=1.5, fine_scale=1.0, fine_trigger_px=20)
+    )
+    assert _once_each(fine.detect(img), [*crowd, *triggers, *big, lone])
+    n_coarse = len(coarse.crops)
+    fine_tiles = fine.crops[n_coarse:]
+    assert len(fine_tiles) == 2  # the tile holding both triggers and the lone face's, of 32
+    assert len(tile_grid(4000, 3000, FINE_TILE_MP * 1e6, FINE_OVERLAP)) > 20
+    # no small face found: no fine pass at all
+    alone = np.zeros_like(img)
+    _paint(alone, big)
+    quiet = _SmallFacesVanish(
+        YuNetConfig(long_sides=[2000], tile_megapixels=1.5, fine_scale=1.0, fine_trigger_px=20)
+    )
+    assert len(quiet.detect(alone)) == 1 and len(quiet.crops) == n_coarse
+
+
+def test_fine_pass_is_skipped_where_the_largest_pass_already_looks_as_closely() -> None:
+    assert fine_factor(1.0, [0.5, 0.56]) == 1.0
+    assert fine_factor(1.0, [2.2]) == 0.0  # a 1 MP photo is upscaled already
+    assert fine_factor(0.0, [0.5]) == 0.0  # off
+    d = [det(0, 0, 10, 30), det(0, 0, 10, 50)]
+    assert [b.height for b in small_faces(d, 0.5, 20.0)] == [30]
+
+
+def test_cut_face_at_a_seam_is_kept_when_the_neighbour_tile_does_not_run() -> None:
+    size = (4000, 3000)
+    left, right = (0, 0, 2150, 3000), (1850, 0, 4000, 3000)
+    cut = Box(2100, 500, 2150, 600)  # a face at x 2100-2200 as the left tile sees it
+    whole = Box(2100, 500, 2200, 600)
+    assert seen_whole(cut, 0, [left, right], size, margin=2.0, limit=300.0)
+    assert not seen_whole(cut, 0, [left], size, margin=2.0, limit=300.0)  # only the left tile ran
+    assert not seen_whole(whole, 1, [left, right], size, margin=2.0, limit=300.0)  # not at an edge
+    big_cut = Box(1900, 500, 2150, 900)  # larger than the overlap: no tile sees it whole
+    assert not seen_whole(big_cut, 0, [left, right], size, margin=2.0, limit=300.0)
+
+
+def test_fine_tiles_merge_a_face_on_their_seam_into_one_box() -> None:
+    img = np.zeros((3000, 4000, 3), dtype=np.uint8)
+    # fine tiles at scale 1.0 on 4000x3000: a row of 14 px faces across the first seam, with
+    # small-but-seen faces on both sides, so both tiles beside the seam run
+    tiles = tile_grid(4000, 3000, FINE_TILE_MP * 1e6, FINE_OVERLAP)
+    seam_x = tiles[0][2] - 5  # 5 px inside the first tile's right edge: the face is cut there
+    row = [Box(seam_x - 7 + 40 * k, 300, seam_x + 7 + 40 * k, 314) for k in range(-3, 4)]
+    triggers = [  # two small-but-seen faces in each of the two tiles beside the seam
+        Box(tiles[0][2] - 300, 340, tiles[0][2] - 264, 376),
+        Box(tiles[0][2] - 200, 400, tiles[0][2] - 164, 436),
+        Box(tiles[1][0] + 300, 340, tiles[1][0] + 336, 376),
+        Box(tiles[1][0] + 200, 400, tiles[1][0] + 236, 436),
+    ]
+    _paint(img, [*row, *triggers])
+    fine = _SmallFacesVanish(
+        YuNetConfig(long_sides=[2000], tile_megapixels=1.5, fine_scale=1.0, fine_trigger_px=20)
+    )
+    found = fine.detect(img)
+    assert _once_each(found, [*row, *triggers])
+    assert any(d.box.as_ints() == row[3].as_ints() for d in found)  # the seam face whole, not cut

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,17 @@ from hypothesis import strategies as st
 
 from photoguard.config import RedactConfig, RedactMethod, RedactOutline
 from photoguard.core.records import Box
-from photoguard.photo.redact import MIN_GROW, redact, redaction_mask, solid_fill
+from photoguard.photo.redact import (
+    DARK_LUMA,
+    LIGHT_LUMA,
+    MAX_LUMA_TERM,
+    MIN_GROW,
+    contrast_colour,
+    luma_term,
+    redact,
+    redaction_mask,
+    solid_fill,
+)
 
 SOLID = RedactConfig(method=RedactMethod.SOLID, grow=1.4)
 MOSAIC = RedactConfig(method=RedactMethod.PIXELATE, grow=1.4)
@@ -63,13 +74,18 @@ def test_solid_redaction_is_flat_and_only_inside() -> None:
     assert (rgb[50:60, 60:70] != out[50:60, 60:70]).any()
 
 
-def test_solid_ignores_face_content() -> None:
+def test_solid_ignores_face_content_beyond_its_brightness_class() -> None:
     a = noise_image(seed=1)
     b = a.copy()
     box = Box(50, 30, 90, 80)
-    b[30:80, 50:90] = 255 - b[30:80, 50:90]  # a different "face", same surroundings
+    b[30:80, 50:90] = 255 - b[30:80, 50:90]  # a different "face" of the same brightness class
     ra, rb = redact(a, [box], SOLID, seed=0), redact(b, [box], SOLID, seed=0)
     assert (ra == rb).all()
+    c = a.copy()
+    c[30:80, 50:90] //= 8  # a much darker face: the fill may be another shade, still flat
+    rc = redact(c, [box], SOLID, seed=0)
+    m = redaction_mask(a.shape[:2], [box], SOLID.grow)
+    assert len(np.unique(rc[m].reshape(-1, 3), axis=0)) == 1 and (rc[~m] == c[~m]).all()
 
 
 def test_mosaic_blocks_are_coarse_and_noisy() -> None:
@@ -94,13 +110,68 @@ def test_mosaic_small_face_still_few_blocks() -> None:
     assert len(np.unique(out[m].reshape(-1, 3), axis=0)) <= 36
 
 
-def test_solid_fill_is_neutral_grey_on_mask() -> None:
+def test_solid_fill_is_neutral_grey_on_mask_unless_as_bright_as_the_face() -> None:
     rgb = noise_image()
+    rgb[10:40, 10:30] //= 12  # a dark face (luma ~10): neutral grey differs clearly
     box = Box(10, 10, 30, 40)
     out = solid_fill(rgb, [box], 1.4)
     m = redaction_mask(rgb.shape[:2], [box], 1.4)
     assert (out[m] == 128).all() and (out[~m] == rgb[~m]).all()
-    assert (rgb == noise_image()).all()  # input untouched
+    noisy = noise_image()  # a face of mean luma ~128, as bright as neutral grey: the dark shade
+    out = solid_fill(noisy, [box], 1.4)
+    assert (out[m] == round(DARK_LUMA)).all() and (out[~m] == noisy[~m]).all()
+    assert (noisy == noise_image()).all()  # input untouched
+
+
+def smooth_face_scene(skin: tuple[int, int, int], seed: int = 0) -> tuple[np.ndarray, Box]:
+    """A smooth face (gentle shading, +-3 levels of noise) on a background of the same colour:
+    the ring outside the outline is as bright as the face."""
+    rng = np.random.default_rng(seed)
+    h, w = 240, 240
+    yy = np.linspace(-1.0, 1.0, h)[:, None]
+    shade = 6.0 * yy + rng.normal(0.0, 3.0, (h, w))
+    rgb = np.clip(np.array(skin, dtype=np.float64)[None, None, :] + shade[:, :, None], 0, 255)
+    return rgb.astype(np.uint8), Box(80, 70, 160, 170)
+
+
+@pytest.mark.parametrize("skin", [(214, 170, 150), (120, 84, 60), (46, 32, 26)])
+def test_solid_fill_changes_a_smooth_face_by_ssim(skin: tuple[int, int, int]) -> None:
+    from skimage.metrics import structural_similarity
+
+    rgb, box = smooth_face_scene(skin)
+    out = redact(rgb, [box], SOLID, seed=0)
+    x1, y1, x2, y2 = box.as_ints()
+    inside = out[y1:y2, x1:x2].reshape(-1, 3)
+    assert len(np.unique(inside, axis=0)) == 1  # still one flat colour
+    grey = [cv2.cvtColor(img[y1:y2, x1:x2], cv2.COLOR_RGB2GRAY) for img in (rgb, out)]
+    assert structural_similarity(grey[0], grey[1], data_range=255, win_size=7) < 0.6
+    face = float(grey[0].mean())
+    assert luma_term(face, float(grey[1].mean())) <= MAX_LUMA_TERM + 0.02
+    # the ring colour alone (what the fill was before) would look the same to SSIM
+    ring = np.round(np.array(skin) / 32) * 32
+    assert luma_term(face, float(ring @ [0.299, 0.587, 0.114])) > 0.9
+
+
+def test_contrast_colour_keeps_a_contrasting_colour_and_keeps_the_hue() -> None:
+    navy = np.array([32, 32, 96], np.uint8)
+    assert (contrast_colour(navy, 200.0) == navy).all()  # already far darker than the face
+    skin = np.array([224, 160, 128], np.uint8)
+    dark = contrast_colour(skin, 170.0).astype(float)
+    assert dark @ [0.299, 0.587, 0.114] == pytest.approx(DARK_LUMA, abs=1.0)
+    assert dark[0] > dark[1] > dark[2]  # same hue order as the ring colour
+    light = contrast_colour(np.array([40, 30, 20], np.uint8), 35.0).astype(float)
+    assert light @ [0.299, 0.587, 0.114] == pytest.approx(LIGHT_LUMA, abs=1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)),
+    st.floats(0.0, 255.0),
+)
+def test_contrast_colour_always_differs_in_brightness(colour: tuple[int, int, int], face: float) -> None:
+    out = contrast_colour(np.array(colour, np.uint8), face)
+    assert out.dtype == np.uint8 and out.shape == (3,)
+    assert luma_term(face, float(out.astype(float) @ [0.299, 0.587, 0.114])) <= MAX_LUMA_TERM + 1e-9
 
 
 def test_redact_no_boxes_is_a_copy_and_bad_input() -> None:

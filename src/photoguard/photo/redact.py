@@ -7,8 +7,12 @@ united with an ellipse along the landmarks' axis); ``outline = "ellipse"`` keeps
 ellipse grown around its centre. Either is never smaller than the ellipse that circumscribes the
 box itself, so no pixel of the detected box stays. Two methods:
 
-* ``solid``: the outline is filled with one flat colour (the mean of a ring just outside it, i.e.
-  background, quantised) — zero information about the face remains.
+* ``solid``: the outline is filled with one flat colour: the mean of a ring just outside it (i.e.
+  background, quantised), unless that colour is about as bright as the face itself; then a dark
+  (or, for a dark face, light) shade of it (:func:`contrast_colour`). A fill as bright as a smooth
+  face would leave the face's region looking unchanged to a structural comparison (SSIM), so
+  the fill always differs clearly in brightness. Of the face only one coarse bit can be
+  deduced from the fill (darker or lighter than ``DARK_FACE_LUMA``); nothing else remains.
 * ``pixelate``: a coarse mosaic whose blocks are a quarter of the face's longer side and at least
   8 px (the face spans at most ~4-5 blocks), each block's mean plus seeded noise, quantised.
   Blocks that coarse carry no identity (a plain blur or a fine mosaic would; docs/MODELS.md).
@@ -34,7 +38,7 @@ from photoguard.photo.headmask import (
     outline_patch,
 )
 
-__all__ = ["MIN_GROW", "Face", "face_outline", "redact", "redaction_mask", "solid_fill"]
+__all__ = ["MIN_GROW", "Face", "contrast_colour", "face_outline", "luma_term", "redact", "redaction_mask", "solid_fill"]
 #: Mosaic: blocks per longer face side (the face spans at most this many blocks, ~5 with grow).
 BLOCKS_PER_FACE = 4
 #: Mosaic: blocks are never smaller than this (px), so small faces get 1-3 blocks across.
@@ -47,6 +51,19 @@ RING_REACH = 1.25
 #: Solid fill: neutral grey used when no ring is available, and the quantisation step.
 NEUTRAL = (128, 128, 128)
 SOLID_QUANT = 32
+#: Solid fill: the brightness agreement (SSIM's luminance term, 0-1) a fill may have with the face
+#: it covers at most; above it the fill is replaced by a dark or light shade. Against a smooth face
+#: (SSIM's other terms near 1) SSIM then stays about this value, well below the 0.6 that still
+#: counts as "looks the same".
+MAX_LUMA_TERM = 0.5
+#: Faces at least this bright (mean luma, 0-255) get the dark shade, darker ones the light shade.
+DARK_FACE_LUMA = 64.0
+#: Luma of the dark and of the light shade (luminance term <= ~0.49 against any face on its side).
+DARK_LUMA = 16.0
+LIGHT_LUMA = 240.0
+#: SSIM's stabilising constant for the luminance term, (0.01 * 255)^2.
+_C1 = (0.01 * 255) ** 2
+_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 Face = Box | Detection
@@ -110,6 +127,47 @@ def _ring_colour(rgb: np.ndarray, rs: slice, cs: slice, ring: np.ndarray) -> np.
     return np.clip(q, 0, 255).astype(np.uint8)
 
 
+def luma_term(a: float, b: float) -> float:
+    """SSIM's luminance term of two mean brightnesses (1 = equal, toward 0 = very different)."""
+    return (2.0 * a * b + _C1) / (a * a + b * b + _C1)
+
+
+def _luma(colour: np.ndarray) -> float:
+    return float(_LUMA @ np.asarray(colour, dtype=np.float64))
+
+
+def contrast_colour(colour: np.ndarray, face_luma: float) -> np.ndarray:
+    """``colour`` when its brightness differs clearly from the face's (``luma_term`` at most
+    ``MAX_LUMA_TERM``), otherwise a shade of it with the same hue: dark (luma ``DARK_LUMA``) over a
+    face of mean luma >= ``DARK_FACE_LUMA``, light (luma ``LIGHT_LUMA``) over a darker one. The
+    face enters only through those two comparisons (no face value is copied into the fill)."""
+    c = np.asarray(colour, dtype=np.float64)
+    base = _luma(c)
+    if luma_term(face_luma, base) <= MAX_LUMA_TERM:
+        return np.asarray(colour, dtype=np.uint8)
+    if face_luma >= DARK_FACE_LUMA:
+        shade = c * (DARK_LUMA / base) if base > 0 else np.full(3, DARK_LUMA)
+        fallback = np.zeros(3)
+    else:
+        k = (LIGHT_LUMA - base) / (255.0 - base) if base < 255.0 else 0.0
+        shade = c + (255.0 - c) * k
+        fallback = np.full(3, 255.0)
+    out = np.clip(np.round(shade), 0, 255)
+    if luma_term(face_luma, _luma(out)) > MAX_LUMA_TERM:  # a saturated hue cannot reach the shade
+        out = fallback
+    return out.astype(np.uint8)
+
+
+def _face_luma(rgb: np.ndarray, face: Face) -> float:
+    """Mean luma of the face's box (clipped to the image; the whole image's when it lies outside)."""
+    box, _ = _parts(face)
+    h, w = rgb.shape[:2]
+    x1, y1, x2, y2 = box.clipped(w, h).as_ints()
+    if x2 <= x1 or y2 <= y1:
+        x1, y1, x2, y2 = 0, 0, w, h
+    return _luma(np.array(cv2.mean(rgb[y1:y2, x1:x2])[:3]))
+
+
 def _fill(sub: np.ndarray, inside: np.ndarray, values: np.ndarray) -> None:
     """``sub[inside] = values`` in place (``values``: one colour or an array shaped like ``sub``),
     by OpenCV's masked copy: ~4x faster than numpy's boolean assignment on a large face."""
@@ -121,7 +179,8 @@ def _fill(sub: np.ndarray, inside: np.ndarray, values: np.ndarray) -> None:
 def solid_fill(
     rgb: np.ndarray, faces: Sequence[Face], grow: float, *, outline: RedactOutline = RedactOutline.HEAD
 ) -> np.ndarray:
-    """A copy with every face's outline filled flat neutral grey (used by the self-check)."""
+    """A copy with every face's outline filled flat neutral grey, or a shade of it that contrasts
+    with the face (:func:`contrast_colour`; used by the self-check)."""
     _check(rgb)
     out = rgb.copy()
     grey = np.array(NEUTRAL, dtype=np.uint8)
@@ -130,7 +189,7 @@ def solid_fill(
         patch = _patch((h, w), face, grow, outline)
         if patch is not None:
             rs, cs, inside = patch
-            _fill(out[rs, cs], inside, grey)
+            _fill(out[rs, cs], inside, contrast_colour(grey, _face_luma(rgb, face)))
     return out
 
 
@@ -188,7 +247,7 @@ def redact(rgb: np.ndarray, faces: Sequence[Face], cfg: RedactConfig, *, seed: i
         if not inside.any():
             continue
         ring = (level <= RING_REACH**2) & ~inside
-        colour = _ring_colour(rgb, rs, cs, ring)
+        colour = contrast_colour(_ring_colour(rgb, rs, cs, ring), _face_luma(rgb, face))
         rect = bounds((h, w), ellipses)  # the outline's own rectangle, inside the ring's
         if rect is not None:
             ir, ic = rect

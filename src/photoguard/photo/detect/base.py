@@ -308,41 +308,111 @@ class MultiScaleDetector:
 
     def candidates(self, rgb: np.ndarray) -> list[Detection]:
         """All passes fused, unconfirmed boxes included (an ensemble resolves them after fusing
-        every member's candidates, so another detector can confirm them)."""
+        every member's candidates, so another detector can confirm them). On a large photo, a
+        fine pass (``cfg.fine_scale``) follows around the small faces the others found."""
         check_image(rgb)
         found: list[Detection] = []
         try:
-            for factor in factors_for(self.cfg.long_sides, rgb.shape):
+            factors = factors_for(self.cfg.long_sides, rgb.shape)
+            for factor in factors:
                 found.extend(self.detect_tiled(rgb, factor))
+            fine = fine_factor(getattr(self.cfg, "fine_scale", 0.0), factors)
+            if fine:
+                near = small_faces(found, max(factors), getattr(self.cfg, "fine_trigger_px", 0.0))
+                if near:
+                    found.extend(self.detect_tiled(rgb, fine, near=near, fine=True))
         finally:
             self.release()
         return fuse(found, self._fuse_iou, source=self.name)
 
-    def detect_tiled(self, rgb: np.ndarray, factor: float) -> list[Detection]:
+    def detect_tiled(
+        self, rgb: np.ndarray, factor: float, near: Sequence[Box] | None = None, *, fine: bool = False
+    ) -> list[Detection]:
         """``detect_at`` for one pass; a pass whose input would exceed ``cfg.tile_megapixels``
         runs tile by tile (the layer buffers of one 2560x1920 YuNet pass are ~370 MB, of a
-        1360x1040 tile ~110 MB; the work is the same). A box that touches an inner tile edge and
-        is smaller than the overlap is dropped: that face lies whole inside the next tile."""
+        1360x1040 tile ~110 MB; the work is the same). The fine pass (``fine``) uses smaller tiles
+        (``FINE_TILE_MP``, overlap ``FINE_OVERLAP``: it is there for small faces) and runs only
+        the tiles that hold the centre of one of the boxes ``near``. A box cut by an inner tile
+        edge is dropped only when another tile that runs sees that face whole (:func:`seen_whole`)."""
         h, w = rgb.shape[:2]
         iw, ih = max(1, round(w * factor)), max(1, round(h * factor))
-        tiles = tile_grid(iw, ih, self.cfg.tile_megapixels * 1e6)
-        if len(tiles) == 1:
+        overlap = FINE_OVERLAP if fine else TILE_OVERLAP
+        tile_mp = min(FINE_TILE_MP, self.cfg.tile_megapixels) if fine else self.cfg.tile_megapixels
+        rects = [
+            (int(tx1 * w / iw), int(ty1 * h / ih), min(w, -(-tx2 * w // iw)), min(h, -(-ty2 * h // ih)))
+            for tx1, ty1, tx2, ty2 in tile_grid(iw, ih, tile_mp * 1e6, overlap)
+        ]
+        if near is not None:
+            rects = [r for r in rects if any(_holds(r, b.center) for b in near)]
+        if rects == [(0, 0, w, h)]:
             return self.detect_at(rgb, factor)
         margin = 2.0 / factor  # photo pixels: "touches the edge"
-        limit = TILE_OVERLAP / factor
+        limit = overlap / factor
         out: list[Detection] = []
-        for tx1, ty1, tx2, ty2 in tiles:
-            x1, y1 = int(tx1 * w / iw), int(ty1 * h / ih)
-            x2, y2 = min(w, -(-tx2 * w // iw)), min(h, -(-ty2 * h // ih))
+        for i, (x1, y1, x2, y2) in enumerate(rects):
             for d in self.detect_at(rgb[y1:y2, x1:x2], factor):
-                b = d.box
-                inner_edge = (
-                    (x1 > 0 and b.x1 <= margin)
-                    or (y1 > 0 and b.y1 <= margin)
-                    or (x2 < w and b.x2 >= (x2 - x1) - margin)
-                    or (y2 < h and b.y2 >= (y2 - y1) - margin)
-                )
-                if inner_edge and max(b.width, b.height) < limit:
-                    continue
-                out.append(_shifted(d, x1, y1))
+                moved = _shifted(d, x1, y1)
+                if not seen_whole(moved.box, i, rects, (w, h), margin, limit):
+                    out.append(moved)
         return out
+
+
+Rect = tuple[int, int, int, int]
+
+
+def _holds(rect: Rect, point: tuple[float, float]) -> bool:
+    return rect[0] <= point[0] < rect[2] and rect[1] <= point[1] < rect[3]
+
+
+def _inner_edges(box: Box, rect: Rect, size: tuple[int, int], margin: float) -> bool:
+    """Whether ``box`` (photo coordinates) touches an edge of ``rect`` that is not the photo's."""
+    x1, y1, x2, y2 = rect
+    w, h = size
+    return (
+        (x1 > 0 and box.x1 <= x1 + margin)
+        or (y1 > 0 and box.y1 <= y1 + margin)
+        or (x2 < w and box.x2 >= x2 - margin)
+        or (y2 < h and box.y2 >= y2 - margin)
+    )
+
+
+def seen_whole(
+    box: Box, own: int, rects: Sequence[Rect], size: tuple[int, int], margin: float, limit: float
+) -> bool:
+    """Whether a box found in tile ``rects[own]`` is a cut copy of a face that another tile in
+    ``rects`` sees whole: it touches an inner edge of its own tile, is smaller than ``limit`` (the
+    tiles' overlap, so the whole face fits in the neighbour) and lies in another tile away from
+    that tile's inner edges. Such a box is dropped; when the neighbour does not run (a fine pass
+    runs only some tiles) the cut box stays (fail closed: an outline over part of a face)."""
+    if max(box.width, box.height) >= limit or not _inner_edges(box, rects[own], size, margin):
+        return False
+    for j, r in enumerate(rects):
+        if j == own:
+            continue
+        inside = r[0] <= box.x1 and r[1] <= box.y1 and box.x2 <= r[2] and box.y2 <= r[3]
+        if inside and not _inner_edges(box, r, size, margin):
+            return True
+    return False
+
+
+#: A fine pass is worth running only when it looks this much closer than the largest pass.
+FINE_GAIN = 1.25
+#: Fine pass: tile size (megapixels of detector input) and overlap (input px; the faces the fine
+#: pass is for are far smaller). Small tiles keep the pass to the neighbourhood of the small faces
+#: found: on a 12 MP photo 0.5 MP tiles cost about half what 1.5 MP tiles do (docs/BENCHMARKS.md).
+FINE_TILE_MP = 0.5
+FINE_OVERLAP = 96
+
+
+def fine_factor(scale: float, factors: Sequence[float]) -> float:
+    """Resize factor of the fine pass (``scale`` × the photo), or 0 when off (``scale`` 0) or when
+    the largest configured pass already looks as closely (a photo of a few megapixels)."""
+    if scale <= 0 or not factors or scale < max(factors) * FINE_GAIN:
+        return 0.0
+    return scale
+
+
+def small_faces(found: Sequence[Detection], factor: float, trigger_px: float) -> list[Box]:
+    """The boxes that were small (height under ``trigger_px``) in the input of the pass at
+    ``factor``: near the detector's limit there, so their neighbours may have gone unseen."""
+    return [d.box for d in found if d.box.height * factor < trigger_px]
