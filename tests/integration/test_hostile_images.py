@@ -98,10 +98,62 @@ def _png_short_idat() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
+def _photo_jpeg(**kw: object) -> bytes:
+    rng = np.random.default_rng(14)
+    yy, xx = np.mgrid[0:H, 0:W]
+    px = np.stack([xx * 200 // W, yy * 200 // H, (xx + yy) * 100 // (W + H) + 60], axis=-1)
+    px = np.clip(px + rng.integers(-25, 26, (H, W, 3)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(px).save(buf, "JPEG", quality=90, **kw)
+    return buf.getvalue()
+
+
+def _scan_data(data: bytes) -> tuple[int, int]:
+    segs = walk_jpeg(data).segments
+    k = next(i for i, s in enumerate(segs) if s.marker == 0xDA)
+    return segs[k].offset + 4 + len(segs[k].payload), segs[k + 1].offset
+
+
+def _jpeg_cut_scan() -> bytes:
+    """The scan cut at half and an end marker glued on: libjpeg would fill the rest with grey."""
+    data = _photo_jpeg()
+    start, end = _scan_data(data)
+    return data[: (start + end) // 2] + b"\xff\xd9"
+
+
+def _jpeg_bad_restart() -> bytes:
+    """A restart marker out of its sequence in the middle of the scan."""
+    data = _photo_jpeg(restart_marker_blocks=4)
+    start, end = _scan_data(data)
+    k = data.index(b"\xff\xd2", start, end)
+    return data[: k + 1] + b"\xd6" + data[k + 2 :]
+
+
+def _jpeg_flipped_bytes() -> bytes:
+    """Bytes of the scan overwritten, the way a bad SD card sector does: the scan runs into the
+    end marker early."""
+    data = _photo_jpeg()
+    start, end = _scan_data(data)
+    mid = (start + end) // 2
+    return data[:mid] + b"\xff\xc4" + data[mid + 2 :]
+
+
+def test_a_sound_photo_like_jpeg_is_published(school: tuple[Path, Pipeline]) -> None:
+    root, pipe = school
+    path = root / "inbox" / "x" / "ok.jpg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_photo_jpeg(restart_marker_blocks=4))
+    res = pipe.process_path(path)
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+
+
 @pytest.mark.parametrize(
     ("name", "make", "reason_part"),
     [
         ("bomb.jpg", _scan_bomb, "too many scans"),
+        ("cut.jpg", _jpeg_cut_scan, "damaged"),
+        ("restart.jpg", _jpeg_bad_restart, "damaged"),
+        ("flipped.jpg", _jpeg_flipped_bytes, "damaged"),
         ("crc.png", _png_bad_crc, "damaged"),
         ("short.png", _png_short_idat, "damaged"),
     ],

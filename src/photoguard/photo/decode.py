@@ -48,6 +48,7 @@ from PIL import Image, ImageCms, IptcImagePlugin
 
 from photoguard.config import MediaConfig
 from photoguard.photo.formats import (
+    DAMAGED,
     SUPPORTED_TEXT,
     TRUNCATED,
     JpegLayout,
@@ -520,6 +521,27 @@ def _to_rgb_alpha(im: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
     return im.convert("RGB"), None
 
 
+#: the colour libjpeg gives blocks it had no data for (all coefficients zero) in a YCbCr or grey JPEG
+_FILL = 128
+#: the block checked: the last 8x8 pixels decoded (the last MCU holds at least one such block)
+_FILL_BLOCK = 8
+
+
+def _ends_in_libjpeg_fill(im: Image.Image) -> bool:
+    """libjpeg meets damaged entropy-coded data (a cut scan, a bad Huffman code that runs into
+    the end marker) with a warning Pillow does not pass on, and decodes every block it has no
+    data for as flat mid-grey: exactly 128 in every channel. The last block of the image (in the
+    stored orientation) being exactly that grey is the trace the damage leaves. A photo from a
+    camera never has such a block (sensor noise); a graphic with a flat #808080 lower right
+    corner would be refused as damaged (see docs/OPERATIONS.md)."""
+    if im.mode not in ("L", "RGB"):
+        return False  # CMYK/YCCK fill is not grey in RGB: not checked
+    w, h = im.size
+    b = _FILL_BLOCK
+    corner = np.asarray(im.crop((max(0, w - b), max(0, h - b), w, h)))
+    return bool(corner.size) and bool((corner == _FILL).all())
+
+
 def _color_manage(im: Image.Image, rgb: Image.Image, fmt: str) -> Image.Image:
     icc = im.info.get("icc_profile")
     if im.mode == "CMYK":
@@ -572,6 +594,8 @@ def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedI
         embedded, taken = _read_captions(im)
         orientation = 1 if fmt == "heif" else _orientation(im)
         im.load()
+        if fmt == "jpeg" and _ends_in_libjpeg_fill(im):
+            raise MediaError(DAMAGED)
 
     rgb, alpha = _to_rgb_alpha(im)
     rgb = _color_manage(im, rgb, fmt)
