@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -171,3 +172,32 @@ def test_bombs_and_damaged_data_are_refused_and_kept(
     assert res.reason and reason_part in res.reason
     assert res.outputs == {} and not any(p.is_file() for p in (root / "outbox").rglob("*"))
     assert held_original(root, str(res.quarantine_id)) == content
+
+
+def test_a_decode_past_the_deadline_is_refused_and_the_next_photo_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photoguard.photo import decode
+
+    root, pipe = make_school(tmp_path, config={"max_decode_seconds": "0.2"})
+    assert pipe.settings.media.max_decode_seconds == 0.2
+    heavy, normal = _photo_jpeg(), _photo_jpeg(progressive=True)
+    real = decode._decode
+
+    def slow_for_heavy(data: bytes, cfg: object, sidecar: str | None, cancelled: threading.Event) -> object:
+        if data == heavy:
+            cancelled.wait(30)  # stands in for a file that keeps libjpeg busy for minutes
+            raise decode._Cancelled
+        return real(data, cfg, sidecar, cancelled)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decode, "_decode", slow_for_heavy)
+    inbox = root / "inbox" / "x"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "heavy.jpg").write_bytes(heavy)
+    (inbox / "normal.jpg").write_bytes(normal)
+    first = pipe.process_path(inbox / "heavy.jpg")
+    assert first.status is PhotoStatus.REJECTED
+    assert first.reason and "too heavy" in first.reason
+    assert held_original(root, str(first.quarantine_id)) == heavy
+    second = pipe.process_path(inbox / "normal.jpg")
+    assert second.status is PhotoStatus.PUBLISHED, second.reason

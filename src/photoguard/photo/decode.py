@@ -35,6 +35,7 @@ import html
 import io
 import logging
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -562,7 +563,32 @@ def _color_manage(im: Image.Image, rgb: Image.Image, fmt: str) -> Image.Image:
     return rgb
 
 
-def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedImage:
+class _Cancelled(Exception):
+    """The caller stopped waiting for this decode (past ``media.max_decode_seconds``)."""
+
+
+class _CancellableBytes(io.BytesIO):
+    """The file Pillow decodes from. libjpeg and zlib ask for the data in blocks, so a decode
+    whose caller gave up ends at its next read instead of running on for minutes."""
+
+    def __init__(self, data: bytes, cancelled: threading.Event) -> None:
+        super().__init__(data)
+        self._cancelled = cancelled
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if self._cancelled.is_set():
+            raise _Cancelled
+        return super().read(size)
+
+
+def too_heavy(cfg: MediaConfig) -> MediaError:
+    return MediaError(
+        f"the image is too heavy to decode (it took longer than {cfg.max_decode_seconds:g} s); "
+        "please export it again as a normal photo"
+    )
+
+
+def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None, cancelled: threading.Event) -> DecodedImage:
     if not data:
         raise MediaError("the file is empty")
     if len(data) > cfg.max_bytes:
@@ -578,7 +604,7 @@ def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedI
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        im = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
+        im = Image.open(_CancellableBytes(data, cancelled), formats=_OPEN_FORMATS)
         if im.format not in _PIL_FORMATS or _SOURCE_FORMAT[im.format] != fmt:
             raise MediaError(describe_unknown(data))
         w, h = im.size
@@ -618,9 +644,42 @@ def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedI
 
 
 def decode_bytes(data: bytes, cfg: MediaConfig, *, sidecar_text: str | None = None) -> DecodedImage:
-    """Decode ``data`` into upright sRGB pixels. Raises :class:`MediaError` and nothing else."""
+    """Decode ``data`` into upright sRGB pixels. Raises :class:`MediaError` and nothing else.
+
+    The decode runs in its own thread and the caller waits at most ``cfg.max_decode_seconds``:
+    a file that takes longer is refused as too heavy and the caller goes on with the next one.
+    The abandoned decode stops at its next read of the data (JPEG, PNG) or ends on its own
+    (WebP and HEIF decode in one call, bounded by the pixel limit)."""
+    data = bytes(data)
+    cancelled = threading.Event()
+    outcome: list[DecodedImage | BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(_decode_or_reason(data, cfg, sidecar_text, cancelled))
+        except BaseException as exc:  # handed to the caller below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, name="photoguard-decode", daemon=True)
+    worker.start()
+    worker.join(cfg.max_decode_seconds)
+    if worker.is_alive() or not outcome:
+        cancelled.set()
+        logger.warning("decode abandoned after %.0f s (refused as too heavy)", cfg.max_decode_seconds)
+        raise too_heavy(cfg)
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _decode_or_reason(
+    data: bytes, cfg: MediaConfig, sidecar_text: str | None, cancelled: threading.Event
+) -> DecodedImage:
     try:
-        return _decode(bytes(data), cfg, sidecar_text)
+        return _decode(data, cfg, sidecar_text, cancelled)
+    except _Cancelled:
+        raise too_heavy(cfg) from None
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
