@@ -40,7 +40,8 @@ HEALTH_WORDS: tuple[str, ...] = (
     r"depressie\w*|depressief|angststoornis\w*|burn-?out|trauma\w*|rouwverwerking",
     r"kanker|leukemie|tumor|tumoren|chemo\w*|bestraling\w*",
     r"operatie\w*|geopereerd|ingreep|opgenomen in het ziekenhuis|narcose",
-    r"gebroken (?:arm|been|pols|enkel|sleutelbeen|vinger|teen|neus|elleboog)|armbreuk|beenbreuk",  # not 'breuk': fractions in maths
+    # not 'breuk' alone: fractions in maths
+    r"gebroken (?:arm|been|pols|enkel|sleutelbeen|vinger|teen|neus|elleboog)|armbreuk|beenbreuk",
     r"in het gips|gipsarm|gipsbeen|mitella|rolstoel\w*|op krukken|hersenschudding|blessure\w*|geblesseerd",
     r"medicijn\w*|medicatie|pillen|antibiotica|inhalator|puffer|epipen|paracetamol",
     r"huisarts\w*|dokter\w*|tandarts\w*|fysio\w*|logopedi\w*|ergotherap\w*|therapie\w*|therapeut\w*|psycholo\w*"
