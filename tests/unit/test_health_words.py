@@ -70,3 +70,12 @@ def test_health_words_written_in_a_photo_are_covered_on_every_channel(channel: o
 def test_a_whiteboard_without_health_words_has_no_health_cover() -> None:
     reds = decide_text([line("Muziekles groep 3")], ROSTER, PARRO, TODAY)
     assert [r.reason for r in reds] == []
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_file_names_carry_no_health_words(public: bool) -> None:
+    from photoguard.core.naming import slugify
+
+    assert slugify("musical_Noor-ziek", [NOOR], public=public) == ("musical" if public else "musical-noor")
+    assert slugify("sportdag-koorts-groep5", [], public=public) == "sportdag-groep5"
+    assert slugify("muziekles", [], public=public) == "muziekles"

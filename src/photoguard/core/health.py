@@ -53,7 +53,9 @@ HEALTH_WORDS: tuple[str, ...] = (
     r"medicine|therapy|diagnos(?:is|ed)|disabilit(?:y|ies)|disabled|concussion",
 )
 
-_HEALTH = re.compile(r"(?<![\w-])(?:" + "|".join(HEALTH_WORDS) + r")(?![\w-])", re.IGNORECASE)
+#: whole words: a letter or digit may not touch the match ('muziek'); '_' and '-' separate words
+#: as they do in file names ('musical_noor-ziek')
+_HEALTH = re.compile(r"(?<![^\W_])(?:" + "|".join(HEALTH_WORDS) + r")(?![^\W_])", re.IGNORECASE)
 
 
 def health_spans(text: str) -> list[tuple[int, int]]:

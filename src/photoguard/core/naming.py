@@ -609,8 +609,10 @@ MAX_SLUG = 60
 
 def slugify(stem: str, people: Sequence[PersonName], *, public: bool, hidden: Sequence[PersonName] = ()) -> str:
     """A lowercase ASCII slug of a file stem with names removed (the first names of ``hidden`` on
-    any channel, every first name on public ones), and contact details; never empty ('foto')."""
+    any channel, every first name on public ones), contact details and health words; never
+    empty ('foto')."""
     scrubbed = _scrub(stem, people, public=public, strict=True, hidden=hidden, contacts=True)
+    scrubbed = _remove(scrubbed, health_spans(scrubbed))  # 'musical-noor-ziek' says too much
     slug = _ascii_slug(scrubbed)
     if slug and (people or hidden):
         # second pass on the final form (transliteration can reveal a name, e.g. 'Zoë' -> 'zoe')
