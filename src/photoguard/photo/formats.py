@@ -169,7 +169,7 @@ def _is_sof(marker: int) -> bool:
 #: markers that may follow a scan's entropy-coded data: tables, restart interval, the next scan,
 #: the end of the image, comments, application data, DNL (a ``0xFF`` + anything else there is damage)
 _AFTER_SCAN = {0xC4, 0xCC, 0xDB, 0xDD, 0xDA, 0xD9, 0xDC, 0xFE, *range(0xE0, 0xF0)}
-_RST = re.compile(rb"\xff+([\xd0-\xd7])")
+_RST = re.compile(rb"\xff([\xd0-\xd7])")  # fill bytes before it are more 0xFF
 
 
 def _frame(payload: bytes) -> tuple[int, int, dict[int, tuple[int, int]]] | None:
@@ -209,6 +209,12 @@ def _scan_start(data: bytes, seg: JpegSegment) -> int:
     return p + 1 + 2 + len(seg.payload)
 
 
+def _in_order(found: bytes) -> bool:
+    """Restart markers RST0..RST7, RST0.. in order (``found``: their second bytes)."""
+    reps = -(-len(found) // 8)
+    return found == (bytes(range(0xD0, 0xD8)) * reps)[: len(found)]
+
+
 def entropy_data_sound(data: bytes, layout: JpegLayout) -> bool:
     """A structural check of every scan's entropy-coded data, without Huffman decoding: it is
     not empty, its restart markers come in order (RST0..RST7, again from RST0 in each scan) and
@@ -233,18 +239,16 @@ def entropy_data_sound(data: bytes, layout: JpegLayout) -> bool:
         start, end = _scan_start(data, seg), segs[k + 1].offset
         if end <= start:
             return False  # a scan without data
-        seen = 0
-        last_end = start
-        for m in _RST.finditer(data, start, end):
-            if interval == 0 or m.group(1)[0] != 0xD0 + seen % 8:
-                return False
-            seen += 1
-            last_end = m.end()
+        found = b"".join(_RST.findall(data, start, end))  # the restart markers' second bytes
+        seen = len(found)
+        if seen and (interval == 0 or not _in_order(found)):
+            return False
         mcus = _scan_mcus(frame, seg.payload) if frame is not None and interval else None
         if mcus is not None:
             expected = -(-mcus // interval) - 1
             # some encoders end a scan with one restart marker too many: harmless when nothing follows it
-            if seen != expected and not (seen == expected + 1 and last_end == end):
+            at_end = data[end - 2] == 0xFF and 0xD0 <= data[end - 1] <= 0xD7
+            if seen != expected and not (seen == expected + 1 and at_end):
                 return False
     return True
 
