@@ -244,8 +244,11 @@ def status_report(ctx: Context) -> dict[str, Any]:
         ):
             service["last_sweep"] = swept
         report["last_sweep"] = service.get("last_sweep") or swept
+        from photoguard.ledger.consent import Registry
         from photoguard.ledger.ledger import counts
 
+        if Registry(store).is_empty():
+            problems.append(f"{NO_PUPILS}: photoguard consent import BESTAND.csv / FILE.csv")
         c = counts(store)
         report["db"] = {
             "photos": c.photos,
