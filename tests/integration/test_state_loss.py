@@ -326,9 +326,9 @@ def test_after_the_consent_import_the_same_photo_is_processed(
 def test_status_names_an_empty_registry_as_a_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, pipe = make_school(tmp_path, consent="", enrol={})
     pipe.store.close()
-    rc, text = _run(root, "status", capsys=capsys)
+    _rc, text = _run(root, "status", capsys=capsys)
     assert "PROBLEM" in text and "photoguard consent import" in text, text
     root2, pipe2 = make_school(tmp_path, name="imported")
     pipe2.store.close()
-    rc, text = _run(root2, "status", capsys=capsys)
+    _rc, text = _run(root2, "status", capsys=capsys)
     assert "consent import" not in text, text
