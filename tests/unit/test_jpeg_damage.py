@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from photoguard.config import MediaConfig
+from photoguard.photo import decode
 from photoguard.photo.decode import MediaError, decode_bytes, walk_jpeg
 from photoguard.photo.formats import entropy_data_sound
 
@@ -134,13 +135,25 @@ def test_one_trailing_restart_marker_before_the_end_is_tolerated() -> None:
     assert entropy_data_sound(extra, walk_jpeg(extra))
 
 
-def test_libjpegs_grey_fill_is_recognised_and_a_near_grey_corner_is_not() -> None:
-    px = np.asarray(_photo_like()).copy()
-    px[-8:, -8:] = 128
+def _grey_collage() -> bytes:
+    """A picture on a flat #808080 canvas (a collage, a class photo grid): its last block is
+    exactly the grey libjpeg fills with, without any damage."""
+    px = np.full((176, 240, 3), 128, np.uint8)
+    px[16:120, 16:160] = np.asarray(_photo_like())[16:120, 16:160]
     buf = io.BytesIO()
-    Image.fromarray(px).save(buf, "JPEG", quality=100, subsampling=0)
-    assert "damaged" in _reason(buf.getvalue())  # the documented limit: exactly #808080 there
-    px[-8:, -8:] = 126
-    buf = io.BytesIO()
-    Image.fromarray(px).save(buf, "JPEG", quality=100, subsampling=0)
-    assert decode_bytes(buf.getvalue(), CFG).width == 240
+    Image.fromarray(px).save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
+def test_a_picture_that_is_truly_grey_in_its_last_block_is_not_refused() -> None:
+    data = _grey_collage()
+    assert (decode_bytes(data, CFG).pixels[-8:, -8:] == 128).all()  # the trigger fires, FFmpeg says sound
+    assert not decode._ffmpeg_finds_damage(data)
+
+
+def test_the_same_picture_cut_short_is_refused() -> None:
+    data = _grey_collage()
+    start, end = _scan_bounds(data)
+    cut = data[: start + (end - start) // 2] + b"\xff\xd9"
+    assert decode._ffmpeg_finds_damage(cut)
+    assert "damaged" in _reason(cut)

@@ -533,14 +533,36 @@ def _ends_in_libjpeg_fill(im: Image.Image) -> bool:
     the end marker) with a warning Pillow does not pass on, and decodes every block it has no
     data for as flat mid-grey: exactly 128 in every channel. The last block of the image (in the
     stored orientation) being exactly that grey is the trace the damage leaves. A photo from a
-    camera never has such a block (sensor noise); a graphic with a flat #808080 lower right
-    corner would be refused as damaged (see docs/OPERATIONS.md)."""
+    camera never has such a block (sensor noise), but a collage on a #808080 background does:
+    :func:`_ffmpeg_finds_damage` tells the two apart."""
     if im.mode not in ("L", "RGB"):
         return False  # CMYK/YCCK fill is not grey in RGB: not checked
     w, h = im.size
     b = _FILL_BLOCK
     corner = np.asarray(im.crop((max(0, w - b), max(0, h - b), w, h)))
     return bool(corner.size) and bool((corner == _FILL).all())
+
+
+def _ffmpeg_finds_damage(data: bytes) -> bool:
+    """A second opinion on a JPEG that ends in libjpeg's grey fill: FFmpeg's JPEG decoder (PyAV,
+    already installed for clips) with ``err_detect=explode`` fails on entropy-coded data that
+    runs out before the picture does, and passes a picture that is truly grey there. Only the DC
+    coefficients are turned into pixels (``lowres=3``), so this costs a fraction of a decode. A
+    variant FFmpeg does not support (arithmetic coding, ...) is not called damaged."""
+    import av  # PyAV loads only for such a file (like photo.video for clips)
+    from av.codec.context import CodecContext
+
+    ctx = CodecContext.create("mjpeg", "r")
+    ctx.options = {"err_detect": "explode", "lowres": "3"}
+    try:
+        frames = ctx.decode(av.Packet(data))
+        frames += ctx.decode(None)
+    except av.error.InvalidDataError:
+        return True
+    except av.error.FFmpegError:
+        logger.info("JPEG second opinion unavailable for this variant; the grey block is kept")
+        return False
+    return not frames
 
 
 def _color_manage(im: Image.Image, rgb: Image.Image, fmt: str) -> Image.Image:
@@ -620,7 +642,7 @@ def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None, cancelled: 
         embedded, taken = _read_captions(im)
         orientation = 1 if fmt == "heif" else _orientation(im)
         im.load()
-        if fmt == "jpeg" and _ends_in_libjpeg_fill(im):
+        if fmt == "jpeg" and _ends_in_libjpeg_fill(im) and _ffmpeg_finds_damage(data):
             raise MediaError(DAMAGED)
 
     rgb, alpha = _to_rgb_alpha(im)
