@@ -8,7 +8,8 @@ A 12 MP JPEG (4000x3000, quality 90, gradient with noise) is made in memory, bas
 restart marker after every MCU (the most a hostile file can carry), and progressive. Prints the
 median time of the entropy-coded-data check (``formats.entropy_data_sound``) and of a whole
 ``decode_bytes`` (decode in its own thread with the deadline, grey-fill check included) next to
-the same decode run in the caller's thread, as a markdown table.
+the same decode run in the caller's thread, and of FFmpeg's second opinion (which runs only when
+the last block is exactly grey 128, as on the fourth input), as a markdown table.
 """
 
 from __future__ import annotations
@@ -57,18 +58,31 @@ def main() -> None:
     cfg = MediaConfig()
     never = threading.Event()
     rows = []
-    for label, kw in (("baseline", {}), ("restart marker per MCU", {"restart_marker_blocks": 1}),
-                      ("progressive", {"progressive": True})):
+    collage = np.full_like(px, 128)
+    collage[200:2600, 200:3600] = px[200:2600, 200:3600]
+    cases = (
+        ("baseline", px, {}),
+        ("restart marker per MCU", px, {"restart_marker_blocks": 1}),
+        ("progressive", px, {"progressive": True}),
+        ("on a #808080 canvas (FFmpeg second opinion runs)", collage, {}),
+    )
+    for label, pixels, kw in cases:
         buf = io.BytesIO()
-        Image.fromarray(px).save(buf, "JPEG", quality=90, **kw)  # type: ignore[arg-type]
+        Image.fromarray(pixels).save(buf, "JPEG", quality=90, **kw)  # type: ignore[arg-type]
         data = buf.getvalue()
         layout = walk_jpeg(data)
         check = _median_ms(lambda: entropy_data_sound(data, layout), args.runs)  # noqa: B023
         threaded = _median_ms(lambda: decode.decode_bytes(data, cfg), args.runs)  # noqa: B023
         direct = _median_ms(lambda: decode._decode_or_reason(data, cfg, None, never), args.runs)  # noqa: B023
-        rows.append((label, f"{len(data) / 1e6:.1f}", f"{check:.1f}", f"{threaded:.0f}", f"{direct:.0f}"))
+        second = _median_ms(lambda: decode._ffmpeg_finds_damage(data), args.runs)  # noqa: B023
+        rows.append(
+            (label, f"{len(data) / 1e6:.1f}", f"{check:.1f}", f"{threaded:.0f}", f"{direct:.0f}", f"{second:.0f}")
+        )
     print(machine())
-    header = ("12 MP JPEG", "MB", "entropy check ms", "decode_bytes ms (own thread)", "same decode, caller's thread ms")
+    header = (
+        "12 MP JPEG", "MB", "entropy check ms", "decode_bytes ms (own thread)",
+        "same decode, caller's thread ms", "FFmpeg second opinion ms",
+    )
     print(md_table(header, rows))
 
 
