@@ -179,8 +179,8 @@ def test_a_decode_past_the_deadline_is_refused_and_the_next_photo_published(
 ) -> None:
     from photoguard.photo import decode
 
-    root, pipe = make_school(tmp_path, config={"max_decode_seconds": "0.2"})
-    assert pipe.settings.media.max_decode_seconds == 0.2
+    root, pipe = make_school(tmp_path, config={"max_decode_seconds": "1.0"})
+    assert pipe.settings.media.max_decode_seconds == 1.0
     heavy, normal = _photo_jpeg(), _photo_jpeg(progressive=True)
     real = decode._decode
 

@@ -15,7 +15,7 @@ from photoguard.config import MediaConfig
 from photoguard.photo import decode
 from photoguard.photo.decode import DecodedImage, MediaError, decode_bytes
 
-QUICK = MediaConfig(max_decode_seconds=0.2)
+QUICK = MediaConfig(max_decode_seconds=1.0)  # generous: a busy machine still decodes a small photo in time
 
 
 def _jpeg(progressive: bool = False) -> bytes:
@@ -39,7 +39,7 @@ def test_a_decode_past_the_deadline_is_refused_and_stopped(monkeypatch: pytest.M
     monkeypatch.setattr(decode, "_decode", slow)
     with pytest.raises(MediaError) as exc:
         decode_bytes(b"SLOW" + _jpeg(), QUICK)
-    assert "too heavy" in exc.value.reason and "0.2 s" in exc.value.reason
+    assert "too heavy" in exc.value.reason and "1 s" in exc.value.reason
     assert stopped.wait(10), "the abandoned decode was not told to stop"
     # the next photo is decoded as usual
     assert decode_bytes(_jpeg(), QUICK).pixels.shape == (64, 96, 3)
