@@ -263,6 +263,9 @@ class MediaConfig(Strict):
     max_jpeg_scans: int = Field(
         100, ge=1, le=10_000, description="Most scans a JPEG may have (each is a pass over every pixel)"
     )
+    max_decode_seconds: float = Field(
+        30.0, gt=0, le=600, description="Longest a photo may take to decode; a slower one is refused as too heavy"
+    )
     jpeg_quality: int = Field(92, ge=60, le=100, description="JPEG quality when the source's is unknown")
     jpeg_optimize: bool = Field(
         False, description="Huffman-optimised JPEGs: 3-7 % smaller files for about twice the encoding time"

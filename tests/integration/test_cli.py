@@ -88,6 +88,11 @@ def test_enrol_refuses_without_face_matching_consent(
 
 
 def test_process_json_reports_rejected_input(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.support.school import consent_csv
+
+    (root / "c.csv").write_text(consent_csv(), encoding="utf-8")  # process refuses an empty registry
+    assert main(["--root", str(root), "consent", "import", str(root / "c.csv")]) == 0
+    capsys.readouterr()
     bad = root / "inbox" / "juf" / "kapot.jpg"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"not a jpeg")

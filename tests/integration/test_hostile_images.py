@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -98,10 +99,62 @@ def _png_short_idat() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
+def _photo_jpeg(**kw: object) -> bytes:
+    rng = np.random.default_rng(14)
+    yy, xx = np.mgrid[0:H, 0:W]
+    px = np.stack([xx * 200 // W, yy * 200 // H, (xx + yy) * 100 // (W + H) + 60], axis=-1)
+    px = np.clip(px + rng.integers(-25, 26, (H, W, 3)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(px).save(buf, "JPEG", quality=90, **kw)
+    return buf.getvalue()
+
+
+def _scan_data(data: bytes) -> tuple[int, int]:
+    segs = walk_jpeg(data).segments
+    k = next(i for i, s in enumerate(segs) if s.marker == 0xDA)
+    return segs[k].offset + 4 + len(segs[k].payload), segs[k + 1].offset
+
+
+def _jpeg_cut_scan() -> bytes:
+    """The scan cut at half and an end marker glued on: libjpeg would fill the rest with grey."""
+    data = _photo_jpeg()
+    start, end = _scan_data(data)
+    return data[: (start + end) // 2] + b"\xff\xd9"
+
+
+def _jpeg_bad_restart() -> bytes:
+    """A restart marker out of its sequence in the middle of the scan."""
+    data = _photo_jpeg(restart_marker_blocks=4)
+    start, end = _scan_data(data)
+    k = data.index(b"\xff\xd2", start, end)
+    return data[: k + 1] + b"\xd6" + data[k + 2 :]
+
+
+def _jpeg_flipped_bytes() -> bytes:
+    """Bytes of the scan overwritten, the way a bad SD card sector does: the scan runs into the
+    end marker early."""
+    data = _photo_jpeg()
+    start, end = _scan_data(data)
+    mid = (start + end) // 2
+    return data[:mid] + b"\xff\xc4" + data[mid + 2 :]
+
+
+def test_a_sound_photo_like_jpeg_is_published(school: tuple[Path, Pipeline]) -> None:
+    root, pipe = school
+    path = root / "inbox" / "x" / "ok.jpg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_photo_jpeg(restart_marker_blocks=4))
+    res = pipe.process_path(path)
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+
+
 @pytest.mark.parametrize(
     ("name", "make", "reason_part"),
     [
         ("bomb.jpg", _scan_bomb, "too many scans"),
+        ("cut.jpg", _jpeg_cut_scan, "damaged"),
+        ("restart.jpg", _jpeg_bad_restart, "damaged"),
+        ("flipped.jpg", _jpeg_flipped_bytes, "damaged"),
         ("crc.png", _png_bad_crc, "damaged"),
         ("short.png", _png_short_idat, "damaged"),
     ],
@@ -119,3 +172,32 @@ def test_bombs_and_damaged_data_are_refused_and_kept(
     assert res.reason and reason_part in res.reason
     assert res.outputs == {} and not any(p.is_file() for p in (root / "outbox").rglob("*"))
     assert held_original(root, str(res.quarantine_id)) == content
+
+
+def test_a_decode_past_the_deadline_is_refused_and_the_next_photo_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photoguard.photo import decode
+
+    root, pipe = make_school(tmp_path, config={"max_decode_seconds": "1.0"})
+    assert pipe.settings.media.max_decode_seconds == 1.0
+    heavy, normal = _photo_jpeg(), _photo_jpeg(progressive=True)
+    real = decode._decode
+
+    def slow_for_heavy(data: bytes, cfg: object, sidecar: str | None, cancelled: threading.Event) -> object:
+        if data == heavy:
+            cancelled.wait(30)  # stands in for a file that keeps libjpeg busy for minutes
+            raise decode._Cancelled
+        return real(data, cfg, sidecar, cancelled)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decode, "_decode", slow_for_heavy)
+    inbox = root / "inbox" / "x"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "heavy.jpg").write_bytes(heavy)
+    (inbox / "normal.jpg").write_bytes(normal)
+    first = pipe.process_path(inbox / "heavy.jpg")
+    assert first.status is PhotoStatus.REJECTED
+    assert first.reason and "too heavy" in first.reason
+    assert held_original(root, str(first.quarantine_id)) == heavy
+    second = pipe.process_path(inbox / "normal.jpg")
+    assert second.status is PhotoStatus.PUBLISHED, second.reason

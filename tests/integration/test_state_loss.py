@@ -288,3 +288,47 @@ def test_store_verify_sees_deletion_emptying_and_replacement(tmp_path: Path) -> 
     with pytest.raises(StateError, match="replaced"):
         store.verify()
     store.close()
+
+
+@pytest.mark.parametrize("cmd", [("process", "{photo}"), ("watch",)])
+def test_a_registry_without_pupils_is_a_hard_stop_with_the_import_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cmd: tuple[str, ...]
+) -> None:
+    root, pipe = make_school(tmp_path, consent="", enrol={})  # right after init: nobody imported
+    pipe.store.close()
+    rc, text = _run(root, *_argv(cmd, root), capsys=capsys)
+    assert rc == EXIT_STATE, text
+    assert "photoguard consent import" in text and "toestemmingenlijst is leeg" in text, text
+    assert "registry is empty" in text and "Traceback" not in text
+    assert not any(p.is_file() for p in (root / "outbox").rglob("*"))
+    assert (root / "inbox" / "groep7" / "Emma_de_Vries.jpg").exists()
+    assert not any((root / "quarantine").iterdir())
+
+
+def test_after_the_consent_import_the_same_photo_is_processed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.support.school import consent_csv
+
+    root, pipe = make_school(tmp_path, consent="", enrol={})
+    pipe.store.close()
+    photo = make_photo(root / "inbox" / "groep7" / "IMG_1.jpg", seed=4)
+    assert _run(root, "process", str(photo), capsys=capsys)[0] == EXIT_STATE
+    csv = root / "toestemmingen.csv"
+    csv.write_text(consent_csv(), encoding="utf-8")
+    rc, text = _run(root, "consent", "import", str(csv), capsys=capsys)
+    assert rc == 0, text
+    rc, text = _run(root, "process", str(photo), capsys=capsys)
+    assert rc in (0, 1) and "published" in text, text
+    assert any(p.is_file() for p in (root / "outbox").rglob("*"))
+
+
+def test_status_names_an_empty_registry_as_a_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, pipe = make_school(tmp_path, consent="", enrol={})
+    pipe.store.close()
+    _rc, text = _run(root, "status", capsys=capsys)
+    assert "PROBLEM" in text and "photoguard consent import" in text, text
+    root2, pipe2 = make_school(tmp_path, name="imported")
+    pipe2.store.close()
+    _rc, text = _run(root2, "status", capsys=capsys)
+    assert "consent import" not in text, text

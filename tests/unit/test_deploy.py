@@ -33,7 +33,14 @@ def _sections(path: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 def test_there_are_units_for_watch_and_dns() -> None:
-    assert {p.name for p in UNITS} >= {"photoguard-watch.service", "photoguard-dns.service"}
+    assert {p.name for p in UNITS} >= {"photoguard-watch.service", "photoguard-dns.service", "photoguard-web.service"}
+
+
+def test_the_install_guide_creates_the_service_user_and_imports_consent_before_starting() -> None:
+    guide = (REPO / "deploy" / "README.md").read_text(encoding="utf-8")
+    assert "useradd --system" in guide and "photoguard init" in guide
+    # watch refuses a registry without pupils: the guide imports the list before enabling units
+    assert guide.index("consent import") < guide.index("systemctl enable")
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)

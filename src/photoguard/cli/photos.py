@@ -57,6 +57,31 @@ def add_status(sub: SubParsers) -> None:
     p.set_defaults(func=cmd_status)
 
 
+# -- the registry a photo needs ----------------------------------------------------------------
+#: what the admin reads when no pupil was imported yet (Dutch first: the school's language)
+NO_PUPILS = (
+    "de toestemmingenlijst is leeg: er zijn nog geen leerlingen geïmporteerd / "
+    "the consent registry is empty: no pupils were imported yet"
+)
+NO_PUPILS_ADVICE = (
+    "Zonder leerlingen kan photoguard geen achternamen weglaten en geen toestemming controleren, "
+    "dus verwerkt het geen foto's. Importeer eerst de export van de administratie: "
+    "'photoguard consent import BESTAND.csv' (en daarna 'photoguard enrol'). / Without pupils "
+    "photoguard cannot scrub surnames or check consent, so it processes no photo. Import the "
+    "administration's export first: 'photoguard consent import FILE.csv' (then 'photoguard enrol')."
+)
+
+
+def require_registry(ctx: Context, pipe: Any) -> None:
+    """A hard stop (exit 4, like a missing database) when no pupil was ever imported: the
+    photos stay in the inbox, untouched, until the consent list is there."""
+    from photoguard.ledger.consent import Registry
+    from photoguard.ledger.db import StateError
+
+    if Registry(pipe.store).is_empty():
+        raise StateError(ctx.layout.db, NO_PUPILS, NO_PUPILS_ADVICE)
+
+
 # -- process ---------------------------------------------------------------------------------
 def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
     from photoguard.cli.progress import Progress
@@ -65,6 +90,7 @@ def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
     from photoguard.service.health import clean_stale_temps
 
     pipe = ctx.pipeline()  # refuses (exit 4) when the database or the key file is not there
+    require_registry(ctx, pipe)  # and when no pupil was imported yet
     # temp files of killed runs whose process is gone (never those of a running service)
     clean_stale_temps(ctx.layout, ctx.settings.retention.temp_minutes * 60)
     inputs = list(iter_inputs([Path(p) for p in args.paths]))
@@ -141,6 +167,7 @@ def _watch(args: argparse.Namespace, ctx: Context, stop: threading.Event) -> int
 
     try:
         pipe, fake = ctx.service_pipeline()
+        require_registry(ctx, pipe)
         warm = getattr(pipe.detector, "warm_up", None)
         if callable(warm):
             warm()
@@ -217,8 +244,11 @@ def status_report(ctx: Context) -> dict[str, Any]:
         ):
             service["last_sweep"] = swept
         report["last_sweep"] = service.get("last_sweep") or swept
+        from photoguard.ledger.consent import Registry
         from photoguard.ledger.ledger import counts
 
+        if Registry(store).is_empty():
+            problems.append(f"{NO_PUPILS}: photoguard consent import BESTAND.csv / FILE.csv")
         c = counts(store)
         report["db"] = {
             "photos": c.photos,

@@ -30,6 +30,7 @@ from datetime import date
 
 from photoguard.config import ChannelConfig
 from photoguard.core.eligibility import may_be_named
+from photoguard.core.health import health_spans
 from photoguard.core.records import Pupil
 
 __all__ = [
@@ -555,14 +556,15 @@ def _scrub(
                 break
             cleaned = _remove(cleaned, again)
     if drop_contacts and clauses:
-        # one clause at a time: the clause marks around the next one are those left by the last
+        # one clause at a time: the clause marks around the next one are those left by the last;
+        # a clause about someone's health goes the same way, on every channel (AVG art. 9)
         for _ in range(64):
-            found = sorted(_contact_spans(cleaned))
+            found = sorted(_contact_spans(cleaned) + health_spans(cleaned))
             if not found:
                 break
             cleaned = _remove(cleaned, _clause_spans(cleaned, found[:1]))
         else:
-            cleaned = _remove(cleaned, _contact_spans(cleaned))
+            cleaned = _remove(cleaned, _contact_spans(cleaned) + health_spans(cleaned))
         if cleaned != text and (group or hide):
             cleaned = _scrub(cleaned, group, public=public, strict=strict, hidden=hide, contacts=False)
     if clauses and cleaned != text:
@@ -590,8 +592,9 @@ def scrub_caption(
 ) -> str:
     """A caption for one channel: no surname of anyone in ``people``; no first name of ``hidden``
     (who may not be named in the channel) and none at all on public channels; and on every
-    channel no phone number, e-mail address, street address or postcode, each removed with the
-    clause it stood in so that what is left still reads as a sentence."""
+    channel no phone number, e-mail address, street address or postcode and nothing about
+    anyone's health (:mod:`photoguard.core.health`), each removed with the clause it stood in so
+    that what is left still reads as a sentence."""
     return _scrub(text, people, public=public, strict=False, hidden=hidden, contacts=True, clauses=True)
 
 
@@ -606,8 +609,10 @@ MAX_SLUG = 60
 
 def slugify(stem: str, people: Sequence[PersonName], *, public: bool, hidden: Sequence[PersonName] = ()) -> str:
     """A lowercase ASCII slug of a file stem with names removed (the first names of ``hidden`` on
-    any channel, every first name on public ones), and contact details; never empty ('foto')."""
+    any channel, every first name on public ones), contact details and health words; never
+    empty ('foto')."""
     scrubbed = _scrub(stem, people, public=public, strict=True, hidden=hidden, contacts=True)
+    scrubbed = _remove(scrubbed, health_spans(scrubbed))  # 'musical-noor-ziek' says too much
     slug = _ascii_slug(scrubbed)
     if slug and (people or hidden):
         # second pass on the final form (transliteration can reveal a name, e.g. 'Zoë' -> 'zoe')

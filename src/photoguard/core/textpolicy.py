@@ -10,6 +10,7 @@ a reason. The rules (issue 13, the school's protocol):
   first name may not be named (left the school, or no consent for the channel's key). When several
   pupils share the first name, one of them without consent is enough (fail closed);
 - on public channels **e-mail addresses, phone numbers, postcodes and street addresses** are covered;
+- on every channel **words about health** ('ziek', 'koorts', 'astma', ...: ``core.health``) are covered;
 - a line that was found but **cannot be read** (often a pupil's handwriting) follows
   ``TextConfig.unreadable`` (default: covered on public channels).
 
@@ -34,6 +35,7 @@ from datetime import date
 
 from photoguard.config import ChannelConfig, TextConfig, UnreadableText
 from photoguard.core.eligibility import may_be_named
+from photoguard.core.health import health_spans
 from photoguard.core.naming import (
     COMMON_WORD_FIRST_NAMES,
     COMMON_WORD_SURNAMES,
@@ -364,4 +366,6 @@ def decide_text(
         if channel.public:
             for start, end, kind in contact_details(text):
                 out.append(_redaction(n, tb, start, end, kind))
+        for start, end in health_spans(text):  # every channel: special-category data (AVG art. 9)
+            out.append(_redaction(n, tb, start, end, "health"))
     return out

@@ -288,6 +288,10 @@ class Registry:
             if str(r["grp"]).strip().casefold() == key
         }
 
+    def is_empty(self) -> bool:
+        """No pupil was ever imported (a database fresh from ``init``)."""
+        return not self.store.query("SELECT 1 FROM pupils LIMIT 1")
+
     def names(self) -> list[tuple[str, str, str]]:
         """(first name, surname prefix, surname) of every pupil, to scrub names from text."""
         return [

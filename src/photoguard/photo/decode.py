@@ -35,6 +35,7 @@ import html
 import io
 import logging
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from PIL import Image, ImageCms, IptcImagePlugin
 
 from photoguard.config import MediaConfig
 from photoguard.photo.formats import (
+    DAMAGED,
     SUPPORTED_TEXT,
     TRUNCATED,
     JpegLayout,
@@ -520,6 +522,49 @@ def _to_rgb_alpha(im: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
     return im.convert("RGB"), None
 
 
+#: the colour libjpeg gives blocks it had no data for (all coefficients zero) in a YCbCr or grey JPEG
+_FILL = 128
+#: the block checked: the last 8x8 pixels decoded (the last MCU holds at least one such block)
+_FILL_BLOCK = 8
+
+
+def _ends_in_libjpeg_fill(im: Image.Image) -> bool:
+    """libjpeg meets damaged entropy-coded data (a cut scan, a bad Huffman code that runs into
+    the end marker) with a warning Pillow does not pass on, and decodes every block it has no
+    data for as flat mid-grey: exactly 128 in every channel. The last block of the image (in the
+    stored orientation) being exactly that grey is the trace the damage leaves. A photo from a
+    camera never has such a block (sensor noise), but a collage on a #808080 background does:
+    :func:`_ffmpeg_finds_damage` tells the two apart."""
+    if im.mode not in ("L", "RGB"):
+        return False  # CMYK/YCCK fill is not grey in RGB: not checked
+    w, h = im.size
+    b = _FILL_BLOCK
+    corner = np.asarray(im.crop((max(0, w - b), max(0, h - b), w, h)))
+    return bool(corner.size) and bool((corner == _FILL).all())
+
+
+def _ffmpeg_finds_damage(data: bytes) -> bool:
+    """A second opinion on a JPEG that ends in libjpeg's grey fill: FFmpeg's JPEG decoder (PyAV,
+    already installed for clips) with ``err_detect=explode`` fails on entropy-coded data that
+    runs out before the picture does, and passes a picture that is truly grey there. Only the DC
+    coefficients are turned into pixels (``lowres=3``), so this costs a fraction of a decode. A
+    variant FFmpeg does not support (arithmetic coding, ...) is not called damaged."""
+    import av  # PyAV loads only for such a file (like photo.video for clips)
+    from av.codec.context import CodecContext
+
+    ctx = CodecContext.create("mjpeg", "r")
+    ctx.options = {"err_detect": "explode", "lowres": "3"}
+    try:
+        frames = ctx.decode(av.Packet(data))
+        frames += ctx.decode(None)
+    except av.error.InvalidDataError:
+        return True
+    except av.error.FFmpegError:
+        logger.info("JPEG second opinion unavailable for this variant; the grey block is kept")
+        return False
+    return not frames
+
+
 def _color_manage(im: Image.Image, rgb: Image.Image, fmt: str) -> Image.Image:
     icc = im.info.get("icc_profile")
     if im.mode == "CMYK":
@@ -540,7 +585,32 @@ def _color_manage(im: Image.Image, rgb: Image.Image, fmt: str) -> Image.Image:
     return rgb
 
 
-def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedImage:
+class _Cancelled(Exception):
+    """The caller stopped waiting for this decode (past ``media.max_decode_seconds``)."""
+
+
+class _CancellableBytes(io.BytesIO):
+    """The file Pillow decodes from. libjpeg and zlib ask for the data in blocks, so a decode
+    whose caller gave up ends at its next read instead of running on for minutes."""
+
+    def __init__(self, data: bytes, cancelled: threading.Event) -> None:
+        super().__init__(data)
+        self._cancelled = cancelled
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if self._cancelled.is_set():
+            raise _Cancelled
+        return super().read(size)
+
+
+def too_heavy(cfg: MediaConfig) -> MediaError:
+    return MediaError(
+        f"the image is too heavy to decode (it took longer than {cfg.max_decode_seconds:g} s); "
+        "please export it again as a normal photo"
+    )
+
+
+def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None, cancelled: threading.Event) -> DecodedImage:
     if not data:
         raise MediaError("the file is empty")
     if len(data) > cfg.max_bytes:
@@ -556,7 +626,7 @@ def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedI
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        im = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
+        im = Image.open(_CancellableBytes(data, cancelled), formats=_OPEN_FORMATS)
         if im.format not in _PIL_FORMATS or _SOURCE_FORMAT[im.format] != fmt:
             raise MediaError(describe_unknown(data))
         w, h = im.size
@@ -572,6 +642,8 @@ def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedI
         embedded, taken = _read_captions(im)
         orientation = 1 if fmt == "heif" else _orientation(im)
         im.load()
+        if fmt == "jpeg" and _ends_in_libjpeg_fill(im) and _ffmpeg_finds_damage(data):
+            raise MediaError(DAMAGED)
 
     rgb, alpha = _to_rgb_alpha(im)
     rgb = _color_manage(im, rgb, fmt)
@@ -594,9 +666,42 @@ def _decode(data: bytes, cfg: MediaConfig, sidecar_text: str | None) -> DecodedI
 
 
 def decode_bytes(data: bytes, cfg: MediaConfig, *, sidecar_text: str | None = None) -> DecodedImage:
-    """Decode ``data`` into upright sRGB pixels. Raises :class:`MediaError` and nothing else."""
+    """Decode ``data`` into upright sRGB pixels. Raises :class:`MediaError` and nothing else.
+
+    The decode runs in its own thread and the caller waits at most ``cfg.max_decode_seconds``:
+    a file that takes longer is refused as too heavy and the caller goes on with the next one.
+    The abandoned decode stops at its next read of the data (JPEG, PNG) or ends on its own
+    (WebP and HEIF decode in one call, bounded by the pixel limit)."""
+    data = bytes(data)
+    cancelled = threading.Event()
+    outcome: list[DecodedImage | BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(_decode_or_reason(data, cfg, sidecar_text, cancelled))
+        except BaseException as exc:  # handed to the caller below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, name="photoguard-decode", daemon=True)
+    worker.start()
+    worker.join(cfg.max_decode_seconds)
+    if worker.is_alive() or not outcome:
+        cancelled.set()
+        logger.warning("decode abandoned after %.0f s (refused as too heavy)", cfg.max_decode_seconds)
+        raise too_heavy(cfg)
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _decode_or_reason(
+    data: bytes, cfg: MediaConfig, sidecar_text: str | None, cancelled: threading.Event
+) -> DecodedImage:
     try:
-        return _decode(bytes(data), cfg, sidecar_text)
+        return _decode(data, cfg, sidecar_text, cancelled)
+    except _Cancelled:
+        raise too_heavy(cfg) from None
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -166,6 +166,93 @@ def _is_sof(marker: int) -> bool:
     return 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)
 
 
+#: markers that may follow a scan's entropy-coded data: tables, restart interval, the next scan,
+#: the end of the image, comments, application data, DNL (a ``0xFF`` + anything else there is damage)
+_AFTER_SCAN = {0xC4, 0xCC, 0xDB, 0xDD, 0xDA, 0xD9, 0xDC, 0xFE, *range(0xE0, 0xF0)}
+_RST = re.compile(rb"\xff([\xd0-\xd7])")  # fill bytes before it are more 0xFF
+
+
+def _frame(payload: bytes) -> tuple[int, int, dict[int, tuple[int, int]]] | None:
+    """(width, height, component id -> (h, v) sampling) of a SOF segment; None when cut short."""
+    if len(payload) < 6:
+        return None
+    h, w, count = struct.unpack_from(">HHB", payload, 1)
+    if len(payload) < 6 + 3 * count:
+        return None
+    comps = {payload[6 + 3 * k]: (payload[7 + 3 * k] >> 4, payload[7 + 3 * k] & 15) for k in range(count)}
+    return w, h, comps
+
+
+def _scan_mcus(frame: tuple[int, int, dict[int, tuple[int, int]]], scan: bytes) -> int | None:
+    """MCUs in a scan (ITU T.81 A.2): interleaved scans count MCUs of the largest sampling,
+    a one-component scan counts that component's 8x8 blocks. None when it cannot be told."""
+    w, h, comps = frame
+    if not scan or h == 0 or not comps:
+        return None  # height given later by a DNL marker: not counted
+    hmax = max(c[0] for c in comps.values()) or 1
+    vmax = max(c[1] for c in comps.values()) or 1
+    ids = [scan[1 + 2 * k] for k in range(scan[0]) if 2 + 2 * k < len(scan)]
+    if len(ids) != 1:
+        return -(-w // (8 * hmax)) * -(-h // (8 * vmax))
+    hs, vs = comps.get(ids[0], (0, 0))
+    if not hs or not vs:
+        return None
+    cw, ch = -(-w * hs // hmax), -(-h * vs // vmax)
+    return -(-cw // 8) * -(-ch // 8)
+
+
+def _scan_start(data: bytes, seg: JpegSegment) -> int:
+    """Offset of the first entropy-coded byte after the SOS segment ``seg``."""
+    p = seg.offset
+    while data[p] == 0xFF:
+        p += 1
+    return p + 1 + 2 + len(seg.payload)
+
+
+def _in_order(found: bytes) -> bool:
+    """Restart markers RST0..RST7, RST0.. in order (``found``: their second bytes)."""
+    reps = -(-len(found) // 8)
+    return found == (bytes(range(0xD0, 0xD8)) * reps)[: len(found)]
+
+
+def entropy_data_sound(data: bytes, layout: JpegLayout) -> bool:
+    """A structural check of every scan's entropy-coded data, without Huffman decoding: it is
+    not empty, its restart markers come in order (RST0..RST7, again from RST0 in each scan) and
+    in the number the restart interval and the frame size call for, and what follows it is a
+    marker that may follow a scan. Finds inserted or flipped markers and scans cut short where
+    the file has restart markers; damage that keeps the marker structure is not seen here (the
+    decoder checks for libjpeg's grey fill, see :mod:`photoguard.photo.decode`)."""
+    segs = layout.segments
+    frame: tuple[int, int, dict[int, tuple[int, int]]] | None = None
+    interval = 0
+    for k, seg in enumerate(segs):
+        if _is_sof(seg.marker):
+            frame = _frame(seg.payload)
+        elif seg.marker == 0xDD and len(seg.payload) >= 2:
+            interval = struct.unpack_from(">H", seg.payload)[0]
+        elif 0xD0 <= seg.marker <= 0xD7:
+            return False  # a restart marker outside any scan
+        if seg.marker != 0xDA:
+            continue
+        if k + 1 >= len(segs) or segs[k + 1].marker not in _AFTER_SCAN:
+            return False
+        start, end = _scan_start(data, seg), segs[k + 1].offset
+        if end <= start:
+            return False  # a scan without data
+        found = b"".join(_RST.findall(data, start, end))  # the restart markers' second bytes
+        seen = len(found)
+        if seen and (interval == 0 or not _in_order(found)):
+            return False
+        mcus = _scan_mcus(frame, seg.payload) if frame is not None and interval else None
+        if mcus is not None:
+            expected = -(-mcus // interval) - 1
+            # some encoders end a scan with one restart marker too many: harmless when nothing follows it
+            at_end = data[end - 2] == 0xFF and 0xD0 <= data[end - 1] <= 0xD7
+            if seen != expected and not (seen == expected + 1 and at_end):
+                return False
+    return True
+
+
 # --------------------------------------------------------------------------------------------
 # The format classes
 
@@ -242,6 +329,8 @@ class Jpeg(ImageFormat):
             )
         if sof is None or not scans or scans[0].offset < sof.offset:
             raise MediaError(DAMAGED)  # no frame header, no image data, or data before its frame
+        if not entropy_data_sound(data, layout):
+            raise MediaError(DAMAGED)
         return layout
 
 

@@ -110,6 +110,11 @@ _REASONS_NL: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^consent kept changing", "De toestemmingen veranderden tijdens het verwerken; probeer het later opnieuw"),
         (r"failed the metadata check", "Het opgeschoonde bestand bevatte nog metadata; niets is gepubliceerd"),
         (r"too large|too many pixels", "Het bestand is te groot"),
+        (
+            r"too heavy to decode|too many scans|too many parts",
+            "Te zware afbeelding: het lezen kost te veel werk; exporteer de foto opnieuw als gewone foto",
+        ),
+        (r"image data is damaged", "De beeldgegevens zijn beschadigd; upload het origineel opnieuw"),
         (r"empty", "Het bestand is leeg"),
         (r"truncated|ends early|incomplete", "Het bestand is onvolledig (het uploaden is misschien afgebroken)"),
         (
