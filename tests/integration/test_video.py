@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 from datetime import date
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -21,7 +22,7 @@ from photoguard.core.upload import Upload
 from photoguard.followup.propagate import propagate_changes
 from photoguard.followup.review import Review
 from photoguard.ledger import ledger
-from photoguard.photo.video import VideoProcessor, verify_clean_video
+from photoguard.photo.video import ClipWriter, VideoProcessor, fast_start, moov_first, verify_clean_video
 from tests.support.clips import BLUE, RED, BlobDetector, MovingFace, TintTemplates, decode_clip, make_clip, textured
 from tests.support.school import DAAN, EMMA, consent_csv, held_original, import_consent, make_school
 
@@ -83,6 +84,46 @@ def test_output_has_no_metadata_no_sound_and_keeps_the_frame_rate(tmp_path: Path
             assert needle not in data
         with av.open(io.BytesIO(data)) as c:
             assert float(c.streams.video[0].average_rate) == pytest.approx(20, rel=0.02)
+
+
+def test_clips_start_playing_while_they_download_moov_before_mdat(tmp_path: Path) -> None:
+    # the pipeline's clips, with and without sound: moov in front, every frame and the sound decodable
+    root, pipe = _school(tmp_path, audio_channels='["parro"]')
+    res = _run(pipe, make_clip([PUPIL, STRANGER], frames=FRAMES, audio=True))
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+    for channel, rel in res.outputs.items():
+        data = (root / rel).read_bytes()
+        top = [data[i + 4 : i + 8] for i in (0, int.from_bytes(data[:4], "big"))]
+        assert top == [b"ftyp", b"moov"], (channel, top)
+        assert moov_first(data) and data.index(b"moov") < data.index(b"mdat")
+        assert len(decode_clip(data)) == FRAMES
+        if channel == "parro":
+            with av.open(io.BytesIO(data)) as c:
+                samples = np.concatenate([f.to_ndarray().ravel() for f in c.decode(audio=0)])
+            assert np.abs(samples).max() > 0.1
+
+
+def test_fast_start_moves_the_index_and_keeps_every_frame_and_sample() -> None:
+    from photoguard.config import VideoConfig
+
+    source = make_clip([PUPIL, STRANGER], frames=FRAMES, audio=True)
+    writer = ClipWriter((192, 128), Fraction(20), VideoConfig(), audio=True)
+    writer.add_audio(source)
+    for i, rgb in enumerate(decode_clip(source)):
+        writer.add_frame(rgb, i / 20, Fraction(20))
+    late = writer.finish(index_first=False)
+    assert not moov_first(late)  # FFmpeg's layout: the index after the media
+    early = fast_start(late)
+    assert moov_first(early) and not moov_first(late)
+    assert b"udta" not in early and b"udta" in late
+    assert decode_clip(early) and all(
+        np.array_equal(a, b) for a, b in zip(decode_clip(early), decode_clip(late), strict=True)
+    )
+    with av.open(io.BytesIO(early)) as c1, av.open(io.BytesIO(late)) as c2:
+        s1 = np.concatenate([f.to_ndarray().ravel() for f in c1.decode(audio=0)])
+        s2 = np.concatenate([f.to_ndarray().ravel() for f in c2.decode(audio=0)])
+    assert np.array_equal(s1, s2)
+    assert fast_start(early) == early  # already in front: left as it is
 
 
 def test_the_check_finds_what_a_phone_writes() -> None:

@@ -307,7 +307,9 @@ class ClipWriter:
             for p in self._a.encode(r):
                 self._out.mux(p)
 
-    def finish(self) -> bytes:
+    def finish(self, *, index_first: bool = True) -> bytes:
+        """The MP4's bytes, its index (``moov``) in front of the media unless ``index_first`` is
+        off (FFmpeg's own layout, for tests)."""
         self._mux_video(self._v.encode(None))
         for q in self._bsf.filter(None):
             q.stream = self._v
@@ -316,28 +318,66 @@ class ClipWriter:
             for p in self._a.encode(None):
                 self._out.mux(p)
         self._out.close()
-        return drop_user_data(self._buf.getvalue())
+        data = self._buf.getvalue()
+        return fast_start(data) if index_first else data
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # already closed or failed: nothing to keep
             self._out.close()
 
 
-def drop_user_data(data: bytes) -> bytes:
-    """Remove the ``udta`` box from the ``moov`` of an MP4 whose ``moov`` comes after its
-    ``mdat`` (FFmpeg's default layout: chunk offsets point before ``moov`` and stay right). The
-    muxer always writes an empty iTunes tag list there, with Apple's handler vendor code."""
+#: boxes on the way from ``moov`` to the chunk offset tables (stco, co64) of each track
+_CONTAINER_BOXES = {b"trak", b"mdia", b"minf", b"stbl"}
+
+
+def _shift_chunk_offsets(moov: bytearray, body: int, end: int, shift: int) -> None:
+    """Add ``shift`` to every chunk offset (``stco``/``co64``) under ``moov[body:end]``, in place."""
+    for typ, b, e in _boxes(bytes(moov), body, end) or []:
+        if typ in _CONTAINER_BOXES:
+            _shift_chunk_offsets(moov, b, e, shift)
+        elif typ in (b"stco", b"co64"):
+            wide = typ == b"co64"
+            (count,) = struct.unpack_from(">I", moov, b + 4)  # after version and flags
+            fmt, size = (">Q", 8) if wide else (">I", 4)
+            if b + 8 + count * size > e:
+                raise MediaError("the encoded clip has a damaged chunk table")
+            for k in range(count):
+                at = b + 8 + k * size
+                (off,) = struct.unpack_from(fmt, moov, at)
+                if not wide and off + shift >= 2**32:
+                    raise MediaError("the encoded clip is too large to be moved to fast start")
+                struct.pack_into(fmt, moov, at, off + shift)
+
+
+def fast_start(data: bytes) -> bytes:
+    """The MP4 with its ``moov`` box moved in front of its media data, so that a player can start
+    while the clip still downloads ("fast start"; FFmpeg's ``movflags=+faststart`` needs a file
+    it can open again, and photoguard encodes in memory), and without the ``udta`` box in the
+    ``moov``: the muxer always writes an empty iTunes tag list there, with Apple's handler
+    vendor code. Applies to FFmpeg's layout (``ftyp``, media, ``moov`` last); anything else is
+    returned as it is (:func:`moov_first` tells)."""
     top = _boxes(data, 0, len(data))
-    if not top or top[-1][0] != b"moov" or b"mdat" not in [t for t, _b, _e in top[:-1]]:
+    if not top or top[0][0] != b"ftyp" or top[-1][0] != b"moov" or b"mdat" not in [t for t, _b, _e in top[:-1]]:
         return data
     _typ, body, end = top[-1]
     start = body - 8
+    if end - start != struct.unpack_from(">I", data, start)[0]:
+        return data  # a 64-bit size moov: not what FFmpeg writes for clips of this size
     children = _boxes(data, body, end) or []
-    kept = b"".join(data[cb - 8 : ce] for ct, cb, ce in children if ct != b"udta")
-    if len(kept) == end - body or any(cb - 8 < body for _ct, cb, _ce in children):
+    if not children or any(cb - 8 < body for _ct, cb, _ce in children):
         return data
-    moov = struct.pack(">I4s", 8 + len(kept), b"moov") + kept
-    return data[:start] + moov + data[end:]
+    kept = b"".join(data[cb - 8 : ce] for ct, cb, ce in children if ct != b"udta")
+    moov = bytearray(struct.pack(">I4s", 8 + len(kept), b"moov") + kept)
+    ftyp_end = top[0][2]
+    # everything between ftyp and moov (free, mdat) moves back by the moov's size
+    _shift_chunk_offsets(moov, 8, len(moov), len(moov))
+    return data[:ftyp_end] + bytes(moov) + data[ftyp_end:start] + data[end:]
+
+
+def moov_first(data: bytes) -> bool:
+    """Does the MP4's ``moov`` box come before its ``mdat`` (can it play while downloading)?"""
+    order = [t for t, _b, _e in _boxes(data, 0, len(data)) or []]
+    return b"moov" in order and b"mdat" in order and order.index(b"moov") < order.index(b"mdat")
 
 
 def clip_tags(data: bytes) -> dict[str, str]:
@@ -358,7 +398,8 @@ def clip_tags(data: bytes) -> dict[str, str]:
 def verify_clean_video(data: bytes, *, audio: bool = False) -> list[str]:
     """Problems with a clip photoguard wrote (empty = clean): remaining metadata tags, chapters,
     a rotation, streams other than one H.264 video (and one AAC audio when ``audio``), encoder
-    strings or metadata atoms in the bytes, or no decodable frame."""
+    strings or metadata atoms in the bytes, no decodable frame, or the ``moov`` box after the media
+    data (the clip would not play while it downloads)."""
     problems: list[str] = []
     if sniff_video(data) is None or data[8:12] not in (b"isom", b"mp42", b"mp41"):
         return ["not an MP4 file"]
@@ -383,6 +424,8 @@ def verify_clean_video(data: bytes, *, audio: bool = False) -> list[str]:
                 problems.append(f"rotation {first.rotation}")
     except (av.FFmpegError, ValueError) as exc:
         problems.append(f"unreadable ({type(exc).__name__})")
+    if not moov_first(data):
+        problems.append("the moov box is not in front of the media data (no fast start)")
     top = _boxes(data, 0, len(data)) or []
     around = b"".join(data[b - 8 : e] for t, b, e in top if t != b"mdat") if top else data
     for needle in _FORBIDDEN_BOX_BYTES:
