@@ -289,6 +289,11 @@ class VideoConfig(Strict):
         description="The detector on the frames between full detections (a fast one: tracks carry what "
         "the full detector found)",
     )
+    quick_detect_every: int = Field(
+        2, ge=1, le=10, description="The quick detector runs on every Nth frame between full detections, and on "
+        "every frame where something moves outside the faces followed or a face came or went; the tracks' "
+        "masks (grown for motion) cover the frames between"
+    )
     detect_threads: int = Field(
         2, ge=1, le=16, description="Frames detected at once (one quick detector each); one YuNet pass "
         "hardly uses a second core by itself"
@@ -313,6 +318,8 @@ class VideoConfig(Strict):
     def _gap_spans_full_detections(self) -> VideoConfig:
         if self.track_gap < self.full_detect_every:
             raise ValueError("track_gap must be at least full_detect_every (a track lasts until the next full pass)")
+        if self.track_gap < self.quick_detect_every:
+            raise ValueError("track_gap must be at least quick_detect_every (a track lasts until the next detection)")
         return self
 
 

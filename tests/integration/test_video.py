@@ -72,6 +72,31 @@ def test_every_frame_covers_the_stranger_and_shows_the_pupil_on_consented_channe
     assert ledger.live_outputs(pipe.store, res.sha256) == res.outputs  # type: ignore[attr-defined]
 
 
+def test_frames_between_detections_are_carried_and_faces_appearing_between_are_covered(tmp_path: Path) -> None:
+    # quick detection on every 2nd frame: a stranger seen on one odd frame only, another who
+    # steps in on an odd frame; the motion gate sends those frames to the detector
+    flash = MovingFace(BLUE, 120, 20, seed=5, shown_from=7, shown_until=7)
+    late = MovingFace(BLUE, 100, 80, dx=1, seed=6, shown_from=11)
+    root, pipe = _school(tmp_path)
+    detector = pipe.detector  # type: ignore[attr-defined]
+    res = _run(pipe, make_clip([PUPIL, flash, late], frames=FRAMES))
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+    assert detector.calls < FRAMES, "the still frames were carried by the tracks, not detected"
+    for channel, rel in res.outputs.items():
+        frames = decode_clip((root / rel).read_bytes())
+        for i, rgb in enumerate(frames):
+            for face in (flash, late):
+                if face.shown(i):
+                    assert not textured(rgb, face.box(i)), f"stranger visible in {channel} frame {i}"
+            assert textured(rgb, PUPIL.box(i)) is (channel in ("newsletter", "parro", "guide")), f"{channel} {i}"
+
+
+def test_every_frame_detected_when_configured_so(tmp_path: Path) -> None:
+    _root, pipe = _school(tmp_path, quick_detect_every="1")
+    _run(pipe, make_clip([PUPIL, STRANGER], frames=FRAMES))
+    assert pipe.detector.calls == FRAMES  # type: ignore[attr-defined]
+
+
 def test_output_has_no_metadata_no_sound_and_keeps_the_frame_rate(tmp_path: Path) -> None:
     root, pipe = _school(tmp_path)
     res = _run(pipe, make_clip([PUPIL, STRANGER], frames=FRAMES, fps=20, tags=TAGS, audio=True))
@@ -337,3 +362,48 @@ def test_clip_from_the_inbox_then_a_consent_withdrawal_re_renders_it(tmp_path: P
     for i, rgb in enumerate(frames):
         assert not textured(rgb, PUPIL.box(i)) and not textured(rgb, STRANGER.box(i))
     assert live["newsletter"] == res.outputs["newsletter"]  # untouched where consent stands
+
+
+def test_a_held_clip_has_preview_frames_redacted_per_channel_with_faces_outlined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cv2
+
+    from photoguard.cli.app import main
+    from photoguard.followup.review import clip_preview_frames
+
+    root, pipe = _school(tmp_path)
+    # looks like Emma when first matched (alone: frame 3), then like nobody: an unsure track
+    unsure = MovingFace(RED, 120, 60, dx=-1, seed=5, turns_into=BLUE, turn_at=10, shown_from=3)
+    res = _run(pipe, make_clip([PUPIL, unsure], frames=FRAMES))
+    assert res.status is PhotoStatus.HELD and res.quarantine_id
+    qid = res.quarantine_id
+    rv = Review(root, pipe.settings, pipe.store, pipe)  # type: ignore[attr-defined]
+    for channel, pupil_shown in (("newsletter", True), ("website", False)):
+        frames = clip_preview_frames(rv, qid, channel, count=3)
+        assert len(frames) == 3
+        assert [f.index for f in frames] == sorted({f.index for f in frames})  # spread, in order
+        for f in frames:
+            rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(f.jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            assert rgb.shape == (128, 192, 3) and f.faces == 2
+            assert unsure.shown(f.index)
+            assert not textured(rgb, unsure.box(f.index), inset=6), (channel, f.index)
+            assert textured(rgb, PUPIL.box(f.index), inset=6) is pupil_shown, (channel, f.index)
+            # outlined: orange or red around the covered face, green around the shown one
+            x1, y1, x2, y2 = unsure.box(f.index).as_ints()
+            ring = rgb[max(y1 - 8, 0) : y2 + 8, max(x1 - 8, 0) : x2 + 8].astype(int)
+            assert ((ring[..., 0] > 190) & (ring[..., 2] < 70)).sum() > 40
+            x1, y1, x2, y2 = PUPIL.box(f.index).as_ints()
+            ring = rgb[max(y1 - 8, 0) : y2 + 8, max(x1 - 8, 0) : x2 + 8].astype(int)
+            green = ((ring[..., 1] > 140) & (ring[..., 0] < 100) & (ring[..., 2] < 110)).sum()
+            assert bool(green > 40) is pupil_shown, green
+            assert b"Exif" not in f.jpeg[:200]
+    assert clip_preview_frames(Review(root, pipe.settings, pipe.store), qid, "parro") == []  # no models: none
+    out = tmp_path / "frames"
+    assert main(["--root", str(root), "review", "show", qid, "--frames", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [f"{ch}_{n}.jpg" for ch in ("guide", "newsletter", "parro")
+                                                     for n in range(1, 5)]
+    assert "frame parro 1:" in text and all((p.stat().st_mode & 0o777) == 0o600 for p in out.iterdir())
+    assert main(["--root", str(root), "review", "show", qid]) == 0
+    assert "--frames DIR" in capsys.readouterr().out

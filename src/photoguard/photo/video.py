@@ -26,6 +26,7 @@ work for clips as for photos.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import logging
 import math
@@ -43,13 +44,14 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import av
+import cv2
 import numpy as np
 from av.bitstream import BitStreamFilterContext
 
 from photoguard.config import ChannelConfig, VideoConfig
 from photoguard.core.decide import Verdict, decide_all, held_channels, visible_pupils
 from photoguard.core.naming import PersonName, unnamed
-from photoguard.core.records import Detection, FaceAction, Match, MatchKind, PhotoStatus
+from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus
 from photoguard.core.upload import Upload
 from photoguard.ledger import ledger
 from photoguard.ledger.consent import Registry
@@ -448,9 +450,29 @@ class Analysis:
     samples: dict[int, list[Match]]
     frames: int
     stages: dict[str, float]
+    carried: int = 0  # frames not detected: the tracks' masks carried over them
 
 
 IdentifyFn = Callable[[np.ndarray, Sequence[Detection]], list[Any]]
+
+#: (pass, frames done, frames in the clip): "analyse" then "render"
+ClipProgress = Callable[[str, int, int], None]
+_progress: contextvars.ContextVar[ClipProgress | None] = contextvars.ContextVar("clip_progress", default=None)
+#: frames a writer's thread may lag behind the decoder (bounds the frames held in memory)
+_ENCODE_AHEAD = 4
+
+
+@contextlib.contextmanager
+def clip_progress(report: ClipProgress) -> Iterator[None]:
+    """Clips processed by this thread inside the block report their progress to ``report``
+    (``process`` prints a line, the watch service puts it in its heartbeat). Reports come from
+    the processing thread, about once a frame: ``report`` must be quick."""
+    token = _progress.set(report)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
+
 
 
 _QUICK: weakref.WeakKeyDictionary[Any, list[Detector]] = weakref.WeakKeyDictionary()
@@ -472,6 +494,42 @@ def quick_detectors(pipeline: Pipeline) -> list[Detector]:
         return found[: cfg.detect_threads]
 
 
+class MotionGate:
+    """Does something start to move where nothing moved before, outside the faces already
+    followed? Each frame is compared with the one before on a small grey copy (longest side
+    ``side`` pixels); what changes is "new" unless it changed in the frame before too (a little
+    around it: things move) or lies in a known face's box grown by half its size. A person
+    walking in, a face turning up from behind something: new. A body that keeps moving, a
+    face that is followed: not. A camera that starts to pan: new everywhere, then every frame
+    is detected by the schedule."""
+
+    def __init__(self, width: int, height: int, *, side: int = 240, level: int = 12, pixels: int = 4) -> None:
+        self.scale = side / max(width, height, 1)
+        self.size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
+        self.level = level
+        self.pixels = pixels
+        self._prev: np.ndarray | None = None
+        self._moving: np.ndarray | None = None
+        self._near = np.ones((7, 7), np.uint8)
+
+    def moved(self, rgb: np.ndarray, boxes: Sequence[Box]) -> bool:
+        small = cv2.cvtColor(cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        prev, self._prev = self._prev, small
+        if prev is None or prev.shape != small.shape:
+            return True
+        changed = (cv2.absdiff(small, prev) > self.level).astype(np.uint8)
+        before, self._moving = self._moving, changed
+        new = changed if before is None else changed & (cv2.dilate(before, self._near) == 0)
+        w, h = self.size
+        for b in boxes:
+            grow = 0.5 * max(b.width, b.height)
+            x1, y1 = max(0, math.floor((b.x1 - grow) * self.scale)), max(0, math.floor((b.y1 - grow) * self.scale))
+            x2, y2 = min(w, math.ceil((b.x2 + grow) * self.scale)), min(h, math.ceil((b.y2 + grow) * self.scale))
+            if x2 > x1 and y2 > y1:
+                new[y1:y2, x1:x2] = 0
+        return int(np.count_nonzero(new)) >= self.pixels
+
+
 class VideoProcessor:
     """Processes clips for a :class:`~photoguard.photo.pipeline.Pipeline` (its detectors,
     template matching, consent registry, publishing and holding)."""
@@ -486,24 +544,32 @@ class VideoProcessor:
 
     # -- analysis ----------------------------------------------------------------------------
     def _detections(
-        self, data: bytes, info: ClipInfo, stages: dict[str, float]
-    ) -> Iterator[tuple[int, np.ndarray, list[Detection]]]:
-        """(index, upright frame, detections) in frame order. With more than one quick detector
-        the frames are detected on that many threads (OpenCV releases the GIL; one YuNet pass
-        hardly uses a second core by itself), a few frames ahead of the caller."""
-        every = self.cfg.full_detect_every
+        self, data: bytes, info: ClipInfo, stages: dict[str, float], tracker: IouTracker, carried: list[int]
+    ) -> Iterator[tuple[int, np.ndarray, list[Detection] | None]]:
+        """(index, upright frame, detections or None where the frame was not detected) in frame
+        order. The full detector runs on every ``full_detect_every``-th frame, the quick one on
+        every ``quick_detect_every``-th frame between and on every frame where something moves
+        outside the faces ``tracker`` follows or the frame after a face came or went
+        (``tracker.unsettled``); the masks carry the tracks over the frames between
+        (:class:`~photoguard.photo.track.MaskPlan`). With more than one quick detector the frames
+        are detected on that many threads (OpenCV releases the GIL; one YuNet pass hardly uses a
+        second core by itself), a few frames ahead of the caller."""
+        cfg = self.cfg
+        every = cfg.full_detect_every
         free: queue.SimpleQueue[Detector] = queue.SimpleQueue()
         for d in self.quick:
             free.put(d)
         lock = threading.Lock()
+        gate = MotionGate(info.width, info.height)
+        force_until = -1
 
         def add(stage: str, seconds: float) -> None:
             with lock:
                 stages[stage] += seconds
 
-        def detect(i: int, rgb: np.ndarray) -> list[Detection]:
+        def detect(i: int, rgb: np.ndarray, full: bool) -> list[Detection]:
             t = time.perf_counter()
-            if i % every == 0:
+            if full:
                 dets = self.full.detect(rgb)
                 add("detect_full", time.perf_counter() - t)
                 return dets
@@ -515,37 +581,64 @@ class VideoProcessor:
             add("detect_quick", time.perf_counter() - t)
             return dets
 
+        def wanted(i: int, rgb: np.ndarray) -> bool:
+            # the gate sees every frame, in order (it compares each with the one before)
+            moved = gate.moved(rgb, tracker.open_boxes())
+            return i % every == 0 or i % cfg.quick_detect_every == 0 or moved or i <= force_until
+
+        def settle(i: int, dets: list[Detection] | None) -> None:
+            nonlocal force_until
+            if dets is None:
+                carried[0] += 1
+            elif tracker.unsettled:
+                force_until = max(force_until, i + 1)
+
         frames = iter_frames(data, info.quarter_turns)
         if len(self.quick) == 1:
             for i, rgb, _t in frames:
-                yield i, rgb, detect(i, rgb)
+                dets = detect(i, rgb, i % every == 0) if wanted(i, rgb) else None
+                yield i, rgb, dets
+                settle(i, dets)
             return
         ahead = 2 * len(self.quick)
         with ThreadPoolExecutor(len(self.quick), thread_name_prefix="video-detect") as pool:
-            window: deque[tuple[int, np.ndarray, Future[list[Detection]]]] = deque()
+            window: deque[tuple[int, np.ndarray, Future[list[Detection]] | None]] = deque()
             try:
                 for i, rgb, _t in frames:
-                    window.append((i, rgb, pool.submit(detect, i, rgb)))
+                    fut = pool.submit(detect, i, rgb, i % every == 0) if wanted(i, rgb) else None
+                    window.append((i, rgb, fut))
                     if len(window) > ahead:
-                        j, img, fut = window.popleft()
-                        yield j, img, fut.result()
+                        j, img, done = window.popleft()
+                        dets = done.result() if done is not None else None
+                        yield j, img, dets
+                        settle(j, dets)
                 while window:
-                    j, img, fut = window.popleft()
-                    yield j, img, fut.result()
+                    j, img, done = window.popleft()
+                    dets = done.result() if done is not None else None
+                    yield j, img, dets
+                    settle(j, dets)
             finally:
-                for _j, _img, fut in window:
-                    fut.cancel()
+                for _j, _img, left in window:
+                    if left is not None:
+                        left.cancel()
 
     def analyse(self, data: bytes, info: ClipInfo) -> Analysis:
         cfg = self.cfg
         tracker = IouTracker(iou=cfg.track_iou, gap=cfg.track_gap)
         samples: dict[int, list[Match]] = {}
         sampled_at: dict[int, int] = {}
-        # seconds summed over the detection threads
+        # seconds summed over the detection threads; frames not detected (carried by the tracks)
         stages = {"detect_full": 0.0, "detect_quick": 0.0, "identify": 0.0}
+        carried = [0]
         frames = 0
-        for i, rgb, dets in self._detections(data, info, stages):
+        report = _progress.get()
+        total = max(1, round(info.seconds * float(info.fps))) if math.isfinite(info.seconds) else 0
+        for i, rgb, dets in self._detections(data, info, stages, tracker, carried):
             frames = i + 1
+            if report is not None:
+                report("analyse", frames, max(total, frames))
+            if dets is None:
+                continue
             ids = tracker.update(i, dets)
             # templates for the faces whose track has not been sampled for identify_every frames
             due = [j for j, tid in enumerate(ids) if i - sampled_at.get(tid, -(10**9)) >= cfg.identify_every]
@@ -559,7 +652,7 @@ class VideoProcessor:
                 sampled_at[ids[j]] = i
         if frames == 0:
             raise MediaError("the clip has no frames")
-        return Analysis(info, tracker.tracks, samples, frames, stages)
+        return Analysis(info, tracker.tracks, samples, frames, stages, carried[0])
 
     # -- rendering ---------------------------------------------------------------------------
     def render(
@@ -568,11 +661,19 @@ class VideoProcessor:
         analysis: Analysis,
         files: dict[tuple[frozenset[int], tuple[int, int], bool], list[ChannelConfig]],
     ) -> dict[tuple[frozenset[int], tuple[int, int], bool], bytes]:
-        """Encode every distinct file: (visible track ids, size, audio) -> MP4 bytes."""
+        """Encode every distinct file: (visible track ids, size, audio) -> MP4 bytes. The clip is
+        decoded once; each version (set of visible tracks) is redacted once per frame and handed
+        to its files' writers, each on its own thread (scaling and H.264 run without the GIL),
+        a few frames behind the decoder."""
         info = analysis.info
         plan = MaskPlan(analysis.tracks, self.cfg.track_gap, self.cfg.motion_grow)
         writers = {key: ClipWriter(key[1], info.fps, self.cfg, audio=key[2]) for key in files}
         versions = sorted({key[0] for key in files}, key=sorted)
+        pools = {key: ThreadPoolExecutor(1, thread_name_prefix="video-encode") for key in writers}
+        backlog: dict[tuple[frozenset[int], tuple[int, int], bool], deque[Future[None]]] = {
+            key: deque() for key in writers
+        }
+        report = _progress.get()
         try:
             for key, w in writers.items():
                 if key[2]:
@@ -584,9 +685,18 @@ class VideoProcessor:
                     pixels = redact(rgb, hidden, self.settings.redact, seed=i) if hidden else rgb
                     for key, w in writers.items():
                         if key[0] == shown:
-                            w.add_frame(pixels, seconds, info.fps)
+                            backlog[key].append(pools[key].submit(w.add_frame, pixels, seconds, info.fps))
+                            while len(backlog[key]) > _ENCODE_AHEAD:
+                                backlog[key].popleft().result()
+                if report is not None:
+                    report("render", i + 1, analysis.frames)
+            for futures in backlog.values():
+                while futures:
+                    futures.popleft().result()
             return {key: w.finish() for key, w in writers.items()}
         finally:
+            for pool in pools.values():
+                pool.shutdown(wait=True, cancel_futures=True)
             for w in writers.values():
                 w.close()
 
@@ -618,6 +728,10 @@ class VideoProcessor:
             analysis = self.analyse(data, info)
             timings["detect"] = time.perf_counter() - t
             timings.update(analysis.stages)
+            log.info(
+                "clip %s: %d frames, %d tracks, %d frames carried by the tracks (not detected)",
+                sha[:12], analysis.frames, len(analysis.tracks), analysis.carried,
+            )
             for _attempt in range(MAX_CONSENT_RETRIES):
                 try:
                     return self._decide_and_publish(
@@ -732,3 +846,106 @@ class VideoProcessor:
                 )
             )
         return result
+
+
+# --------------------------------------------------------------------------------------------
+# Preview frames for review
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewFrame:
+    """One frame of a held clip for the reviewer: redacted for a channel, faces outlined."""
+
+    index: int  # frame number in the clip
+    seconds: float
+    faces: int  # faces outlined on it
+    jpeg: bytes  # a fresh JPEG without metadata
+
+
+#: outline colours (RGB): shown on the channel, resembles a pupil but stays covered, covered
+_OUTLINE = {"visible": (40, 180, 60), "uncertain": (255, 150, 0), "redact": (220, 30, 30)}
+
+
+def _frames_at(data: bytes, turns: int, times: Sequence[float]) -> list[tuple[int, float, np.ndarray]]:
+    """(frame number, time, upright RGB frame) of the first frame at or after each time in
+    ``times`` (ascending), decoded in one pass."""
+    out: list[tuple[int, float, np.ndarray]] = []
+    want = list(times)
+    for i, rgb, seconds in iter_frames(data, turns):
+        at = seconds if seconds is not None else 0.0
+        if want and at + 1e-6 >= want[0]:
+            out.append((i, at, rgb))
+            while want and at + 1e-6 >= want[0]:
+                want.pop(0)
+        if not want:
+            break
+    return out
+
+
+def clip_preview_frames(
+    pipeline: Pipeline,
+    data: bytes,
+    faces: Sequence[dict[str, Any]],
+    channel: str,
+    *,
+    count: int = 4,
+    side: int = 1200,
+    group: str = "",
+) -> list[PreviewFrame]:
+    """Up to ``count`` frames of a (held) clip for review, spread over the clip (in each of
+    ``count`` stretches the sampled frame with the most faces), each as a JPEG redacted as
+    ``channel`` would get it, every face outlined and numbered: green when shown, orange when it
+    resembles a pupil but stays covered (what the reviewer decides on), red when covered.
+
+    ``faces`` are the clip's recorded face decisions (``reason.json``). The frames are detected
+    again with the pipeline's full detector and matched again; fail closed, a face stays visible
+    only when this frame's match is that of a pupil whose recorded face is ``visible`` for
+    ``channel``; everything else, a face the detector finds now and did not before included, is
+    redacted. MediaError when the clip cannot be read."""
+    from photoguard.photo.encode import encode_clean  # the photo encoder's JPEG, without metadata
+
+    info = probe(data, pipeline.settings.video)
+    shown = {
+        str(f.get("pupil_id"))
+        for f in faces
+        if f.get("pupil_id") and f.get("match") == "match" and (f.get("decision") or {}).get(channel) == "visible"
+    }
+    seconds = info.seconds if math.isfinite(info.seconds) else 0.0
+    samples = max(count, 3 * count)
+    times = [seconds * (k + 0.5) / samples for k in range(samples)]
+    quick = quick_detectors(pipeline)[0]
+    found = [(i, t, rgb, len(quick.detect(rgb))) for i, t, rgb in _frames_at(data, info.quarter_turns, times)]
+    chosen: list[tuple[int, float, np.ndarray]] = []
+    per = max(1, math.ceil(len(found) / max(count, 1)))
+    for start in range(0, len(found), per):
+        i, t, rgb, _n = max(found[start : start + per], key=lambda c: (c[3], -c[0]))
+        chosen.append((i, t, rgb))
+    out: list[PreviewFrame] = []
+    for i, t, rgb in chosen[:count]:
+        dets = pipeline.detector.detect(rgb)
+        matches = pipeline._identify(rgb, dets, group) if dets else []
+        kinds: list[str] = []
+        for m in matches:
+            if m.kind is MatchKind.MATCH and m.pupil_id in shown:
+                kinds.append("visible")
+            elif m.kind in (MatchKind.MATCH, MatchKind.NEAR):
+                kinds.append("uncertain")
+            else:
+                kinds.append("redact")
+        hidden = [d.box for d, k in zip(dets, kinds, strict=True) if k != "visible"]
+        pixels = redact(rgb, hidden, pipeline.settings.redact, seed=i) if hidden else rgb.copy()
+        h, w = pixels.shape[:2]
+        scale = min(1.0, side / max(w, h))
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+        pixels = np.ascontiguousarray(pixels)
+        thick = max(2, round(max(pixels.shape[:2]) / 400))
+        for n, (d, k) in enumerate(zip(dets, kinds, strict=True), 1):
+            x1, y1, x2, y2 = (round(v * scale) for v in (d.box.x1, d.box.y1, d.box.x2, d.box.y2))
+            cv2.rectangle(pixels, (x1, y1), (x2, y2), _OUTLINE[k], thick)
+            at = (x1 + 2, max(y1 - 4, 12))
+            cv2.putText(pixels, str(n), at, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, _OUTLINE[k], thick)
+        jpeg, _ext = encode_clean(pixels, None, fmt="jpeg", quality=80, max_side=side)
+        out.append(PreviewFrame(i, t, len(dets), jpeg))
+    return out
