@@ -309,6 +309,10 @@ class VideoConfig(Strict):
         1.5, ge=0, le=10, description="Masks grow by this many times the face's movement per frame, per frame "
         "away from a detection"
     )
+    text_every_seconds: float = Field(
+        1.0, gt=0, le=60, description="Text in the picture (text.enabled) is read on the first frame, then about "
+        "this often and after every scene cut; names found are covered and the clip held for review"
+    )
     min_match_fraction: float = Field(
         0.6, gt=0, le=1, description="Share of a track's sampled frames that must match its pupil for the "
         "track to be visible (one decision for the whole track)"

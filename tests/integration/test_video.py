@@ -17,7 +17,7 @@ import av
 import numpy as np
 import pytest
 
-from photoguard.core.records import PhotoStatus
+from photoguard.core.records import Box, Detection, PhotoStatus
 from photoguard.core.upload import Upload
 from photoguard.followup.propagate import propagate_changes
 from photoguard.followup.review import Review
@@ -407,3 +407,67 @@ def test_a_held_clip_has_preview_frames_redacted_per_channel_with_faces_outlined
     assert "frame parro 1:" in text and all((p.stat().st_mode & 0o777) == 0o600 for p in out.iterdir())
     assert main(["--root", str(root), "review", "show", qid]) == 0
     assert "--frames DIR" in capsys.readouterr().out
+
+
+class _FacesOnly(BlobDetector):
+    """The blob detector, blind to a name card (its letters are texture too)."""
+
+    def __init__(self, card: Box) -> None:
+        super().__init__()
+        self.card = card
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        return [d for d in super().detect(rgb) if d.box.iou(self.card) == 0]
+
+
+def test_a_name_card_in_a_clip_is_covered_and_the_clip_held_for_review(tmp_path: Path) -> None:
+    from tests.support.text import FakeTextFinder, Line, draw_text, word_box
+
+    size, shown = (320, 192), range(5, 25)  # read at frames 10 and 20 (text_every_seconds 1 at 10 fps)
+    card = draw_text(np.full((size[1], size[0], 3), 150, np.uint8), [Line("Emma de Vries", 20, 140, size=22)])
+    card_box = Box(card[0].box.x1 - 4, card[0].box.y1 - 4, card[0].box.x2 + 4, card[0].box.y2 + 4)
+
+    def paint(i: int, rgb: np.ndarray) -> None:
+        if i in shown:
+            draw_text(rgb, [Line("Emma de Vries", 20, 140, size=22)])
+
+    finder = FakeTextFinder(card)
+    root, pipe = make_school(
+        tmp_path, detector=_FacesOnly(card_box), templates=TintTemplates(), text=finder,
+        config={"text_every_seconds": "1.0"},
+    )
+    stranger = MovingFace(BLUE, 240, 20, dx=-1, seed=2)
+    res = _run(pipe, make_clip([stranger], size=size, frames=30, fps=10, paint=paint))
+    assert res.status is PhotoStatus.HELD, res.reason
+    assert sorted(res.held_channels) == ["guide", "newsletter", "parro", "social", "website"]  # a surname: all
+    assert "name is in the picture" in res.reason and "Vries" not in res.reason
+    assert res.outputs == {} and res.quarantine_id
+    assert finder.calls == 3  # frames 0, 10 and 20
+    approved = Review(root, pipe.settings, pipe.store, pipe).approve(res.quarantine_id)  # type: ignore[attr-defined]
+    assert approved.status is PhotoStatus.PUBLISHED, approved.reason
+    assert sorted(approved.outputs) == ["guide", "newsletter", "parro", "social", "website"]
+    line = card[0]
+    surname = Box(word_box(line, "de").x1, line.box.y1, word_box(line, "Vries").x2, line.box.y2)
+    first = word_box(line, "Emma")
+
+    def ink(rgb: np.ndarray, box: Box) -> bool:
+        x1, y1, x2, y2 = box.as_ints()
+        return float(rgb[y1:y2, x1:x2].astype(np.float32).std()) > 12
+
+    for channel, rel in approved.outputs.items():
+        frames = decode_clip((root / rel).read_bytes())
+        for i, rgb in enumerate(frames):
+            assert not ink(rgb, surname), f"the surname shows in {channel} frame {i}"
+            # the first name as on photos: kept where Emma may be named (consent, not public)
+            assert ink(rgb, first) is (i in shown and channel in ("newsletter", "parro", "guide")), (channel, i)
+            assert not textured(rgb, stranger.box(i))
+
+
+def test_a_clip_whose_text_cannot_be_read_is_held(tmp_path: Path) -> None:
+    from tests.support.text import FakeTextFinder
+
+    finder = FakeTextFinder(error=RuntimeError("onnxruntime went away"))
+    _root, pipe = make_school(tmp_path, detector=BlobDetector(), templates=TintTemplates(), text=finder)
+    res = _run(pipe, make_clip([STRANGER], frames=5))
+    assert res.status is PhotoStatus.HELD and res.outputs == {}
+    assert "text in the photo could not be checked (RuntimeError)" in res.reason

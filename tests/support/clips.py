@@ -10,7 +10,7 @@ redaction fill does not, so "is the face still there" is "is the square still te
 from __future__ import annotations
 
 import io
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -89,6 +89,7 @@ def make_clip(
     audio: bool = False,
     container: str = "mp4",
     codec: str | None = None,
+    paint: Callable[[int, np.ndarray], None] | None = None,
 ) -> bytes:
     """An H.264 clip (VP9 for ``container='webm'``; ``codec='libx265'`` for HEVC as iPhones write
     it, tagged ``hvc1``; ``container='mov'`` for QuickTime). ``size`` is the upright (width, height);
@@ -119,6 +120,8 @@ def make_clip(
         a = out.add_stream("libopus" if container == "webm" else "aac", rate=48000)
     for i in range(frames):
         img = upright_frame(size, faces, i)
+        if paint is not None:
+            paint(i, img)  # e.g. a name card (tests/support/text.py), drawn in place
         raw = np.ascontiguousarray(np.rot90(img, -turns)) if turns else img
         for p in v.encode(av.VideoFrame.from_ndarray(raw, format="rgb24")):
             out.mux(p)

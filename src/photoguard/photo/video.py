@@ -39,7 +39,7 @@ import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ from photoguard.config import ChannelConfig, VideoConfig
 from photoguard.core.decide import Verdict, decide_all, held_channels, visible_pupils
 from photoguard.core.naming import PersonName, unnamed
 from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus
+from photoguard.core.textpolicy import TextBox, TextRedaction, decide_text
 from photoguard.core.upload import Upload
 from photoguard.ledger import ledger
 from photoguard.ledger.consent import Registry
@@ -69,7 +70,8 @@ from photoguard.photo.pipeline import (
     _Done,
 )
 from photoguard.photo.redact import redact
-from photoguard.photo.track import IouTracker, MaskPlan, Track
+from photoguard.photo.text import cover_text
+from photoguard.photo.track import IouTracker, MaskPlan, Track, _grown
 
 if TYPE_CHECKING:
     from photoguard.photo.pipeline import Pipeline
@@ -451,15 +453,24 @@ class Analysis:
     frames: int
     stages: dict[str, float]
     carried: int = 0  # frames not detected: the tracks' masks carried over them
+    #: (frame, text lines found on it) for every frame the text stage read, in frame order
+    text: list[tuple[int, list[TextBox]]] = field(default_factory=list)
 
 
 IdentifyFn = Callable[[np.ndarray, Sequence[Detection]], list[Any]]
+
+#: text to cover in a file: (first frame, last frame, box) per region
+TextCover = tuple[tuple[int, int, Box], ...]
+#: one distinct output file: (visible track ids, size, sound, text covered)
+FileKey = tuple[frozenset[int], tuple[int, int], bool, TextCover]
 
 #: (pass, frames done, frames in the clip): "analyse" then "render"
 ClipProgress = Callable[[str, int, int], None]
 _progress: contextvars.ContextVar[ClipProgress | None] = contextvars.ContextVar("clip_progress", default=None)
 #: frames a writer's thread may lag behind the decoder (bounds the frames held in memory)
 _ENCODE_AHEAD = 4
+#: a frame where at least this share of the picture changed starts a new scene (text is read again)
+SCENE_CUT_SHARE = 0.3
 
 
 @contextlib.contextmanager
@@ -511,13 +522,17 @@ class MotionGate:
         self._prev: np.ndarray | None = None
         self._moving: np.ndarray | None = None
         self._near = np.ones((7, 7), np.uint8)
+        #: the share of the picture that changed from the frame before (a scene cut: most of it)
+        self.share = 1.0
 
     def moved(self, rgb: np.ndarray, boxes: Sequence[Box]) -> bool:
         small = cv2.cvtColor(cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
         prev, self._prev = self._prev, small
         if prev is None or prev.shape != small.shape:
+            self.share = 1.0
             return True
         changed = (cv2.absdiff(small, prev) > self.level).astype(np.uint8)
+        self.share = float(np.count_nonzero(changed)) / changed.size
         before, self._moving = self._moving, changed
         new = changed if before is None else changed & (cv2.dilate(before, self._near) == 0)
         w, h = self.size
@@ -544,7 +559,13 @@ class VideoProcessor:
 
     # -- analysis ----------------------------------------------------------------------------
     def _detections(
-        self, data: bytes, info: ClipInfo, stages: dict[str, float], tracker: IouTracker, carried: list[int]
+        self,
+        data: bytes,
+        info: ClipInfo,
+        stages: dict[str, float],
+        tracker: IouTracker,
+        carried: list[int],
+        cuts: set[int],
     ) -> Iterator[tuple[int, np.ndarray, list[Detection] | None]]:
         """(index, upright frame, detections or None where the frame was not detected) in frame
         order. The full detector runs on every ``full_detect_every``-th frame, the quick one on
@@ -584,6 +605,8 @@ class VideoProcessor:
         def wanted(i: int, rgb: np.ndarray) -> bool:
             # the gate sees every frame, in order (it compares each with the one before)
             moved = gate.moved(rgb, tracker.open_boxes())
+            if gate.share >= SCENE_CUT_SHARE:
+                cuts.add(i)
             return i % every == 0 or i % cfg.quick_detect_every == 0 or moved or i <= force_until
 
         def settle(i: int, dets: list[Detection] | None) -> None:
@@ -622,7 +645,9 @@ class VideoProcessor:
                     if left is not None:
                         left.cancel()
 
-    def analyse(self, data: bytes, info: ClipInfo) -> Analysis:
+    def analyse(self, data: bytes, info: ClipInfo, sha: str = "") -> Analysis:
+        """Faces detected, tracked and matched over the whole clip; text read on the first frame,
+        about every ``video.text_every_seconds`` and after every scene cut (``text.enabled``)."""
         cfg = self.cfg
         tracker = IouTracker(iou=cfg.track_iou, gap=cfg.track_gap)
         samples: dict[int, list[Match]] = {}
@@ -630,13 +655,20 @@ class VideoProcessor:
         # seconds summed over the detection threads; frames not detected (carried by the tracks)
         stages = {"detect_full": 0.0, "detect_quick": 0.0, "identify": 0.0}
         carried = [0]
+        cuts: set[int] = set()
+        text: list[tuple[int, list[TextBox]]] = []
+        text_every = max(1, round(float(info.fps) * cfg.text_every_seconds)) if info.fps > 0 else 30
         frames = 0
         report = _progress.get()
         total = max(1, round(info.seconds * float(info.fps))) if math.isfinite(info.seconds) else 0
-        for i, rgb, dets in self._detections(data, info, stages, tracker, carried):
+        for i, rgb, dets in self._detections(data, info, stages, tracker, carried, cuts):
             frames = i + 1
             if report is not None:
                 report("analyse", frames, max(total, frames))
+            if self.settings.text.enabled and (not text or i - text[-1][0] >= text_every or i in cuts):
+                t = time.perf_counter()
+                text.append((i, self.pipe._find_text(rgb, sha)))  # Held when text cannot be checked
+                stages["text"] = stages.get("text", 0.0) + time.perf_counter() - t
             if dets is None:
                 continue
             ids = tracker.update(i, dets)
@@ -652,15 +684,40 @@ class VideoProcessor:
                 sampled_at[ids[j]] = i
         if frames == 0:
             raise MediaError("the clip has no frames")
-        return Analysis(info, tracker.tracks, samples, frames, stages, carried[0])
+        return Analysis(info, tracker.tracks, samples, frames, stages, carried[0], text)
+
+    def _text_covers(
+        self, analysis: Analysis, channels: Sequence[ChannelConfig], roster: Sequence[Any], today: Any
+    ) -> tuple[dict[str, TextCover], set[str]]:
+        """Per channel, the text to cover (``core.textpolicy.decide_text`` on every frame read,
+        as for a photo), each region from the frame read before to the frame read after it,
+        grown for movement; and the channels where a pupil's name was found."""
+        info = analysis.info
+        margin = 0.01 * max(info.width, info.height)
+        samples = analysis.text
+        covers: dict[str, TextCover] = {}
+        named: set[str] = set()
+        for ch in channels:
+            regions: list[tuple[int, int, Box]] = []
+            for k, (frame, lines) in enumerate(samples):
+                if not lines:
+                    continue
+                first = samples[k - 1][0] if k > 0 else 0
+                last = samples[k + 1][0] if k + 1 < len(samples) else max(analysis.frames - 1, frame)
+                for r in decide_text(lines, roster, ch, today, self.settings.text):
+                    regions.append((first, last, _grown(r.box, max(margin, 0.3 * r.box.height))))
+                    if r.pupil_ids:
+                        named.add(ch.name)
+            covers[ch.name] = tuple(dict.fromkeys(regions))  # a line can name twice: covered once
+        return covers, named
 
     # -- rendering ---------------------------------------------------------------------------
     def render(
         self,
         data: bytes,
         analysis: Analysis,
-        files: dict[tuple[frozenset[int], tuple[int, int], bool], list[ChannelConfig]],
-    ) -> dict[tuple[frozenset[int], tuple[int, int], bool], bytes]:
+        files: dict[FileKey, list[ChannelConfig]],
+    ) -> dict[FileKey, bytes]:
         """Encode every distinct file: (visible track ids, size, audio) -> MP4 bytes. The clip is
         decoded once; each version (set of visible tracks) is redacted once per frame and handed
         to its files' writers, each on its own thread (scaling and H.264 run without the GIL),
@@ -668,9 +725,9 @@ class VideoProcessor:
         info = analysis.info
         plan = MaskPlan(analysis.tracks, self.cfg.track_gap, self.cfg.motion_grow)
         writers = {key: ClipWriter(key[1], info.fps, self.cfg, audio=key[2]) for key in files}
-        versions = sorted({key[0] for key in files}, key=sorted)
+        versions = list(dict.fromkeys((key[0], key[3]) for key in files))
         pools = {key: ThreadPoolExecutor(1, thread_name_prefix="video-encode") for key in writers}
-        backlog: dict[tuple[frozenset[int], tuple[int, int], bool], deque[Future[None]]] = {
+        backlog: dict[FileKey, deque[Future[None]]] = {
             key: deque() for key in writers
         }
         report = _progress.get()
@@ -680,11 +737,14 @@ class VideoProcessor:
                     w.add_audio(data)
             for i, rgb, seconds in iter_frames(data, info.quarter_turns):
                 masks = plan.boxes(i)
-                for shown in versions:
+                for shown, text in versions:
                     hidden = [b for tid, b in masks.items() if tid not in shown]
                     pixels = redact(rgb, hidden, self.settings.redact, seed=i) if hidden else rgb
+                    on = [TextRedaction(0, box, None, "text") for first, last, box in text if first <= i <= last]
+                    if on:
+                        pixels = cover_text(pixels, on)
                     for key, w in writers.items():
-                        if key[0] == shown:
+                        if (key[0], key[3]) == (shown, text):
                             backlog[key].append(pools[key].submit(w.add_frame, pixels, seconds, info.fps))
                             while len(backlog[key]) > _ENCODE_AHEAD:
                                 backlog[key].popleft().result()
@@ -725,7 +785,7 @@ class VideoProcessor:
         timings["decode"] = time.perf_counter() - t
         try:
             t = time.perf_counter()
-            analysis = self.analyse(data, info)
+            analysis = self.analyse(data, info, sha)
             timings["detect"] = time.perf_counter() - t
             timings.update(analysis.stages)
             log.info(
@@ -790,6 +850,11 @@ class VideoProcessor:
             for t, m, v in zip(tracks, matches, verdicts, strict=True)
         ]
         held = held_channels(verdicts, channels)
+        covers, named = self._text_covers(analysis, channels, list(pupils.values()), today)
+        # a name read in the picture is covered where it was read, and the clip is held for a
+        # person to check the cover between the frames read (an approval publishes it covered)
+        text_held = [c.name for c in channels if c.name in named and c.name not in held and c.name not in approved]
+        held += text_held
         publish = [c for c in channels if c.name not in held]
         if from_quarantine is not None:
             was_held = set(pipe._quarantine_held(from_quarantine)) or {c.name for c in channels}
@@ -797,14 +862,14 @@ class VideoProcessor:
             held += [c.name for c in channels if c.name in was_held and c.name not in approved and c.name not in held]
         t = time.perf_counter()
         info = analysis.info
-        files: dict[tuple[frozenset[int], tuple[int, int], bool], list[ChannelConfig]] = {}
+        files: dict[FileKey, list[ChannelConfig]] = {}
         for ch in publish:
             shown = frozenset(
                 t.track_id for t, v in zip(tracks, verdicts, strict=True) if v[ch.name].action is FaceAction.VISIBLE
             )
             size = output_size(info.width, info.height, min(ch.max_side, self.cfg.max_side))
             audio = info.audio and ch.name in self.cfg.audio_channels
-            files.setdefault((shown, size, audio), []).append(ch)
+            files.setdefault((shown, size, audio, covers[ch.name]), []).append(ch)
         encoded = self.render(data, analysis, files) if files else {}
         rendered: list[Rendered] = []
         for key, chans in files.items():
@@ -834,7 +899,16 @@ class VideoProcessor:
         status = PhotoStatus.HELD if held else PhotoStatus.PUBLISHED
         result = ProcessResult(source, sha, status, faces=faces, outputs=outputs, held_channels=held, timings=timings)
         if held:
-            result.reason = "uncertain match to a consenting pupil; review needed for: " + ", ".join(held)
+            faces_held = [c for c in held if c not in text_held]
+            reasons = []
+            if faces_held:
+                reasons.append("uncertain match to a consenting pupil; review needed for: " + ", ".join(faces_held))
+            if text_held:
+                reasons.append(
+                    "a pupil's name is in the picture (covered where it was read; check the clip); review needed"
+                    " for: " + ", ".join(text_held)
+                )
+            result.reason = "; ".join(reasons)
             pipe._hold(
                 sha, source, data, suffix, result.reason, PhotoStatus.HELD, stem, group, held, result, upload.uploader
             )
