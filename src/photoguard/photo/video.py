@@ -248,6 +248,17 @@ def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return w, h
 
 
+def yuv_frame(rgb: np.ndarray) -> av.VideoFrame:
+    """``rgb`` as a YUV 4:2:0 frame (BT.601, as FFmpeg converts it). OpenCV converts at the
+    source size, then each writer scales the planes (4x cheaper, measured, than one swscale
+    pass from RGB per file); frames with an odd side go through swscale."""
+    h, w = rgb.shape[:2]
+    if h % 2 or w % 2:
+        return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+    planes: np.ndarray = np.asarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420), np.uint8)
+    return av.VideoFrame.from_ndarray(planes, format="yuv420p")
+
+
 class ClipWriter:
     """One output MP4 in memory: H.264 (and AAC when ``audio``), no metadata."""
 
@@ -281,10 +292,15 @@ class ClipWriter:
                 q.stream = self._v
                 self._out.mux(q)
 
-    def add_frame(self, rgb: np.ndarray, seconds: float | None, fps: Fraction) -> None:
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        # one swscale pass scales and converts (a third cheaper than resizing in OpenCV first)
-        frame = frame.reformat(self.size[0], self.size[1], "yuv420p", interpolation="AREA")
+    def add_frame(self, rgb: np.ndarray | av.VideoFrame, seconds: float | None, fps: Fraction) -> None:
+        """One frame: RGB pixels, or a frame from :func:`yuv_frame` (converted once, shared by
+        the writers of the same pixels at every size); scaled here to this file's size."""
+        frame = rgb if isinstance(rgb, av.VideoFrame) else yuv_frame(rgb)
+        if (frame.width, frame.height) != self.size or frame.format.name != "yuv420p":
+            frame = frame.reformat(self.size[0], self.size[1], "yuv420p", interpolation="AREA")
+        elif frame is rgb:
+            # a frame of its own: the pts is set on it, and other writers may share the source
+            frame = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
         if seconds is None:
             seconds = self._index / float(fps or 30)
         pts = max(round(seconds / OUT_TIME_BASE), self._last_pts + 1)
@@ -505,6 +521,42 @@ def quick_detectors(pipeline: Pipeline) -> list[Detector]:
         return found[: cfg.detect_threads]
 
 
+def _snapped(box: Box, step: int = 8) -> Box:
+    """``box`` grown outward to a grid of ``step`` pixels (the same text read a little
+    differently on the next frame gives the same box, and one region covers it)."""
+    return Box(
+        step * math.floor(box.x1 / step), step * math.floor(box.y1 / step),
+        step * math.ceil(box.x2 / step), step * math.ceil(box.y2 / step),
+    )
+
+
+def _merged(regions: Sequence[tuple[int, int, Box]]) -> TextCover:
+    """The same box over overlapping or touching frame spans, one region (sorted)."""
+    out: list[tuple[int, int, Box]] = []
+    for first, last, box in sorted(regions, key=lambda r: (r[2].to_list(), r[0], r[1])):
+        if out and out[-1][2] == box and first <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], last), box)
+        else:
+            out.append((first, last, box))
+    return tuple(sorted(out, key=lambda r: (r[0], r[1], r[2].to_list())))
+
+
+def _cover(pixels: np.ndarray, boxes: Sequence[Box], fresh: bool) -> np.ndarray:
+    """:func:`photoguard.photo.text.cover_text` on a crop around each box (the whole frame is
+    not copied for each one); ``fresh``: ``pixels`` is a copy of our own, filled in place."""
+    out = pixels if fresh else pixels.copy()
+    h, w = out.shape[:2]
+    for box in boxes:
+        pad = 8 + int(0.5 * max(1.0, min(box.width, box.height)))  # cover_text's ring and more
+        x0, y0 = max(0, math.floor(box.x1) - pad), max(0, math.floor(box.y1) - pad)
+        x1, y1 = min(w, math.ceil(box.x2) + pad), min(h, math.ceil(box.y2) + pad)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        local = Box(box.x1 - x0, box.y1 - y0, box.x2 - x0, box.y2 - y0)
+        out[y0:y1, x0:x1] = cover_text(out[y0:y1, x0:x1], [TextRedaction(0, local, None, "text")])
+    return out
+
+
 class MotionGate:
     """Does something start to move where nothing moved before, outside the faces already
     followed? Each frame is compared with the one before on a small grey copy (longest side
@@ -705,10 +757,10 @@ class VideoProcessor:
                 first = samples[k - 1][0] if k > 0 else 0
                 last = samples[k + 1][0] if k + 1 < len(samples) else max(analysis.frames - 1, frame)
                 for r in decide_text(lines, roster, ch, today, self.settings.text):
-                    regions.append((first, last, _grown(r.box, max(margin, 0.3 * r.box.height))))
+                    regions.append((first, last, _snapped(_grown(r.box, max(margin, 0.3 * r.box.height)))))
                     if r.pupil_ids:
                         named.add(ch.name)
-            covers[ch.name] = tuple(dict.fromkeys(regions))  # a line can name twice: covered once
+            covers[ch.name] = _merged(regions)
         return covers, named
 
     # -- rendering ---------------------------------------------------------------------------
@@ -740,12 +792,13 @@ class VideoProcessor:
                 for shown, text in versions:
                     hidden = [b for tid, b in masks.items() if tid not in shown]
                     pixels = redact(rgb, hidden, self.settings.redact, seed=i) if hidden else rgb
-                    on = [TextRedaction(0, box, None, "text") for first, last, box in text if first <= i <= last]
+                    on = [box for first, last, box in text if first <= i <= last]
                     if on:
-                        pixels = cover_text(pixels, on)
+                        pixels = _cover(pixels, on, fresh=pixels is not rgb)
+                    frame = yuv_frame(pixels)
                     for key, w in writers.items():
                         if (key[0], key[3]) == (shown, text):
-                            backlog[key].append(pools[key].submit(w.add_frame, pixels, seconds, info.fps))
+                            backlog[key].append(pools[key].submit(w.add_frame, frame, seconds, info.fps))
                             while len(backlog[key]) > _ENCODE_AHEAD:
                                 backlog[key].popleft().result()
                 if report is not None:
