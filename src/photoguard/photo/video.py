@@ -764,6 +764,24 @@ class VideoProcessor:
         return covers, named
 
     # -- rendering ---------------------------------------------------------------------------
+    def _faces_redacted(
+        self,
+        rgb: np.ndarray,
+        frame: int,
+        masks: dict[int, Box],
+        shown: frozenset[int],
+        done: dict[frozenset[int], np.ndarray],
+    ) -> np.ndarray:
+        """``rgb`` with every track's mask on ``frame`` redacted but those in ``shown``. Starts
+        from a version already made that shows a superset (its redacted faces are redacted
+        here too), so each face is filled once per frame rather than once per version."""
+        base, base_shown = rgb, frozenset(masks)
+        for other, pixels in done.items():
+            if shown <= other and len(other & base_shown) < len(base_shown):
+                base, base_shown = pixels, other & frozenset(masks)
+        hidden = [b for tid, b in masks.items() if tid in base_shown and tid not in shown]
+        return redact(base, hidden, self.settings.redact, seed=frame) if hidden else base
+
     def render(
         self,
         data: bytes,
@@ -777,7 +795,8 @@ class VideoProcessor:
         info = analysis.info
         plan = MaskPlan(analysis.tracks, self.cfg.track_gap, self.cfg.motion_grow)
         writers = {key: ClipWriter(key[1], info.fps, self.cfg, audio=key[2]) for key in files}
-        versions = list(dict.fromkeys((key[0], key[3]) for key in files))
+        # the versions that show most first: one that shows less starts from one that shows more
+        versions = sorted(dict.fromkeys((key[0], key[3]) for key in files), key=lambda v: -len(v[0]))
         pools = {key: ThreadPoolExecutor(1, thread_name_prefix="video-encode") for key in writers}
         backlog: dict[FileKey, deque[Future[None]]] = {
             key: deque() for key in writers
@@ -789,12 +808,14 @@ class VideoProcessor:
                     w.add_audio(data)
             for i, rgb, seconds in iter_frames(data, info.quarter_turns):
                 masks = plan.boxes(i)
+                faced: dict[frozenset[int], np.ndarray] = {}
                 for shown, text in versions:
-                    hidden = [b for tid, b in masks.items() if tid not in shown]
-                    pixels = redact(rgb, hidden, self.settings.redact, seed=i) if hidden else rgb
+                    if shown not in faced:
+                        faced[shown] = self._faces_redacted(rgb, i, masks, shown, faced)
+                    pixels = faced[shown]
                     on = [box for first, last, box in text if first <= i <= last]
                     if on:
-                        pixels = _cover(pixels, on, fresh=pixels is not rgb)
+                        pixels = _cover(pixels, on, fresh=False)
                     frame = yuv_frame(pixels)
                     for key, w in writers.items():
                         if (key[0], key[3]) == (shown, text):
