@@ -47,12 +47,13 @@ import av
 import cv2
 import numpy as np
 from av.bitstream import BitStreamFilterContext
+from av.video.reformatter import VideoReformatter
 
 from photoguard.config import ChannelConfig, VideoConfig
 from photoguard.core.decide import Verdict, decide_all, held_channels, visible_pupils
 from photoguard.core.naming import PersonName, unnamed
 from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus
-from photoguard.core.textpolicy import TextBox, TextRedaction, decide_text
+from photoguard.core.textpolicy import TextBox, decide_text
 from photoguard.core.upload import Upload
 from photoguard.ledger import ledger
 from photoguard.ledger.consent import Registry
@@ -70,7 +71,6 @@ from photoguard.photo.pipeline import (
     _Done,
 )
 from photoguard.photo.redact import redact
-from photoguard.photo.text import cover_text
 from photoguard.photo.track import IouTracker, MaskPlan, Track, _grown
 
 if TYPE_CHECKING:
@@ -285,6 +285,7 @@ class ClipWriter:
         self._bsf = BitStreamFilterContext("filter_units=remove_types=6", self._v)
         self._last_pts = -1
         self._index = 0
+        self._scaler = VideoReformatter()
 
     def _mux_video(self, packets: Sequence[Any]) -> None:
         for p in packets:
@@ -297,7 +298,8 @@ class ClipWriter:
         the writers of the same pixels at every size); scaled here to this file's size."""
         frame = rgb if isinstance(rgb, av.VideoFrame) else yuv_frame(rgb)
         if (frame.width, frame.height) != self.size or frame.format.name != "yuv420p":
-            frame = frame.reformat(self.size[0], self.size[1], "yuv420p", interpolation="AREA")
+            # the writer's own scaler: a frame's cached one must not serve two threads at once
+            frame = self._scaler.reformat(frame, self.size[0], self.size[1], "yuv420p", interpolation="AREA")
         elif frame is rgb:
             # a frame of its own: the pts is set on it, and other writers may share the source
             frame = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
@@ -542,18 +544,25 @@ def _merged(regions: Sequence[tuple[int, int, Box]]) -> TextCover:
 
 
 def _cover(pixels: np.ndarray, boxes: Sequence[Box], fresh: bool) -> np.ndarray:
-    """:func:`photoguard.photo.text.cover_text` on a crop around each box (the whole frame is
-    not copied for each one); ``fresh``: ``pixels`` is a copy of our own, filled in place."""
+    """Text boxes filled solid, as :func:`photoguard.photo.text.cover_text` fills a region
+    without a polygon (one flat colour: the mean of a ring around it quantised to steps of 32,
+    so no ink colour survives), for axis-aligned boxes only and without its per-region mask
+    work (a clip fills the same boxes on many frames). ``fresh``: ``pixels`` is a copy of our
+    own, filled in place."""
     out = pixels if fresh else pixels.copy()
     h, w = out.shape[:2]
     for box in boxes:
-        pad = 8 + int(0.5 * max(1.0, min(box.width, box.height)))  # cover_text's ring and more
-        x0, y0 = max(0, math.floor(box.x1) - pad), max(0, math.floor(box.y1) - pad)
-        x1, y1 = min(w, math.ceil(box.x2) + pad), min(h, math.ceil(box.y2) + pad)
-        if x1 <= x0 or y1 <= y0:
+        x1, y1 = max(0, math.floor(box.x1)), max(0, math.floor(box.y1))
+        x2, y2 = min(w, math.ceil(box.x2)), min(h, math.ceil(box.y2))
+        if x2 <= x1 or y2 <= y1:
             continue
-        local = Box(box.x1 - x0, box.y1 - y0, box.x2 - x0, box.y2 - y0)
-        out[y0:y1, x0:x1] = cover_text(out[y0:y1, x0:x1], [TextRedaction(0, local, None, "text")])
+        pad = max(3, int(0.15 * min(x2 - x1, y2 - y1)))
+        rx1, ry1, rx2, ry2 = max(0, x1 - pad), max(0, y1 - pad), min(w, x2 + pad), min(h, y2 + pad)
+        ring = pixels[ry1:ry2, rx1:rx2].reshape(-1, 3).astype(np.float64).sum(axis=0)
+        inner = pixels[y1:y2, x1:x2].reshape(-1, 3).astype(np.float64).sum(axis=0)
+        count = (ry2 - ry1) * (rx2 - rx1) - (y2 - y1) * (x2 - x1)
+        mean = (ring - inner) / count if count > 0 else np.array([128.0, 128.0, 128.0])
+        out[y1:y2, x1:x2] = (np.floor(mean / 32) * 32 + 16).clip(0, 255).astype(np.uint8)
     return out
 
 
