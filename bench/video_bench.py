@@ -4,8 +4,9 @@ Builds the clip in a temp folder (never in the repo) with PyAV: a WIDER FACE val
 so it has no faces of its own) as the stage, five face crops from ../shared/faces/frexamples (faded
 into the stage at an elliptical edge) moving across it, and a sound track. One pupil (Obama) is
 enrolled with consent for newsletter and parro. The clip then goes through
-``Pipeline.process_bytes`` with the default configuration and the real models, ``--runs`` times; the script prints wall and CPU medians, the stages, the ratio
-to the clip's duration (target <= 3x) and what was found.
+``Pipeline.process_bytes`` with the default configuration and the real models, ``--runs`` times;
+the script prints wall and CPU medians, the stages, the ratio to the clip's duration (target
+<= 3x) and what was found.
 
     .venv/bin/python bench/video_bench.py [--runs 3] [--seconds 10] [--fps 30] [--width 1920] [--no-text]
 
