@@ -717,32 +717,45 @@ class VideoProcessor:
         stages = {"detect_full": 0.0, "detect_quick": 0.0, "identify": 0.0}
         carried = [0]
         cuts: set[int] = set()
-        text: list[tuple[int, list[TextBox]]] = []
+        # text is read on a thread of its own, beside the detection (results in frame order)
+        reads: list[tuple[int, Future[list[TextBox]]]] = []
         text_every = max(1, round(float(info.fps) * cfg.text_every_seconds)) if info.fps > 0 else 30
         frames = 0
         report = _progress.get()
         total = max(1, round(info.seconds * float(info.fps))) if math.isfinite(info.seconds) else 0
-        for i, rgb, dets in self._detections(data, info, stages, tracker, carried, cuts):
-            frames = i + 1
-            if report is not None:
-                report("analyse", frames, max(total, frames))
-            if self.settings.text.enabled and (not text or i - text[-1][0] >= text_every or i in cuts):
-                t = time.perf_counter()
-                text.append((i, self.pipe._find_text(rgb, sha)))  # Held when text cannot be checked
-                stages["text"] = stages.get("text", 0.0) + time.perf_counter() - t
-            if dets is None:
-                continue
-            ids = tracker.update(i, dets)
-            # templates for the faces whose track has not been sampled for identify_every frames
-            due = [j for j, tid in enumerate(ids) if i - sampled_at.get(tid, -(10**9)) >= cfg.identify_every]
-            if not due:
-                continue
+
+        def read(rgb: np.ndarray) -> list[TextBox]:
             t = time.perf_counter()
-            matches = self.identify(rgb, [dets[j] for j in due])
-            stages["identify"] += time.perf_counter() - t
-            for j, m in zip(due, matches, strict=True):
-                samples.setdefault(ids[j], []).append(m)
-                sampled_at[ids[j]] = i
+            try:
+                return self.pipe._find_text(rgb, sha)  # Held when text cannot be checked
+            finally:
+                stages["text"] = stages.get("text", 0.0) + time.perf_counter() - t
+
+        with ThreadPoolExecutor(1, thread_name_prefix="video-text") as texts:
+            try:
+                for i, rgb, dets in self._detections(data, info, stages, tracker, carried, cuts):
+                    frames = i + 1
+                    if report is not None:
+                        report("analyse", frames, max(total, frames))
+                    if self.settings.text.enabled and (not reads or i - reads[-1][0] >= text_every or i in cuts):
+                        reads.append((i, texts.submit(read, rgb)))
+                    if dets is None:
+                        continue
+                    ids = tracker.update(i, dets)
+                    # templates for the faces whose track has not been sampled for identify_every frames
+                    due = [j for j, tid in enumerate(ids) if i - sampled_at.get(tid, -(10**9)) >= cfg.identify_every]
+                    if not due:
+                        continue
+                    t = time.perf_counter()
+                    matches = self.identify(rgb, [dets[j] for j in due])
+                    stages["identify"] += time.perf_counter() - t
+                    for j, m in zip(due, matches, strict=True):
+                        samples.setdefault(ids[j], []).append(m)
+                        sampled_at[ids[j]] = i
+                text = [(i, fut.result()) for i, fut in reads]
+            finally:
+                for _i, fut in reads:
+                    fut.cancel()
         if frames == 0:
             raise MediaError("the clip has no frames")
         return Analysis(info, tracker.tracks, samples, frames, stages, carried[0], text)
