@@ -305,6 +305,11 @@ class VideoConfig(Strict):
         description="The detector on the frames between full detections (a fast one: tracks carry what "
         "the full detector found)",
     )
+    quick_detect_every: int = Field(
+        2, ge=1, le=10, description="The quick detector runs on every Nth frame between full detections, and on "
+        "every frame where something moves outside the faces followed or a face came or went; the tracks' "
+        "masks (grown for motion) cover the frames between"
+    )
     detect_threads: int = Field(
         2, ge=1, le=16, description="Frames detected at once (one quick detector each); one YuNet pass "
         "hardly uses a second core by itself"
@@ -320,6 +325,10 @@ class VideoConfig(Strict):
         1.5, ge=0, le=10, description="Masks grow by this many times the face's movement per frame, per frame "
         "away from a detection"
     )
+    text_every_seconds: float = Field(
+        1.0, gt=0, le=60, description="Text in the picture (text.enabled) is read on the first frame, then about "
+        "this often and after every scene cut; names found are covered and the clip held for review"
+    )
     min_match_fraction: float = Field(
         0.6, gt=0, le=1, description="Share of a track's sampled frames that must match its pupil for the "
         "track to be visible (one decision for the whole track)"
@@ -329,6 +338,8 @@ class VideoConfig(Strict):
     def _gap_spans_full_detections(self) -> VideoConfig:
         if self.track_gap < self.full_detect_every:
             raise ValueError("track_gap must be at least full_detect_every (a track lasts until the next full pass)")
+        if self.track_gap < self.quick_detect_every:
+            raise ValueError("track_gap must be at least quick_detect_every (a track lasts until the next detection)")
         return self
 
 

@@ -10,18 +10,19 @@ import json
 import shutil
 import subprocess
 from datetime import date
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from photoguard.core.records import PhotoStatus
+from photoguard.core.records import Box, Detection, PhotoStatus
 from photoguard.core.upload import Upload
 from photoguard.followup.propagate import propagate_changes
 from photoguard.followup.review import Review
 from photoguard.ledger import ledger
-from photoguard.photo.video import VideoProcessor, verify_clean_video
+from photoguard.photo.video import ClipWriter, VideoProcessor, fast_start, moov_first, verify_clean_video
 from tests.support.clips import BLUE, RED, BlobDetector, MovingFace, TintTemplates, decode_clip, make_clip, textured
 from tests.support.school import DAAN, EMMA, consent_csv, held_original, import_consent, make_school
 
@@ -71,6 +72,31 @@ def test_every_frame_covers_the_stranger_and_shows_the_pupil_on_consented_channe
     assert ledger.live_outputs(pipe.store, res.sha256) == res.outputs  # type: ignore[attr-defined]
 
 
+def test_frames_between_detections_are_carried_and_faces_appearing_between_are_covered(tmp_path: Path) -> None:
+    # quick detection on every 2nd frame: a stranger seen on one odd frame only, another who
+    # steps in on an odd frame; the motion gate sends those frames to the detector
+    flash = MovingFace(BLUE, 120, 20, seed=5, shown_from=7, shown_until=7)
+    late = MovingFace(BLUE, 100, 80, dx=1, seed=6, shown_from=11)
+    root, pipe = _school(tmp_path)
+    detector = pipe.detector  # type: ignore[attr-defined]
+    res = _run(pipe, make_clip([PUPIL, flash, late], frames=FRAMES))
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+    assert detector.calls < FRAMES, "the still frames were carried by the tracks, not detected"
+    for channel, rel in res.outputs.items():
+        frames = decode_clip((root / rel).read_bytes())
+        for i, rgb in enumerate(frames):
+            for face in (flash, late):
+                if face.shown(i):
+                    assert not textured(rgb, face.box(i)), f"stranger visible in {channel} frame {i}"
+            assert textured(rgb, PUPIL.box(i)) is (channel in ("newsletter", "parro", "guide")), f"{channel} {i}"
+
+
+def test_every_frame_detected_when_configured_so(tmp_path: Path) -> None:
+    _root, pipe = _school(tmp_path, quick_detect_every="1")
+    _run(pipe, make_clip([PUPIL, STRANGER], frames=FRAMES))
+    assert pipe.detector.calls == FRAMES  # type: ignore[attr-defined]
+
+
 def test_output_has_no_metadata_no_sound_and_keeps_the_frame_rate(tmp_path: Path) -> None:
     root, pipe = _school(tmp_path)
     res = _run(pipe, make_clip([PUPIL, STRANGER], frames=FRAMES, fps=20, tags=TAGS, audio=True))
@@ -83,6 +109,46 @@ def test_output_has_no_metadata_no_sound_and_keeps_the_frame_rate(tmp_path: Path
             assert needle not in data
         with av.open(io.BytesIO(data)) as c:
             assert float(c.streams.video[0].average_rate) == pytest.approx(20, rel=0.02)
+
+
+def test_clips_start_playing_while_they_download_moov_before_mdat(tmp_path: Path) -> None:
+    # the pipeline's clips, with and without sound: moov in front, every frame and the sound decodable
+    root, pipe = _school(tmp_path, audio_channels='["parro"]')
+    res = _run(pipe, make_clip([PUPIL, STRANGER], frames=FRAMES, audio=True))
+    assert res.status is PhotoStatus.PUBLISHED, res.reason
+    for channel, rel in res.outputs.items():
+        data = (root / rel).read_bytes()
+        top = [data[i + 4 : i + 8] for i in (0, int.from_bytes(data[:4], "big"))]
+        assert top == [b"ftyp", b"moov"], (channel, top)
+        assert moov_first(data) and data.index(b"moov") < data.index(b"mdat")
+        assert len(decode_clip(data)) == FRAMES
+        if channel == "parro":
+            with av.open(io.BytesIO(data)) as c:
+                samples = np.concatenate([f.to_ndarray().ravel() for f in c.decode(audio=0)])
+            assert np.abs(samples).max() > 0.1
+
+
+def test_fast_start_moves_the_index_and_keeps_every_frame_and_sample() -> None:
+    from photoguard.config import VideoConfig
+
+    source = make_clip([PUPIL, STRANGER], frames=FRAMES, audio=True)
+    writer = ClipWriter((192, 128), Fraction(20), VideoConfig(), audio=True)
+    writer.add_audio(source)
+    for i, rgb in enumerate(decode_clip(source)):
+        writer.add_frame(rgb, i / 20, Fraction(20))
+    late = writer.finish(index_first=False)
+    assert not moov_first(late)  # FFmpeg's layout: the index after the media
+    early = fast_start(late)
+    assert moov_first(early) and not moov_first(late)
+    assert b"udta" not in early and b"udta" in late
+    assert decode_clip(early) and all(
+        np.array_equal(a, b) for a, b in zip(decode_clip(early), decode_clip(late), strict=True)
+    )
+    with av.open(io.BytesIO(early)) as c1, av.open(io.BytesIO(late)) as c2:
+        s1 = np.concatenate([f.to_ndarray().ravel() for f in c1.decode(audio=0)])
+        s2 = np.concatenate([f.to_ndarray().ravel() for f in c2.decode(audio=0)])
+    assert np.array_equal(s1, s2)
+    assert fast_start(early) == early  # already in front: left as it is
 
 
 def test_the_check_finds_what_a_phone_writes() -> None:
@@ -296,3 +362,112 @@ def test_clip_from_the_inbox_then_a_consent_withdrawal_re_renders_it(tmp_path: P
     for i, rgb in enumerate(frames):
         assert not textured(rgb, PUPIL.box(i)) and not textured(rgb, STRANGER.box(i))
     assert live["newsletter"] == res.outputs["newsletter"]  # untouched where consent stands
+
+
+def test_a_held_clip_has_preview_frames_redacted_per_channel_with_faces_outlined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cv2
+
+    from photoguard.cli.app import main
+    from photoguard.followup.review import clip_preview_frames
+
+    root, pipe = _school(tmp_path)
+    # looks like Emma when first matched (alone: frame 3), then like nobody: an unsure track
+    unsure = MovingFace(RED, 120, 60, dx=-1, seed=5, turns_into=BLUE, turn_at=10, shown_from=3)
+    res = _run(pipe, make_clip([PUPIL, unsure], frames=FRAMES))
+    assert res.status is PhotoStatus.HELD and res.quarantine_id
+    qid = res.quarantine_id
+    rv = Review(root, pipe.settings, pipe.store, pipe)  # type: ignore[attr-defined]
+    for channel, pupil_shown in (("newsletter", True), ("website", False)):
+        frames = clip_preview_frames(rv, qid, channel, count=3)
+        assert len(frames) == 3
+        assert [f.index for f in frames] == sorted({f.index for f in frames})  # spread, in order
+        for f in frames:
+            rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(f.jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            assert rgb.shape == (128, 192, 3) and f.faces == 2
+            assert unsure.shown(f.index)
+            assert not textured(rgb, unsure.box(f.index), inset=6), (channel, f.index)
+            assert textured(rgb, PUPIL.box(f.index), inset=6) is pupil_shown, (channel, f.index)
+            # outlined: orange or red around the covered face, green around the shown one
+            x1, y1, x2, y2 = unsure.box(f.index).as_ints()
+            ring = rgb[max(y1 - 8, 0) : y2 + 8, max(x1 - 8, 0) : x2 + 8].astype(int)
+            assert ((ring[..., 0] > 190) & (ring[..., 2] < 70)).sum() > 40
+            x1, y1, x2, y2 = PUPIL.box(f.index).as_ints()
+            ring = rgb[max(y1 - 8, 0) : y2 + 8, max(x1 - 8, 0) : x2 + 8].astype(int)
+            green = ((ring[..., 1] > 140) & (ring[..., 0] < 100) & (ring[..., 2] < 110)).sum()
+            assert bool(green > 40) is pupil_shown, green
+            assert b"Exif" not in f.jpeg[:200]
+    assert clip_preview_frames(Review(root, pipe.settings, pipe.store), qid, "parro") == []  # no models: none
+    out = tmp_path / "frames"
+    assert main(["--root", str(root), "review", "show", qid, "--frames", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [f"{ch}_{n}.jpg" for ch in ("guide", "newsletter", "parro")
+                                                     for n in range(1, 5)]
+    assert "frame parro 1:" in text and all((p.stat().st_mode & 0o777) == 0o600 for p in out.iterdir())
+    assert main(["--root", str(root), "review", "show", qid]) == 0
+    assert "--frames DIR" in capsys.readouterr().out
+
+
+class _FacesOnly(BlobDetector):
+    """The blob detector, blind to a name card (its letters are texture too)."""
+
+    def __init__(self, card: Box) -> None:
+        super().__init__()
+        self.card = card
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        return [d for d in super().detect(rgb) if d.box.iou(self.card) == 0]
+
+
+def test_a_name_card_in_a_clip_is_covered_and_the_clip_held_for_review(tmp_path: Path) -> None:
+    from tests.support.text import FakeTextFinder, Line, draw_text, word_box
+
+    size, shown = (320, 192), range(5, 25)  # read at frames 10 and 20 (text_every_seconds 1 at 10 fps)
+    card = draw_text(np.full((size[1], size[0], 3), 150, np.uint8), [Line("Emma de Vries", 20, 140, size=22)])
+    card_box = Box(card[0].box.x1 - 4, card[0].box.y1 - 4, card[0].box.x2 + 4, card[0].box.y2 + 4)
+
+    def paint(i: int, rgb: np.ndarray) -> None:
+        if i in shown:
+            draw_text(rgb, [Line("Emma de Vries", 20, 140, size=22)])
+
+    finder = FakeTextFinder(card)
+    root, pipe = make_school(
+        tmp_path, detector=_FacesOnly(card_box), templates=TintTemplates(), text=finder,
+        config={"text_every_seconds": "1.0"},
+    )
+    stranger = MovingFace(BLUE, 240, 20, dx=-1, seed=2)
+    res = _run(pipe, make_clip([stranger], size=size, frames=30, fps=10, paint=paint))
+    assert res.status is PhotoStatus.HELD, res.reason
+    assert sorted(res.held_channels) == ["guide", "newsletter", "parro", "social", "website"]  # a surname: all
+    assert "name is in the picture" in res.reason and "Vries" not in res.reason
+    assert res.outputs == {} and res.quarantine_id
+    assert finder.calls == 3  # frames 0, 10 and 20
+    approved = Review(root, pipe.settings, pipe.store, pipe).approve(res.quarantine_id)  # type: ignore[attr-defined]
+    assert approved.status is PhotoStatus.PUBLISHED, approved.reason
+    assert sorted(approved.outputs) == ["guide", "newsletter", "parro", "social", "website"]
+    line = card[0]
+    surname = Box(word_box(line, "de").x1, line.box.y1, word_box(line, "Vries").x2, line.box.y2)
+    first = word_box(line, "Emma")
+
+    def ink(rgb: np.ndarray, box: Box) -> bool:
+        x1, y1, x2, y2 = box.as_ints()
+        return float(rgb[y1:y2, x1:x2].astype(np.float32).std()) > 12
+
+    for channel, rel in approved.outputs.items():
+        frames = decode_clip((root / rel).read_bytes())
+        for i, rgb in enumerate(frames):
+            assert not ink(rgb, surname), f"the surname shows in {channel} frame {i}"
+            # the first name as on photos: kept where Emma may be named (consent, not public)
+            assert ink(rgb, first) is (i in shown and channel in ("newsletter", "parro", "guide")), (channel, i)
+            assert not textured(rgb, stranger.box(i))
+
+
+def test_a_clip_whose_text_cannot_be_read_is_held(tmp_path: Path) -> None:
+    from tests.support.text import FakeTextFinder
+
+    finder = FakeTextFinder(error=RuntimeError("onnxruntime went away"))
+    _root, pipe = make_school(tmp_path, detector=BlobDetector(), templates=TintTemplates(), text=finder)
+    res = _run(pipe, make_clip([STRANGER], frames=5))
+    assert res.status is PhotoStatus.HELD and res.outputs == {}
+    assert "text in the photo could not be checked (RuntimeError)" in res.reason

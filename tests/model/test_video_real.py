@@ -121,3 +121,40 @@ def test_consenting_pupil_visible_only_where_consented_and_the_other_face_always
                 assert obama_diff < 12, f"Obama not visible in {channel} frame {i} ({obama_diff:.1f})"
             else:
                 assert obama_diff > 20, f"Obama visible in {channel} frame {i} ({obama_diff:.1f})"
+
+
+def test_a_name_card_in_a_clip_read_by_the_real_ocr_is_covered(tmp_path: Path) -> None:
+    """PP-OCRv6 on a clip's frames: a card with a pupil's full name, shown for two seconds, is
+    read, the clip held for review, and an approval publishes it with the surname covered on
+    every frame (fake face models: the text is the point here)."""
+    from photoguard.followup.review import Review
+    from photoguard.photo.text import OnnxOcr, TextFinder
+    from tests.support.clips import BlobDetector, TintTemplates, decode_clip, make_clip
+    from tests.support.school import make_school
+    from tests.support.text import Line, draw_text, word_box
+
+    engine = OnnxOcr()
+    engine.load()
+    size, shown = (640, 360), range(4, 24)  # 10 fps: read at frames 0, 10 and 20
+    line = Line("Emma de Vries", 60, 150, 48)
+    card = draw_text(np.full((size[1], size[0], 3), 150, np.uint8), [line])[0]
+
+    def paint(i: int, rgb: np.ndarray) -> None:
+        if i in shown:
+            draw_text(rgb, [line])
+
+    class NoFaces(BlobDetector):
+        def detect(self, rgb: np.ndarray) -> list:  # type: ignore[type-arg]
+            return []
+
+    root, pipe = make_school(tmp_path, detector=NoFaces(), templates=TintTemplates(), text=TextFinder(engine))
+    res = pipe.process_bytes(make_clip([], size=size, frames=30, fps=10, paint=paint), source="kaart.mp4",
+                             stem="kaart", suffix=".mp4", group="7")
+    assert res.status is PhotoStatus.HELD and "name is in the picture" in res.reason, res.reason
+    done = Review(root, pipe.settings, pipe.store, pipe).approve(str(res.quarantine_id))
+    assert done.status is PhotoStatus.PUBLISHED, done.reason
+    surname = Box(word_box(card, "de").x1, card.box.y1, word_box(card, "Vries").x2, card.box.y2)
+    x1, y1, x2, y2 = surname.as_ints()
+    for ch, rel in done.outputs.items():
+        for i, rgb in enumerate(decode_clip((root / rel).read_bytes())):
+            assert float(rgb[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2].astype(np.float32).std()) < 10, (ch, i)

@@ -10,7 +10,7 @@ redaction fill does not, so "is the face still there" is "is the square still te
 from __future__ import annotations
 
 import io
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -35,6 +35,11 @@ class MovingFace:
     seed: int = 0
     turns_into: str | None = None  # from frame ``turn_at`` on the face has this tint (an unsure track)
     turn_at: int = 0
+    shown_from: int = 0  # the face is in the picture on frames shown_from..shown_until (inclusive)
+    shown_until: int | None = None
+
+    def shown(self, frame: int) -> bool:
+        return frame >= self.shown_from and (self.shown_until is None or frame <= self.shown_until)
 
     def tint_at(self, frame: int) -> str:
         return self.turns_into if self.turns_into and frame >= self.turn_at else self.tint
@@ -62,6 +67,8 @@ def upright_frame(size: tuple[int, int], faces: Sequence[MovingFace], frame: int
     img = np.full((h, w, 3), 150, dtype=np.uint8)
     img[h - 12 : h, 0:12] = 20  # where "down and left" is: the rotation tests look for it
     for f in faces:
+        if not f.shown(frame):
+            continue
         x1, y1, x2, y2 = f.box(frame).as_ints()
         patch = face_patch(f.tint_at(frame), f.seed)
         xs, ys = max(x1, 0), max(y1, 0)
@@ -82,6 +89,7 @@ def make_clip(
     audio: bool = False,
     container: str = "mp4",
     codec: str | None = None,
+    paint: Callable[[int, np.ndarray], None] | None = None,
 ) -> bytes:
     """An H.264 clip (VP9 for ``container='webm'``; ``codec='libx265'`` for HEVC as iPhones write
     it, tagged ``hvc1``; ``container='mov'`` for QuickTime). ``size`` is the upright (width, height);
@@ -112,6 +120,8 @@ def make_clip(
         a = out.add_stream("libopus" if container == "webm" else "aac", rate=48000)
     for i in range(frames):
         img = upright_frame(size, faces, i)
+        if paint is not None:
+            paint(i, img)  # e.g. a name card (tests/support/text.py), drawn in place
         raw = np.ascontiguousarray(np.rot90(img, -turns)) if turns else img
         for p in v.encode(av.VideoFrame.from_ndarray(raw, format="rgb24")):
             out.mux(p)

@@ -87,6 +87,7 @@ def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
     from photoguard.cli.progress import Progress
     from photoguard.core.textsafe import terminal_text
     from photoguard.photo.ingest import iter_inputs
+    from photoguard.photo.video import clip_progress
     from photoguard.service.health import clean_stale_temps
 
     pipe = ctx.pipeline()  # refuses (exit 4) when the database or the key file is not there
@@ -103,7 +104,8 @@ def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
     bar = Progress(len(inputs), enabled=not args.json and sys.stderr.isatty())
     for path in inputs:
         pipe.store.verify()  # the database vanished or was replaced meanwhile: stop (exit 4)
-        res = pipe.process_path(path, remove_original=not args.keep)
+        with clip_progress(bar.clip):
+            res = pipe.process_path(path, remove_original=not args.keep)
         counts[res.status.value] += 1
         for ch in res.outputs:
             per_channel[ch] += 1
@@ -287,6 +289,11 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
             + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("published", "held", "rejected", "duplicate", "errors"))
         )
         print(f"  last processed: {when(svc.get('last_processed_at')) or '-'} (photo {svc.get('last_photo') or '-'})")
+        for clip in svc.get("clips") or []:
+            print(
+                f"  clip {clip.get('id')}: {clip.get('percent', 0)}% ({clip.get('stage')}, frame "
+                f"{clip.get('frames_done', 0)}/{clip.get('frames_total', 0)})"
+            )
         if svc.get("last_error"):
             err = svc["last_error"]
             print(f"  last error: {when(err.get('at'))} {terminal_text(err.get('kind'))}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,12 @@ def add_review(sub: SubParsers) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument(
         "--export", metavar="FILE", help="also write the held original, decrypted, to the new FILE (mode 0600)"
+    )
+    p.add_argument(
+        "--frames",
+        metavar="DIR",
+        help="a held clip: write a few of its frames per held channel, redacted as that channel would get them "
+        "and faces outlined, as JPEGs into the new folder DIR (mode 0700)",
     )
     p.set_defaults(func=cmd_review_show)
     p = rsub.add_parser("approve", help="publish the held channels (uncertain faces redacted)")
@@ -108,6 +115,41 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
     print("  channels:")
     for ch, line in preview.items():
         print(f"    {safe(ch):12} {safe(line)}")
+    if args.frames:
+        return _write_clip_frames(ctx, item, Path(args.frames))
+    if original is not None and original.name.split(".")[1:2] in (["mp4"], ["mov"], ["m4v"], ["webm"]):
+        print(f"  clip: its frames for review with: photoguard review show {safe(item.id)} --frames DIR")
+    return EXIT_OK
+
+
+def _write_clip_frames(ctx: Context, item: Any, target: Path) -> int:
+    """``review show --frames DIR``: the held clip's preview frames per held channel."""
+    from photoguard.core.textsafe import terminal_text as safe
+    from photoguard.followup.review import ReviewError, clip_preview_frames
+
+    rv = _review(ctx, with_pipeline=True)
+    try:
+        target.mkdir(mode=0o700)
+    except OSError as exc:
+        print(f"cannot make the folder {safe(target)}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAIL
+    channels = item.held_channels or [c.name for c in ctx.settings.channels]
+    written = 0
+    for ch in channels:
+        try:
+            frames = clip_preview_frames(rv, item.id, ch)
+        except ReviewError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_FAIL
+        for n, f in enumerate(frames, 1):
+            path = target / f"{ch}_{n}.jpg"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(f.jpeg)
+            written += 1
+            print(f"  frame {ch} {n}: {f.seconds:.1f} s, {f.faces} face(s) outlined -> {safe(path)}")
+    if not written:
+        print("  no frames: the item is not a held clip with recorded faces")
     return EXIT_OK
 
 

@@ -270,3 +270,27 @@ class Review:
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
+
+
+def clip_preview_frames(review: Review, qid: str, channel: str, *, count: int = 4, side: int = 1200) -> list[Any]:
+    """A held clip's preview frames for ``channel``: up to ``count`` frames spread over the clip
+    (the ones with the most faces), each a fresh JPEG redacted as ``channel`` would get it, every
+    face outlined and numbered (:func:`photoguard.photo.video.clip_preview_frames`; each item has
+    ``index``, ``seconds``, ``faces`` and ``jpeg``). Empty for a photo, a rejected item and an item
+    without recorded face decisions (fail closed: no pixels without decisions). Needs the
+    review's pipeline (its detectors and templates); ReviewError when the original is missing or
+    the clip cannot be read."""
+    from photoguard.photo.formats import MediaError, sniff_video
+
+    item = review.get(qid)
+    if item.status == PhotoStatus.REJECTED.value or not item.faces or review.pipeline is None:
+        return []
+    data, _suffix = review.original_bytes(qid)
+    if sniff_video(data) is None:
+        return []
+    from photoguard.photo.video import clip_preview_frames as frames
+
+    try:
+        return list(frames(review.pipeline, data, item.faces, channel, count=count, side=side, group=item.group))
+    except MediaError as exc:
+        raise ReviewError(f"the clip of item {qid} cannot be read: {exc.reason}") from None

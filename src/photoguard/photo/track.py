@@ -84,6 +84,13 @@ class IouTracker:
         self.gap = gap
         self.tracks: list[Track] = []
         self._open: list[Track] = []
+        #: the last update started a track (a face came, or a false detection): the frame after
+        #: it is worth detecting
+        self.unsettled = False
+
+    def open_boxes(self) -> list[Box]:
+        """The last box of every track still open (to be linked by the next update)."""
+        return [t.boxes[t.last] for t in self._open]
 
     def update(self, frame: int, dets: Sequence[Detection]) -> list[int]:
         """Link ``dets`` of ``frame``; returns the track id of each detection, in order."""
@@ -104,6 +111,7 @@ class IouTracker:
             used_t.add(ti)
             self._open[ti].add(frame, dets[di])
             out[di] = self._open[ti].track_id
+        self.unsettled = any(o is None for o in out)
         for di, d in enumerate(dets):
             if out[di] is None:
                 t = Track(len(self.tracks))

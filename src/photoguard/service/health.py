@@ -32,6 +32,16 @@ def path_id(path: Path | str) -> str:
     return hashlib.blake2b(os.fsencode(str(path)), key=_RUN_KEY, digest_size=6).hexdigest()
 
 
+def clip_progress_entry(clip_id: str, stage: str, done: int, total: int) -> dict[str, Any]:
+    """The heartbeat's entry for a clip in progress (``clips``): its path id, the pass
+    ("analyse", then "render"), frames done of the clip's frames, and a percentage over both
+    passes (each half of the work)."""
+    total = max(total, done, 1)
+    half = 50.0 * min(done, total) / total
+    percent = half + (50.0 if stage == "render" else 0.0)
+    return {"id": clip_id, "stage": stage, "frames_done": done, "frames_total": total, "percent": round(percent)}
+
+
 def check_folders(layout: Layout, min_free_bytes: int = MIN_FREE_BYTES) -> list[str]:
     """Human-readable problems with the folders the service writes to (empty list: all fine)."""
     problems: list[str] = []

@@ -38,7 +38,7 @@ import stat
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,6 +69,7 @@ from photoguard.service.health import (
     MIN_FREE_BYTES,
     check_folders,
     clean_stale_temps,
+    clip_progress_entry,
     incomplete_by_folder,
     next_sweep_time,
     path_id,
@@ -207,6 +208,8 @@ class WatchService:
         self.counts: Counter[str] = Counter()
         self.last_processed_at: str | None = None
         self.last_photo: str | None = None
+        #: clips in progress: path id -> heartbeat entry (health.clip_progress_entry)
+        self._clips: dict[str, dict[str, Any]] = {}
         self.last_error: dict[str, str] | None = None
         self.last_sweep: dict[str, Any] | None = None
         self.problems: list[str] = []
@@ -665,9 +668,10 @@ class WatchService:
         t0 = time.monotonic()
         try:
             st_before = os.lstat(path)
-            res = self.pipeline.process_path(
-                path, group=group, uploader=ingest.safe_text(folder), wait_incomplete=not final
-            )
+            with self._clip_progress(pid):
+                res = self.pipeline.process_path(
+                    path, group=group, uploader=ingest.safe_text(folder), wait_incomplete=not final
+                )
         except FileNotFoundError:
             return
         except (StateError, keys.KeyError_) as exc:
@@ -772,6 +776,24 @@ class WatchService:
         return self.last_sweep
 
     # -- heartbeat -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _clip_progress(self, pid: str) -> Iterator[None]:
+        """A clip processed in the block shows in the heartbeat (``clips``) with its percentage;
+        a photo never reports, and costs nothing here."""
+        from photoguard.photo.video import clip_progress  # PyAV loads with the first file processed
+
+        def report(stage: str, done: int, total: int) -> None:
+            entry = clip_progress_entry(pid, stage, done, total)
+            with self._lock:
+                self._clips[pid] = entry
+
+        try:
+            with clip_progress(report):
+                yield
+        finally:
+            with self._lock:
+                self._clips.pop(pid, None)
+
     def snapshot(self) -> dict[str, Any]:
         now = time.monotonic()
         with self._lock:
@@ -781,6 +803,7 @@ class WatchService:
                 now - e.stable_since for e in self._pending.values() if e.state is IntakeState.INCOMPLETE
             ]
             stalled_paths = [p for p, e in self._pending.items() if e.state is IntakeState.INCOMPLETE]
+            clips = [dict(c) for c in self._clips.values()]
         # per teacher's folder (the name the ledger keeps as the uploader), ids only
         by_folder = incomplete_by_folder(
             (ingest.safe_text(ingest.inbox_folder(p, self.layout.inbox)), p) for p in stalled_paths
@@ -809,6 +832,7 @@ class WatchService:
                 "folders": by_folder,
             },
             "counts": counts,
+            "clips": clips,
             "last_processed_at": self.last_processed_at,
             "last_photo": self.last_photo,
             "last_error": self.last_error,
