@@ -193,18 +193,20 @@ def _optional_rows(web: WebState) -> list[dict[str, Any]]:
     photos = OptionalReview(web.root, web.settings, web.store).photos()
     ids = sorted({f.pupil_id for p in photos for f in p.faces})
     pupils = Registry(web.store).pupils(ids) if ids else {}
+    order = [c.name for c in web.settings.channels]
     rows: list[dict[str, Any]] = []
     for p in photos:
         faces = []
         for f in p.faces:
             pupil = pupils.get(f.pupil_id)
+            channels = [c for c in order if c in f.channels]
             faces.append(
                 {
                     "box": ",".join(str(v) for v in f.box.to_list()),
                     "pupil_id": f.pupil_id,
                     "first_name": pupil.first_name if pupil else "",
                     "group": pupil.group if pupil else "",
-                    "channels": list(f.channels),
+                    "channels": channels,
                 }
             )
         rows.append(
@@ -212,7 +214,7 @@ def _optional_rows(web: WebState) -> list[dict[str, Any]]:
                 "sha256": p.sha256,
                 "created_at": p.created_at,
                 "vaulted": p.vaulted,
-                "channel": p.faces[0].channels[0],
+                "channel": faces[0]["channels"][0] if faces[0]["channels"] else p.faces[0].channels[0],
                 "faces": faces,
             }
         )
