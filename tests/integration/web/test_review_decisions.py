@@ -311,8 +311,9 @@ def test_a_forged_optional_face_is_refused(redacted_school: tuple[WebSchool, str
     before = ledger.live_outputs(s.pipe.store, sha)
     c = s.login("carla")
     page = c.get("/review/optional")
+    token = csrf_of(page.text)
     for box, pupil in (("200,50,280,140", "1001"), ("40,40,120,130", "1002")):
-        c.post(f"/review/optional/{sha}/confirm", data={"csrf_token": csrf_of(page.text), "box": box, "pupil_id": pupil})
+        c.post(f"/review/optional/{sha}/confirm", data={"csrf_token": token, "box": box, "pupil_id": pupil})
     assert ledger.live_outputs(s.pipe.store, sha) == before
     assert audit_rows(s, "optional.confirmed") == []
     assert c.post(
