@@ -125,6 +125,19 @@ class OptionalReview:
         log.info("event=optional_confirm photo=%s channels=%s", sha[:12], ",".join(sorted(result.outputs)))
         return dict(result.outputs)
 
+    def vault_bytes(self, sha: str) -> bytes:
+        """The vaulted original, decrypted (:class:`ReviewError` when it is not there or unreadable)."""
+        from cryptography.fernet import InvalidToken
+
+        from photoguard.ledger import keys
+
+        if not self._vaulted(sha):
+            raise ReviewError("the original of this photo was not kept")
+        try:
+            return keys.load_master(self.layout.key).decrypt((self.layout.vault / f"{sha}.enc").read_bytes())
+        except (OSError, keys.KeyError_, InvalidToken) as exc:
+            raise ReviewError(f"the kept original cannot be read ({type(exc).__name__})") from None
+
     def _vaulted(self, sha: str) -> bool:
         target = self.layout.vault / f"{sha}.enc"
         return target.is_file() and not target.is_symlink()

@@ -190,7 +190,8 @@ async def face_decision(request: Request) -> Response:
 def _optional_rows(web: WebState) -> list[dict[str, Any]]:
     from photoguard.ledger.consent import Registry
 
-    photos = OptionalReview(web.root, web.settings, web.store).photos()
+    opt = OptionalReview(web.root, web.settings, web.store)
+    photos = opt.photos()
     ids = sorted({f.pupil_id for p in photos for f in p.faces})
     pupils = Registry(web.store).pupils(ids) if ids else {}
     order = [c.name for c in web.settings.channels]
@@ -203,14 +204,17 @@ def _optional_rows(web: WebState) -> list[dict[str, Any]]:
             faces.append(
                 {
                     "box": ",".join(str(v) for v in f.box.to_list()),
+                    "xywh": (f.box.x1, f.box.y1, f.box.width, f.box.height),
                     "pupil_id": f.pupil_id,
                     "first_name": pupil.first_name if pupil else "",
                     "group": pupil.group if pupil else "",
                     "channels": channels,
                 }
             )
+        size = _vault_size(web, opt, p.sha256) if p.vaulted else None
         rows.append(
             {
+                "size": size,
                 "sha256": p.sha256,
                 "created_at": p.created_at,
                 "vaulted": p.vaulted,
@@ -219,6 +223,16 @@ def _optional_rows(web: WebState) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _vault_size(web: WebState, opt: OptionalReview, sha: str) -> tuple[int, int] | None:
+    """The upright original's size (from the vault copy, cached), so the faces can be outlined on
+    the published picture; None when it cannot be read."""
+    try:
+        data = opt.vault_bytes(sha)
+    except ReviewError:
+        return None
+    return web.previews.size("vault:" + sha, data)
 
 
 async def optional_list(request: Request) -> Response:
