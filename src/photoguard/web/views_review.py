@@ -378,7 +378,8 @@ async def approve(request: Request) -> Response:
         published=sorted(result.outputs),
         outcome=outcome,
     )
-    done = ", ".join(sorted(result.outputs)) or "-"
+    order = [c.name for c in web.settings.channels]
+    done = ", ".join(i18n.channel_label(c, lang) for c in order if c in result.outputs) or "-"
     session.flash.append(f"{i18n.word('done.approved', lang)}: {done} ({i18n.word('status.' + outcome, lang)})")
     if outcome == "held":
         return RedirectResponse(f"/review/{item.id}", status_code=303)
