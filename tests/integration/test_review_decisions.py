@@ -126,3 +126,18 @@ def test_learning_a_template_needs_face_matching_consent(tmp_path: Path) -> None
     with pytest.raises(ReviewError, match="no template kept"):
         rv._learn(rv.get(qid), FACE_A, "1001", 3)
     assert vault.count("1001") == before + 1
+
+
+def test_decisions_per_face_are_refused_for_a_clip(tmp_path: Path) -> None:
+    """A clip's faces are tracks over many frames: approve or reject it as a whole."""
+    from tests.support.clips import BLUE, RED, BlobDetector, MovingFace, TintTemplates, make_clip
+
+    root, pipe = make_school(tmp_path, detector=BlobDetector(), templates=TintTemplates())
+    unsure = MovingFace(RED, 20, 30, dx=1, seed=5, turns_into=BLUE, turn_at=8)
+    res = pipe.process_bytes(make_clip([unsure], frames=20), source="c.mov", stem="toneel", suffix=".mov", group="7")
+    assert res.status.value == "held" and res.quarantine_id
+    rv = Review(root, pipe.settings, pipe.store, pipe)
+    assert rv.is_clip(res.quarantine_id)
+    with pytest.raises(ReviewError, match="is a clip"):
+        rv.decide(res.quarantine_id, 1, OverrideKind.CONFIRM, "1001")
+    assert rv.decisions(res.quarantine_id) == []

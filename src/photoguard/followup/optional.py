@@ -12,16 +12,19 @@ is never left without its photo. Without a vaulted original (``originals.action`
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from photoguard.config import Layout, Settings
+from photoguard.core.eligibility import may_show
 from photoguard.core.overrides import FaceOverride, OverrideKind
 from photoguard.core.records import Box, PhotoStatus
 from photoguard.followup.propagate import safe_unlink
 from photoguard.followup.review import ReviewError
 from photoguard.ledger import audit, ledger, optional
+from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import AuditEvent, Store, iso
 
 log = logging.getLogger(__name__)
@@ -47,8 +50,10 @@ class OptionalReview:
         self.pipeline = pipeline
 
     def photos(self) -> list[OptionalPhoto]:
+        """The open optional faces per photo, each with only the channels where its pupil may
+        still be shown today (the eligibility rule); a face with none left is not listed."""
         out: dict[str, OptionalPhoto] = {}
-        for f in optional.open_faces(self.store):
+        for f in self._still_showable(optional.open_faces(self.store)):
             p = out.get(f.sha256)
             if p is None:
                 row = ledger.photo(self.store, f.sha256)
@@ -58,8 +63,20 @@ class OptionalReview:
             p.faces.append(f)
         return list(out.values())
 
+    def _still_showable(self, faces: list[optional.OptionalFace]) -> list[optional.OptionalFace]:
+        pupils = Registry(self.store).pupils(sorted({f.pupil_id for f in faces})) if faces else {}
+        consent = {c.name: c.consent for c in self.settings.channels}
+        today = self.pipeline.today() if self.pipeline is not None else date.today()
+        kept: list[optional.OptionalFace] = []
+        for f in faces:
+            pupil = pupils.get(f.pupil_id)
+            chs = tuple(c for c in f.channels if c in consent and may_show(pupil, consent[c], today))
+            if chs:
+                kept.append(replace(f, channels=chs))
+        return kept
+
     def face(self, sha: str, box: Box, pupil_id: str) -> optional.OptionalFace:
-        for f in optional.open_faces(self.store, sha):
+        for f in self._still_showable(optional.open_faces(self.store, sha)):
             if f.box == box and f.pupil_id == pupil_id:
                 return f
         raise ReviewError("no open optional face like that for this photo")

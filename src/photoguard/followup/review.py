@@ -127,6 +127,16 @@ class Review:
         out = [FaceOverride.from_json(d) for d in data] if isinstance(data, list) else []
         return [o for o in out if o is not None]
 
+    def is_clip(self, qid: str) -> bool:
+        """Is the held original a video clip? (Decisions per face are for photos only.)"""
+        from photoguard.photo.formats import sniff_video
+
+        try:
+            data, _suffix = self.original_bytes(qid)
+        except ReviewError:
+            return False
+        return sniff_video(data) is not None
+
     def candidates(self, item: Item) -> dict[str, Pupil]:
         """The registry records of the pupils named as candidates or confirmed on the item's
         faces (for first name and group on the review page; a surname is never shown)."""
@@ -347,6 +357,11 @@ class Review:
                 raise ReviewError(f"item {qid} is not waiting for review ({item.status})")
             if not 1 <= face_no <= len(item.faces):
                 raise ReviewError(f"item {qid} has no face {face_no} (faces: {len(item.faces)})")
+            if self.is_clip(qid):
+                raise ReviewError(
+                    f"item {qid} is a clip: its faces are tracks over many frames; approve it (uncertain faces"
+                    " redacted) or reject it"
+                )
             face = item.faces[face_no - 1]
             box = _face_box(face)
             decision = self._checked(face, face_no, kind, pupil_id, item)

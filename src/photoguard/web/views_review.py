@@ -107,8 +107,10 @@ def _channel_rows(web: WebState, item: Item) -> list[dict[str, Any]]:
 def _face_cards(web: WebState, item: Item) -> list[dict[str, Any]]:
     """Per face: what was found, the candidate pupil (first name and group only) and which
     decisions the reviewer can take."""
-    pupils = _review(web).candidates(item)
-    open_item = item.status == "held" and item.resolved_at is None
+    rv = _review(web)
+    pupils = rv.candidates(item)
+    # a clip's faces are tracks: approve or reject it as a whole
+    open_item = item.status == "held" and item.resolved_at is None and not rv.is_clip(item.id)
     cards: list[dict[str, Any]] = []
     for n, f in enumerate(item.faces, 1):
         pid = str(f.get("candidate") or "")

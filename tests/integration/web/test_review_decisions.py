@@ -319,3 +319,24 @@ def test_a_forged_optional_face_is_refused(redacted_school: tuple[WebSchool, str
     assert c.post(
         f"/review/optional/{sha}/confirm", data={"csrf_token": csrf_of(page.text), "box": "../x", "pupil_id": "1"}
     ).status_code == 400
+
+
+def test_the_optional_list_follows_current_consent(redacted_school: tuple[WebSchool, str]) -> None:
+    """Emma withdraws consent for the newsletter: it is no longer offered there, and a confirm
+    renders only the channels where she may still be shown."""
+    from photoguard.ledger.consent import Registry
+
+    s, sha = redacted_school
+    Registry(s.pipe.store).set_consent("1001", "newsletter", False, source="test")
+    before = ledger.live_outputs(s.pipe.store, sha)
+    c = s.login("carla")
+    page = c.get("/review/optional").text
+    assert "kan zichtbaar op: Parro, Schoolgids" in page
+    c.post(
+        f"/review/optional/{sha}/confirm",
+        data={"csrf_token": csrf_of(page), "box": "40,40,120,130", "pupil_id": "1001"},
+    )
+    out = _published(s, sha)
+    assert out["parro"][0] == out["guide"][0] == ["1001"]
+    assert out["newsletter"] == ([], set())
+    assert ledger.live_outputs(s.pipe.store, sha)["newsletter"] == before["newsletter"]  # untouched
