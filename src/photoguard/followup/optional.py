@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import date
-from pathlib import Path
 from typing import Any
 
-from photoguard.config import Layout, Settings
 from photoguard.core.eligibility import may_show
 from photoguard.core.overrides import FaceOverride, OverrideKind
 from photoguard.core.records import Box, PhotoStatus
 from photoguard.followup.propagate import safe_unlink
-from photoguard.followup.review import ReviewError
+from photoguard.followup.review import Desk, ReviewError
 from photoguard.ledger import audit, ledger, optional
 from photoguard.ledger.consent import Registry
-from photoguard.ledger.db import AuditEvent, Store, iso
+from photoguard.ledger.db import AuditEvent, iso
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +36,8 @@ class OptionalPhoto:
     faces: list[optional.OptionalFace] = field(default_factory=list)
 
 
-class OptionalReview:
+class OptionalReview(Desk):
     """The list and its two actions. ``pipeline`` is needed only for :meth:`confirm`."""
-
-    def __init__(self, root: Path, settings: Settings, store: Store, pipeline: Any = None) -> None:
-        self.root = root
-        self.settings = settings
-        self.layout = Layout(root, settings)
-        self.store = store
-        self.pipeline = pipeline
 
     def photos(self) -> list[OptionalPhoto]:
         """The open optional faces per photo, each with only the channels where its pupil may
@@ -66,7 +56,7 @@ class OptionalReview:
     def _still_showable(self, faces: list[optional.OptionalFace]) -> list[optional.OptionalFace]:
         pupils = Registry(self.store).pupils(sorted({f.pupil_id for f in faces})) if faces else {}
         consent = {c.name: c.consent for c in self.settings.channels}
-        today = self.pipeline.today() if self.pipeline is not None else date.today()
+        today = self.today()
         kept: list[optional.OptionalFace] = []
         for f in faces:
             pupil = pupils.get(f.pupil_id)

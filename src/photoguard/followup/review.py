@@ -85,8 +85,8 @@ class Item:
         }
 
 
-class Review:
-    """Review actions on one root. ``pipeline`` is needed only for :meth:`approve`."""
+class Desk:
+    """A reviewer's desk on one root; ``pipeline`` (the face models) only for what renders."""
 
     def __init__(self, root: Path, settings: Settings, store: Store, pipeline: Any = None) -> None:
         self.root = root
@@ -97,6 +97,11 @@ class Review:
 
     def today(self) -> date:
         return self.pipeline.today() if self.pipeline is not None else date.today()
+
+
+class Review(Desk):
+    """Review actions on one root. ``pipeline`` is needed only for :meth:`approve` (and a
+    confirmation that keeps a template)."""
 
     # -- reading -----------------------------------------------------------------------------
     def list(self, include_resolved: bool = False) -> list[Item]:

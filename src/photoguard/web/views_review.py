@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -24,7 +25,7 @@ from photoguard.core.records import Box
 from photoguard.followup.optional import OptionalReview
 from photoguard.followup.review import Item, Review, ReviewError
 from photoguard.web import i18n
-from photoguard.web.auth import ORIGINAL_VIEWERS, REVIEWERS, require
+from photoguard.web.auth import ORIGINAL_VIEWERS, REVIEWERS, Session, require
 from photoguard.web.base import (
     QID,
     SHA,
@@ -162,11 +163,7 @@ _FACE_ACTIONS = {
 
 async def face_decision(request: Request) -> Response:
     """POST /review/{qid}/face/{n}/{action}: confirm, reject-match or not-a-face (CSRF checked)."""
-    session = session_of(request)
-    require(session, REVIEWERS)
-    form = await checked_form(request)
-    web = state(request)
-    item = _item(web, request.path_params["qid"])
+    session, form, web, item = await _reviewer_post(request)
     kind = _FACE_ACTIONS.get(request.path_params["action"])
     raw_n = str(request.path_params["n"])
     if kind is None or not raw_n.isdigit() or len(raw_n) > 4:
@@ -354,12 +351,17 @@ async def original(request: Request) -> Response:
     return no_store(response)
 
 
-async def approve(request: Request) -> Response:
+async def _reviewer_post(request: Request) -> tuple[Session, FormData, WebState, Item]:
+    """A reviewer's POST about one held item: role, CSRF token and item checked, in that order."""
     session = session_of(request)
     require(session, REVIEWERS)
     form = await checked_form(request)
     web = state(request)
-    item = _item(web, request.path_params["qid"])
+    return session, form, web, _item(web, request.path_params["qid"])
+
+
+async def approve(request: Request) -> Response:
+    session, form, web, item = await _reviewer_post(request)
     raw = str(form.get("channel") or "")
     channel = _channel(web, raw) if raw else None
     lang = language(request)
@@ -389,11 +391,7 @@ async def approve(request: Request) -> Response:
 
 
 async def reject(request: Request) -> Response:
-    session = session_of(request)
-    require(session, REVIEWERS)
-    await checked_form(request)
-    web = state(request)
-    item = _item(web, request.path_params["qid"])
+    session, _form, web, item = await _reviewer_post(request)
     lang = language(request)
     try:
         await run_in_threadpool(_review(web).reject, item.id)
