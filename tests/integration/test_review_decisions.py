@@ -125,6 +125,10 @@ def test_learning_a_template_needs_face_matching_consent(tmp_path: Path) -> None
     Registry(pipe.store).set_consent("1001", "face_matching", False, source="test")
     with pytest.raises(ReviewError, match="no template kept"):
         rv._learn(rv.get(qid), FACE_A, "1001", 3)
+    rv.decide(qid, 1, OverrideKind.STRANGER, account=3)
+    with pytest.raises(ReviewError, match="no template kept"):  # refused before it is recorded
+        rv.decide(qid, 1, OverrideKind.CONFIRM, "1001", account=3, learn=True)
+    assert rv.get(qid).faces[0]["reviewed"] == "stranger"
     assert vault.count("1001") == before + 1
 
 

@@ -370,6 +370,8 @@ class Review(Desk):
             face = item.faces[face_no - 1]
             box = _face_box(face)
             decision = self._checked(face, face_no, kind, pupil_id, item)
+            if learn and kind is OverrideKind.CONFIRM:
+                self._may_learn(str(decision.pupil_id))  # refused before anything is recorded
             kept = [d for d in self.decisions(qid) if face_for(d.box, [Detection(box, 1.0)]) is None]
             kept.append(decision)
             path = self.layout.quarantine / qid / DECISIONS
@@ -409,6 +411,16 @@ class Review(Desk):
                 " can be marked as not a face"
             )
         return FaceOverride(box, kind, None)
+
+    def _may_learn(self, pupil_id: str) -> None:
+        from photoguard.ledger.templates import EnrolmentRefused
+
+        if self.pipeline is None:
+            raise ReviewError("learning a template needs the face models (a pipeline)")
+        try:
+            self.pipeline.template_vault().may_enrol(pupil_id, self.today())
+        except EnrolmentRefused as exc:
+            raise ReviewError(f"no template kept: {exc.reason}") from None
 
     def _learn(self, item: Item, box: Box, pupil_id: str, account: int | None) -> None:
         """Keep the confirmed face's template for the pupil (the vault refuses without

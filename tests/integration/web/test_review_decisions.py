@@ -340,3 +340,16 @@ def test_the_optional_list_follows_current_consent(redacted_school: tuple[WebSch
     assert out["parro"][0] == out["guide"][0] == ["1001"]
     assert out["newsletter"] == ([], set())
     assert ledger.live_outputs(s.pipe.store, sha)["newsletter"] == before["newsletter"]  # untouched
+
+
+def test_confirm_with_learn_keeps_a_template_for_a_pupil_with_face_matching(school: WebSchool) -> None:
+    vault = school.pipe.template_vault()
+    before = vault.count("1001")
+    c = school.login("carla")
+    _post(c, school, f"/review/{school.qid}/face/1/confirm", pupil_id="1001")  # without the tick: none kept
+    assert vault.count("1001") == before
+    _post(c, school, f"/review/{school.qid}/face/1/reject-match")
+    _post(c, school, f"/review/{school.qid}/face/1/confirm", pupil_id="1001", learn="1")
+    assert vault.count("1001") == before + 1
+    [ev] = audit_rows(school, "review.template")
+    assert ev["detail"]["account"] == _account(school, "carla") and ev["detail"]["added"] is True
