@@ -353,3 +353,18 @@ def test_confirm_with_learn_keeps_a_template_for_a_pupil_with_face_matching(scho
     assert vault.count("1001") == before + 1
     [ev] = audit_rows(school, "review.template")
     assert ev["detail"]["account"] == _account(school, "carla") and ev["detail"]["added"] is True
+
+
+def test_decisions_survive_a_partial_approval_until_the_rest_is_approved(school: WebSchool) -> None:
+    c = school.login("carla")
+    _post(c, school, f"/review/{school.qid}/face/1/confirm", pupil_id="1001")
+    _post(c, school, f"/review/{school.qid}/face/2/not-a-face")
+    _post(c, school, f"/review/{school.qid}/approve", channel="newsletter")
+    sha = _sha(school)
+    assert _published(school, sha)["newsletter"] == (["1001"], {FACE_A, FACE_B})
+    page = c.get(f"/review/{school.qid}").text
+    assert "bevestigd" in page and 'value="parro"' in page  # still held for the rest, still confirmed
+    _post(c, school, f"/review/{school.qid}/approve")
+    out = _published(school, sha)
+    assert out["parro"] == out["guide"] == (["1001"], {FACE_A, FACE_B})
+    assert not (school.root / "quarantine" / school.qid).exists()  # decisions go with the original
