@@ -114,7 +114,7 @@ class Review(Desk):
             raise ReviewError(f"no held photo with id {qid}")
         item = self._item(row)
         info = self._reason_file(qid)
-        item.faces = self._redecided(list(info.get("faces", [])), self.decisions(qid))
+        item.faces = self._redecided(list(info.get("faces", [])), self.decisions(qid), set(item.published))
         item.group = str(info.get("group", ""))
         return item
 
@@ -149,10 +149,14 @@ class Review(Desk):
         return Registry(self.store).pupils(sorted(ids)) if ids else {}
 
     def _redecided(
-        self, faces: builtins.list[dict[str, Any]], decisions: builtins.list[FaceOverride]
+        self,
+        faces: builtins.list[dict[str, Any]],
+        decisions: builtins.list[FaceOverride],
+        published: set[str],
     ) -> builtins.list[dict[str, Any]]:
-        """The recorded faces with the decisions applied and every channel decided again (the
-        same rule as the pipeline: :func:`photoguard.core.decide.decide_face`)."""
+        """The recorded faces with the decisions applied and every channel not yet published
+        decided again (the same rule as the pipeline: :func:`photoguard.core.decide.decide_face`);
+        a published channel keeps what it was published with (an approval does not touch it)."""
         if not decisions or not faces:
             return faces
         boxes = [_face_box(f) for f in faces]
@@ -182,9 +186,11 @@ class Review(Desk):
                 face["reviewed"] = d.kind.value
             if match != _match_of(f) or face.get("not_a_face"):
                 face["match"] = match.kind.value
-                decision: dict[str, str] = {}
-                reason: dict[str, str] = {}
+                decision: dict[str, str] = dict(f.get("decision") or {})
+                reason: dict[str, str] = dict(f.get("reason") or {})
                 for ch in self.settings.channels:
+                    if ch.name in published:
+                        continue
                     v = decide_face(match, ch, pupils, today, self._near_policy())
                     decision[ch.name], reason[ch.name] = v.action.value, v.reason
                     if face.get("not_a_face"):  # no fill on approval (the self-check leaves it too)
@@ -213,7 +219,7 @@ class Review(Desk):
             visible = redacted = 0
             for f in item.faces:
                 action = (f.get("decision") or {}).get(name)
-                if f.get("not_a_face"):
+                if action == NOT_A_FACE:
                     continue
                 if action == "visible":
                     visible += 1

@@ -37,7 +37,7 @@ def redacted_boxes(faces: list[dict[str, Any]], channel: str) -> list[Box]:
     out: list[Box] = []
     for f in faces:
         action = (f.get("decision") or {}).get(channel)
-        if action == "visible" or f.get("not_a_face") is True:  # a reviewer's explicit mark only
+        if action in ("visible", "not_a_face"):  # not_a_face: a reviewer's explicit mark only
             continue
         box = f.get("box")
         if not isinstance(box, list | tuple) or len(box) != 4:

@@ -368,3 +368,13 @@ def test_decisions_survive_a_partial_approval_until_the_rest_is_approved(school:
     out = _published(school, sha)
     assert out["parro"] == out["guide"] == (["1001"], {FACE_A, FACE_B})
     assert not (school.root / "quarantine" / school.qid).exists()  # decisions go with the original
+
+
+def test_a_published_channel_keeps_what_it_was_published_with(school: WebSchool) -> None:
+    """Website was published at once (Emma has no consent there): a "not a face" mark changes the
+    held channels only, so the website preview still shows the fill it was published with."""
+    c = school.login("carla")
+    _post(c, school, f"/review/{school.qid}/face/2/not-a-face")
+    assert FACE_B in _faces_in(c.get(f"/review/{school.qid}/preview/newsletter.jpg").content)
+    assert FACE_B not in _faces_in(c.get(f"/review/{school.qid}/preview/website.jpg").content)
+    assert "Website: onherkenbaar" in c.get(f"/review/{school.qid}").text
