@@ -378,3 +378,27 @@ def test_a_published_channel_keeps_what_it_was_published_with(school: WebSchool)
     assert FACE_B in _faces_in(c.get(f"/review/{school.qid}/preview/newsletter.jpg").content)
     assert FACE_B not in _faces_in(c.get(f"/review/{school.qid}/preview/website.jpg").content)
     assert "Website: onherkenbaar" in c.get(f"/review/{school.qid}").text
+
+
+def test_odd_url_parameters_of_the_new_routes_answer_404(school: WebSchool) -> None:
+    c = school.login("carla")
+    page = c.get(f"/review/{school.qid}").text
+    token = csrf_of(page)
+    for path in (
+        f"/review/{school.qid}/face/0/confirm",
+        f"/review/{school.qid}/face/99/confirm",
+        f"/review/{school.qid}/face/-1/reject-match",
+        f"/review/{school.qid}/face/1x/reject-match",
+        f"/review/{school.qid}/face/1/approve",
+        "/review/..%2F..%2Fstate/face/1/reject-match",
+        f"/review/optional/{school.anne_sha}/rm",
+    ):
+        r = c.post(path, data={"csrf_token": token, "pupil_id": "1001", "box": "1,2,3,4"})
+        assert r.status_code in (303, 404), path
+        assert audit_rows(school, "review.face") == [], path
+    for path in (
+        "/review/optional/..%2F..%2Fstate%2Fphotoguard.key/newsletter.jpg",
+        f"/review/optional/{school.anne_sha}/..%2F..%2Fstate.jpg",
+        f"/review/optional/{school.anne_sha}/nochannel.jpg",
+    ):
+        assert c.get(path).status_code == 404, path
