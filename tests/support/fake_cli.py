@@ -1,6 +1,7 @@
 """The photoguard command line with fake face models, for the service's subprocess tests.
 
-Run as ``python tests/support/fake_cli.py [--detect-seconds S] -- <photoguard arguments>``. The
+Run as ``python tests/support/fake_cli.py [--detect-seconds S] [--near] -- <photoguard arguments>``
+(``--near``: FACE_A only nearly matches pupil 1001's template, so a reviewer must confirm it). The
 models are injected through :func:`photoguard.cli.main`'s ``pipeline_factory``; the installed
 ``photoguard`` command has no switch for them.
 """
@@ -21,13 +22,15 @@ from tests.support.models import FACE_A, FACE_B, FakeDetector, FakeTemplates, fa
 from tests.support.text import FakeTextFinder  # noqa: E402
 
 
-def fake_pipeline(delay: float) -> object:
+def fake_pipeline(delay: float, near: bool = False) -> object:
+    face_a = fake_vector(1) + fake_vector(7) if near else fake_vector(1)
+
     def build(root: Path, settings: Settings) -> Pipeline:
         return Pipeline(
             root,
             settings,
             detector=FakeDetector([FACE_A, FACE_B], delay=delay),
-            templates=FakeTemplates({FACE_A: fake_vector(1), FACE_B: fake_vector(2)}),  # type: ignore[arg-type]
+            templates=FakeTemplates({FACE_A: face_a, FACE_B: fake_vector(2)}),  # type: ignore[arg-type]
             text=FakeTextFinder(),
         )
 
@@ -39,9 +42,12 @@ def run(argv: list[str]) -> int:
     if argv[:1] == ["--detect-seconds"]:
         delay = float(argv[1])
         argv = argv[2:]
+    near = argv[:1] == ["--near"]
+    if near:
+        argv = argv[1:]
     if argv[:1] == ["--"]:
         argv = argv[1:]
-    return main(argv, pipeline_factory=fake_pipeline(delay))  # type: ignore[arg-type]
+    return main(argv, pipeline_factory=fake_pipeline(delay, near))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

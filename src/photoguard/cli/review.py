@@ -1,4 +1,5 @@
-"""``photoguard review list|show|approve|reject``: the photos held for a person's decision."""
+"""``photoguard review list|show|approve|reject``: the photos held for a person's decision; per face
+``review confirm|reject-match|not-a-face`` (kept until the photo is approved or rejected)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,26 @@ def add_review(sub: SubParsers) -> None:
     p = rsub.add_parser("reject", help="delete the held original (recorded in the deletion log)")
     p.add_argument("id")
     p.set_defaults(func=cmd_review_reject)
+    p = rsub.add_parser(
+        "confirm", help="face FACE is the candidate pupil PUPIL_ID: visible where that pupil has consent"
+    )
+    p.add_argument("id")
+    p.add_argument("face", type=int, help="face number as 'review show' lists it")
+    p.add_argument("pupil_id", help="the face's candidate pupil (id)")
+    p.add_argument(
+        "--learn",
+        action="store_true",
+        help="also keep this face as a template of the pupil (only with face_matching consent)",
+    )
+    p.set_defaults(func=cmd_review_face, kind="confirm")
+    p = rsub.add_parser("reject-match", help="face FACE is not its candidate pupil: redacted everywhere")
+    p.add_argument("id")
+    p.add_argument("face", type=int, help="face number as 'review show' lists it")
+    p.set_defaults(func=cmd_review_face, kind="stranger")
+    p = rsub.add_parser("not-a-face", help="face FACE (matched nobody) is not a face: no fill there")
+    p.add_argument("id")
+    p.add_argument("face", type=int, help="face number as 'review show' lists it")
+    p.set_defaults(func=cmd_review_face, kind="not_a_face")
 
 
 def _review(ctx: Context, with_pipeline: bool = False) -> Any:
@@ -111,7 +132,12 @@ def cmd_review_show(args: argparse.Namespace, ctx: Context) -> int:
     for n, f in enumerate(item.faces, 1):
         who = safe(f.get("pupil_id") or "-")
         decisions = safe(", ".join(f"{ch}={a}" for ch, a in (f.get("decision") or {}).items()))
-        print(f"    {n}. box {safe(f.get('box'))} match={safe(f.get('match'))} pupil={who}: {decisions}")
+        extra = f" candidate={safe(f['candidate'])}" if f.get("candidate") else ""
+        if f.get("reviewed"):
+            extra += f" reviewed={safe(f['reviewed'])}"
+        if f.get("not_a_face"):
+            decisions = "not a face (no fill)"
+        print(f"    {n}. box {safe(f.get('box'))} match={safe(f.get('match'))} pupil={who}{extra}: {decisions}")
     print("  channels:")
     for ch, line in preview.items():
         print(f"    {safe(ch):12} {safe(line)}")
@@ -178,4 +204,25 @@ def cmd_review_reject(args: argparse.Namespace, ctx: Context) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_FAIL
     print(f"item {args.id}: original deleted (recorded in the deletion log)")
+    return EXIT_OK
+
+
+def cmd_review_face(args: argparse.Namespace, ctx: Context) -> int:
+    from photoguard.core.overrides import OverrideKind
+    from photoguard.followup.review import ReviewError
+
+    kind = OverrideKind(args.kind)
+    learn = bool(getattr(args, "learn", False))
+    rv = _review(ctx, with_pipeline=learn)
+    try:
+        decision = rv.decide(args.id, args.face, kind, getattr(args, "pupil_id", None), learn=learn)
+    except ReviewError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAIL
+    what = {
+        OverrideKind.CONFIRM: f"confirmed as pupil {decision.pupil_id}",
+        OverrideKind.STRANGER: "not the candidate pupil: redacted",
+        OverrideKind.NOT_A_FACE: "not a face: no fill on approval",
+    }[kind]
+    print(f"item {args.id} face {args.face}: {what}; approve to publish (photoguard review approve {args.id})")
     return EXIT_OK

@@ -6,29 +6,49 @@ key like the vault; a stalled upload set aside stays a plain ``original.<ext>``)
 and, when the photo came with one, the teacher's caption ``caption.txt.enc`` (encrypted too); the
 ``quarantine`` table is the index. Every action is audited with ids only. A reviewer looks at a
 held photo through :meth:`Review.export_original` (``review show ID --export FILE``).
+
+Per face a reviewer may decide (:meth:`Review.decide`): "this is the candidate pupil" (confirm),
+"not this pupil" (a stranger), or "not a face" (a false-positive blob that matched nobody). The
+decisions are kept with the face's box in ``decisions.json`` beside the reason file until the
+photo is approved or rejected; the previews and the approval apply them
+(:mod:`photoguard.core.overrides`), and :mod:`photoguard.core.decide` decides every channel again,
+so a confirmed pupil is visible exactly where the eligibility rule allows it.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
 import shutil
+import threading
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import InvalidToken
 
-from photoguard.config import Layout, Settings
-from photoguard.core.records import PhotoStatus
+from photoguard import fsutil
+from photoguard.config import Layout, NearMatchPolicy, OriginalAction, Settings
+from photoguard.core.decide import decide_face
+from photoguard.core.overrides import FaceOverride, OverrideKind, face_for
+from photoguard.core.records import Box, Detection, Match, MatchKind, PhotoStatus, Pupil
 from photoguard.ledger import audit, keys, ledger
+from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import AuditEvent, Store
 from photoguard.photo.ingest import ENCRYPTED_SUFFIX, HELD_CAPTION
 
 log = logging.getLogger(__name__)
 
 OPEN_STATUSES = ("held", "rejected")
+#: the channel decision shown for a face a reviewer marked "not a face" (no fill)
+NOT_A_FACE = "not_a_face"
+#: the reviewer's face decisions of a held photo, beside its reason file
+DECISIONS = "decisions.json"
+#: one writer of decisions.json at a time (the web serves requests on threads)
+_DECIDING = threading.Lock()
 
 
 class ReviewError(Exception):
@@ -45,6 +65,8 @@ class Item:
     created_at: str
     resolved_at: str | None
     published: dict[str, str] = field(default_factory=dict)
+    #: per face, as recorded and then with the reviewer's decisions applied (``reviewed``,
+    #: ``not_a_face`` and the channel decisions made again); see :meth:`Review.get`
     faces: list[dict[str, Any]] = field(default_factory=list)
     group: str = ""
 
@@ -63,8 +85,8 @@ class Item:
         }
 
 
-class Review:
-    """Review actions on one root. ``pipeline`` is needed only for :meth:`approve`."""
+class Desk:
+    """A reviewer's desk on one root; ``pipeline`` (the face models) only for what renders."""
 
     def __init__(self, root: Path, settings: Settings, store: Store, pipeline: Any = None) -> None:
         self.root = root
@@ -72,6 +94,14 @@ class Review:
         self.layout = Layout(root, settings)
         self.store = store
         self.pipeline = pipeline
+
+    def today(self) -> date:
+        return self.pipeline.today() if self.pipeline is not None else date.today()
+
+
+class Review(Desk):
+    """Review actions on one root. ``pipeline`` is needed only for :meth:`approve` (and a
+    confirmation that keeps a template)."""
 
     # -- reading -----------------------------------------------------------------------------
     def list(self, include_resolved: bool = False) -> list[Item]:
@@ -84,9 +114,93 @@ class Review:
             raise ReviewError(f"no held photo with id {qid}")
         item = self._item(row)
         info = self._reason_file(qid)
-        item.faces = list(info.get("faces", []))
+        item.faces = self._redecided(list(info.get("faces", [])), self.decisions(qid), set(item.published))
         item.group = str(info.get("group", ""))
         return item
+
+    def decisions(self, qid: str) -> builtins.list[FaceOverride]:
+        """The reviewer's face decisions kept for a held photo (none when the file is missing or
+        unreadable: without them every face is decided as the pipeline decided it)."""
+        path = self.layout.quarantine / qid / DECISIONS
+        if path.is_symlink() or not path.is_file():
+            return []
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.warning("review decisions of %s unreadable; ignored", qid)
+            return []
+        out = [FaceOverride.from_json(d) for d in data] if isinstance(data, list) else []
+        return [o for o in out if o is not None]
+
+    def is_clip(self, qid: str) -> bool:
+        """Is the held original a video clip? (Decisions per face are for photos only.)"""
+        from photoguard.photo.formats import sniff_video
+
+        try:
+            data, _suffix = self.original_bytes(qid)
+        except ReviewError:
+            return False
+        return sniff_video(data) is not None
+
+    def candidates(self, item: Item) -> dict[str, Pupil]:
+        """The registry records of the pupils named as candidates or confirmed on the item's
+        faces (for first name and group on the review page; a surname is never shown)."""
+        ids = {str(f.get("candidate") or f.get("pupil_id") or "") for f in item.faces} - {""}
+        return Registry(self.store).pupils(sorted(ids)) if ids else {}
+
+    def _redecided(
+        self,
+        faces: builtins.list[dict[str, Any]],
+        decisions: builtins.list[FaceOverride],
+        published: set[str],
+    ) -> builtins.list[dict[str, Any]]:
+        """The recorded faces with the decisions applied and every channel not yet published
+        decided again (the same rule as the pipeline: :func:`photoguard.core.decide.decide_face`);
+        a published channel keeps what it was published with (an approval does not touch it)."""
+        if not decisions or not faces:
+            return faces
+        boxes = [_face_box(f) for f in faces]
+        per_face: dict[int, FaceOverride] = {}
+        for dec in decisions:
+            i = face_for(dec.box, [Detection(b, 1.0) for b in boxes])
+            if i is not None:
+                per_face[i] = dec
+        pupils = Registry(self.store).pupils()
+        today = self.today()
+        confirmed = {o.pupil_id for o in per_face.values() if o.kind is OverrideKind.CONFIRM}
+        out: builtins.list[dict[str, Any]] = []
+        for i, f in enumerate(faces):
+            face = dict(f)
+            d = per_face.get(i)
+            match = _match_of(face)
+            if d is None and match.kind is MatchKind.MATCH and match.pupil_id in confirmed:
+                match = Match(MatchKind.NEAR, match.pupil_id)  # one face per pupil
+            elif d is not None and d.kind is OverrideKind.CONFIRM:
+                match = Match(MatchKind.MATCH, d.pupil_id)
+                face["pupil_id"] = d.pupil_id
+            elif d is not None and d.kind is OverrideKind.STRANGER:
+                match = Match(MatchKind.NONE, d.pupil_id)
+            elif d is not None and match.kind in (MatchKind.NONE, MatchKind.TOO_SMALL):
+                face["not_a_face"] = True
+            if d is not None:
+                face["reviewed"] = d.kind.value
+            if match != _match_of(f) or face.get("not_a_face"):
+                face["match"] = match.kind.value
+                decision: dict[str, str] = dict(f.get("decision") or {})
+                reason: dict[str, str] = dict(f.get("reason") or {})
+                for ch in self.settings.channels:
+                    if ch.name in published:
+                        continue
+                    v = decide_face(match, ch, pupils, today, self._near_policy())
+                    decision[ch.name], reason[ch.name] = v.action.value, v.reason
+                    if face.get("not_a_face"):  # no fill on approval (the self-check leaves it too)
+                        decision[ch.name], reason[ch.name] = NOT_A_FACE, "marked not a face by a reviewer"
+                face["decision"], face["reason"] = decision, reason
+            out.append(face)
+        return out
+
+    def _near_policy(self) -> NearMatchPolicy:
+        return self.settings.identify.near_match
 
     def channel_preview(self, item: Item) -> dict[str, str]:
         """What each channel has or would get on approval, one line per channel."""
@@ -105,6 +219,8 @@ class Review:
             visible = redacted = 0
             for f in item.faces:
                 action = (f.get("decision") or {}).get(name)
+                if action == NOT_A_FACE:
+                    continue
                 if action == "visible":
                     visible += 1
                 else:  # redact, and hold: an approval redacts an uncertain face
@@ -208,6 +324,7 @@ class Review:
             sidecar_text=caption,
             approved_channels=approved,
             from_quarantine=qid,
+            overrides=self.decisions(qid),
         )
         outcome = result.status.value
         self.store.audit(
@@ -224,9 +341,121 @@ class Review:
             )
         )
         if result.status is PhotoStatus.PUBLISHED:
+            self._vault_if_kept(item.sha256, data)
             self._delete_original(qid, item.sha256, "approved in review and published")
         log.info("event=review_approve id=%s outcome=%s", qid, outcome)
         return result
+
+    def decide(
+        self,
+        qid: str,
+        face_no: int,
+        kind: OverrideKind,
+        pupil_id: str | None = None,
+        *,
+        account: int | None = None,
+        learn: bool = False,
+    ) -> FaceOverride:
+        """Record a reviewer's decision about face ``face_no`` (1-based, as listed) of a held
+        photo. ``confirm`` takes the face's candidate pupil (``pupil_id`` must be it); ``stranger``
+        turns a near match into nobody; ``not_a_face`` is for a detection that matched nobody.
+        A new decision about the same face replaces the old one. Audited with ids only.
+        ``learn`` (confirm only): also keep the face's template for the pupil, which the template
+        vault allows only with ``face_matching`` consent (needs the pipeline's models)."""
+        with _DECIDING:
+            item = self.get(qid)
+            if item.resolved_at is not None or item.status != "held":
+                raise ReviewError(f"item {qid} is not waiting for review ({item.status})")
+            if not 1 <= face_no <= len(item.faces):
+                raise ReviewError(f"item {qid} has no face {face_no} (faces: {len(item.faces)})")
+            if self.is_clip(qid):
+                raise ReviewError(
+                    f"item {qid} is a clip: its faces are tracks over many frames; approve it (uncertain faces"
+                    " redacted) or reject it"
+                )
+            face = item.faces[face_no - 1]
+            box = _face_box(face)
+            decision = self._checked(face, face_no, kind, pupil_id, item)
+            if learn and kind is OverrideKind.CONFIRM:
+                self._may_learn(str(decision.pupil_id))  # refused before anything is recorded
+            kept = [d for d in self.decisions(qid) if face_for(d.box, [Detection(box, 1.0)]) is None]
+            kept.append(decision)
+            path = self.layout.quarantine / qid / DECISIONS
+            fsutil.atomic_write(path, json.dumps([d.to_json() for d in kept], indent=1).encode())
+        detail: dict[str, Any] = {"id": qid, "face": face_no, "kind": kind.value}
+        if account is not None:
+            detail["account"] = account
+        self.store.audit(
+            AuditEvent("review.face", photo_sha256=item.sha256, pupil_id=decision.pupil_id, detail=detail)
+        )
+        log.info("event=review_face id=%s face=%s kind=%s", qid, face_no, kind.value)
+        if learn and kind is OverrideKind.CONFIRM and decision.pupil_id:
+            self._learn(item, box, decision.pupil_id, account)
+        return decision
+
+    def _checked(
+        self, face: dict[str, Any], face_no: int, kind: OverrideKind, pupil_id: str | None, item: Item
+    ) -> FaceOverride:
+        box = _face_box(face)
+        candidate = str(face.get("candidate") or "")
+        if kind is OverrideKind.CONFIRM:
+            if not candidate or pupil_id != candidate:
+                raise ReviewError(
+                    f"face {face_no} of item {item.id} has no uncertain match to pupil {pupil_id}"
+                )
+            for n, other in enumerate(item.faces, 1):
+                if n != face_no and other.get("reviewed") == "confirm" and other.get("pupil_id") == pupil_id:
+                    raise ReviewError(f"pupil {pupil_id} is already confirmed on face {n} of this photo")
+            return FaceOverride(box, kind, pupil_id)
+        if kind is OverrideKind.STRANGER:
+            if not candidate:
+                raise ReviewError(f"face {face_no} of item {item.id} is not an uncertain match")
+            return FaceOverride(box, kind, candidate)
+        if face.get("match") not in (MatchKind.NONE.value, MatchKind.TOO_SMALL.value) or candidate:
+            raise ReviewError(
+                f"face {face_no} of item {item.id} matches a pupil; only a face that matched nobody"
+                " can be marked as not a face"
+            )
+        return FaceOverride(box, kind, None)
+
+    def _may_learn(self, pupil_id: str) -> None:
+        from photoguard.ledger.templates import EnrolmentRefused
+
+        if self.pipeline is None:
+            raise ReviewError("learning a template needs the face models (a pipeline)")
+        try:
+            self.pipeline.template_vault().may_enrol(pupil_id, self.today())
+        except EnrolmentRefused as exc:
+            raise ReviewError(f"no template kept: {exc.reason}") from None
+
+    def _learn(self, item: Item, box: Box, pupil_id: str, account: int | None) -> None:
+        """Keep the confirmed face's template for the pupil (the vault refuses without
+        ``face_matching`` consent: :class:`ReviewError`)."""
+        from photoguard.ledger.templates import EnrolmentRefused
+        from photoguard.photo.decode import MediaError, decode_bytes
+
+        if self.pipeline is None:
+            raise ReviewError("learning a template needs the face models (a pipeline)")
+        data, _suffix = self.original_bytes(item.id)
+        try:
+            img = decode_bytes(data, self.settings.media)
+        except MediaError as exc:
+            raise ReviewError(exc.reason) from None
+        dets = list(self.pipeline.detector.detect(img.pixels))
+        i = face_for(box, dets)
+        if i is None:
+            raise ReviewError("the confirmed face was not found again; no template kept")
+        [template] = self.pipeline.templates.templates(img.pixels, [dets[i].box], [dets[i].landmarks])
+        vault = self.pipeline.template_vault()
+        try:
+            vault.may_enrol(pupil_id, self.today())
+            added = vault.add(pupil_id, template, item.sha256, self.settings.identify.template_engine)
+        except EnrolmentRefused as exc:
+            raise ReviewError(f"no template kept: {exc.reason}") from None
+        detail: dict[str, Any] = {"id": item.id, "added": added}
+        if account is not None:
+            detail["account"] = account
+        self.store.audit(AuditEvent("review.template", photo_sha256=item.sha256, pupil_id=pupil_id, detail=detail))
 
     def reject(self, qid: str) -> None:
         """Delete the held original; nothing more of it is published."""
@@ -242,6 +471,19 @@ class Review:
         log.info("event=review_reject id=%s", qid)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _vault_if_kept(self, sha: str, data: bytes) -> None:
+        """With ``originals.action = "vault"`` an approved original is kept encrypted like one
+        published straight away (so it can be rendered again: consent changes, optional review)."""
+        if self.settings.originals.action is not OriginalAction.VAULT:
+            return
+        target = self.layout.vault / f"{sha}.enc"
+        if target.exists():
+            return
+        fsutil.atomic_write(target, keys.load_master(self.layout.key).encrypt(data))
+        with self.store.transaction() as conn:
+            ledger.set_vault_path_in(conn, sha, str(target.relative_to(self.root)))
+            audit.record_in(conn, AuditEvent("original.vaulted", photo_sha256=sha))
+
     def _delete_original(self, qid: str, sha: str, reason: str) -> None:
         qdir = self.layout.quarantine / qid
         if qdir.is_dir() and not qdir.is_symlink():
@@ -294,3 +536,20 @@ def clip_preview_frames(review: Review, qid: str, channel: str, *, count: int = 
         return list(frames(review.pipeline, data, item.faces, channel, count=count, side=side, group=item.group))
     except MediaError as exc:
         raise ReviewError(f"the clip of item {qid} cannot be read: {exc.reason}") from None
+
+
+def _face_box(face: dict[str, Any]) -> Box:
+    box = face.get("box")
+    if not isinstance(box, list | tuple) or len(box) != 4:
+        raise ReviewError("a face without a usable box")
+    return Box(*(float(v) for v in box))
+
+
+def _match_of(face: dict[str, Any]) -> Match:
+    """The match a face record holds (an unknown kind counts as nobody)."""
+    try:
+        kind = MatchKind(str(face.get("match") or "none"))
+    except ValueError:
+        kind = MatchKind.NONE
+    pid = face.get("pupil_id") if kind is MatchKind.MATCH else face.get("candidate")
+    return Match(kind, str(pid) if pid else None)

@@ -32,8 +32,9 @@ from photoguard.ledger.clock import iso, utcnow
 __all__ = ["SCHEMA_VERSION", "AuditEvent", "StateError", "Store", "iso", "utcnow"]
 
 #: 2: consent provenance columns; ``templates.engine`` (the template family that made each row;
-#: rows from version 1 are 'dlib'). 3: both (two version-2 lines met; every step checks before it adds)
-SCHEMA_VERSION = 3
+#: rows from version 1 are 'dlib'). 3: both (two version-2 lines met; every step checks before it adds).
+#: 4: ``optional_faces`` (published photos where a consenting pupil's near match was redacted)
+SCHEMA_VERSION = 4
 
 #: columns added after version 1: (table, column, declaration); added to an older database
 _ADDED_COLUMNS = (
@@ -193,6 +194,18 @@ CREATE TABLE IF NOT EXISTS login_throttle (
     tokens REAL NOT NULL,
     updated REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS optional_faces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sha256 TEXT NOT NULL,
+    box TEXT NOT NULL,
+    pupil_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    resolved_at TEXT,
+    resolution TEXT,
+    UNIQUE (sha256, box, pupil_id, channel)
+);
+CREATE INDEX IF NOT EXISTS optional_faces_open ON optional_faces(resolved_at, sha256);
 """
 
 

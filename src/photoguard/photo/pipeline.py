@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,11 +29,13 @@ import numpy as np
 from photoguard import fsutil
 from photoguard.config import ChannelConfig, Layout, OriginalAction, Settings
 from photoguard.core.decide import Verdict, decide_all, held_channels, visible_pupils
+from photoguard.core.eligibility import may_show
 from photoguard.core.naming import PersonName, output_name, person_name, scrub_caption, unnamed
+from photoguard.core.overrides import SAME_FACE_IOU, FaceOverride, apply_overrides
 from photoguard.core.records import Box, Detection, FaceAction, Match, MatchKind, PhotoStatus
 from photoguard.core.textpolicy import TextBox, TextRedaction, decide_text
 from photoguard.core.upload import Upload, safe_text
-from photoguard.ledger import audit, keys, ledger
+from photoguard.ledger import audit, keys, ledger, optional
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import AuditEvent, StateError, Store, iso
 from photoguard.ledger.templates import TemplateVault
@@ -54,6 +56,8 @@ class FaceReport:
     score: float
     match: Match
     verdicts: dict[str, Verdict]
+    #: a reviewer's decision applied to this face ('confirm', 'stranger'; '' when none)
+    reviewed: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +65,10 @@ class FaceReport:
             "score": round(self.score, 3),
             "match": self.match.kind.value,
             "pupil_id": self.match.pupil_id if self.match.kind is MatchKind.MATCH else None,
+            # the nearest pupil of an uncertain match: the candidate a reviewer confirms or rejects
+            # (kept after a reviewer's confirmation or rejection, so the decision can be changed)
+            "candidate": self.match.pupil_id if self.match.kind is MatchKind.NEAR or self.reviewed else None,
+            "reviewed": self.reviewed,
             "distance": None if self.match.distance is None else round(self.match.distance, 4),
             "decision": {ch: v.action.value for ch, v in self.verdicts.items()},
             "reason": {ch: v.reason for ch, v in self.verdicts.items()},
@@ -309,17 +317,20 @@ class Pipeline:
         from_quarantine: str | None = None,
         channels: Collection[str] | None = None,
         rerender: bool = False,
+        overrides: Sequence[FaceOverride] = (),
     ) -> ProcessResult:
         """``channels``: decide and publish only these channels (default: all configured).
         ``rerender``: a re-render of a published photo (after a withdrawal): skip the duplicate
-        check so the photo is decided again with the current consent."""
+        check so the photo is decided again with the current consent. ``overrides``: a
+        reviewer's decisions about single faces (:mod:`photoguard.core.overrides`); a confirmed
+        face is then decided like a match, so the consent rule still says where it is visible."""
         upload = Upload.of_bytes(
             data, source=source, stem=stem, suffix=suffix, group=group, uploader=uploader, sidecar_text=sidecar_text
         )
         with self._claim(upload.sha256):  # the same content twice at once (two folders, review + watch)
             return self._process_bytes(
                 upload, approved_channels=approved_channels, from_quarantine=from_quarantine,
-                channels=channels, rerender=rerender,
+                channels=channels, rerender=rerender, overrides=overrides,
             )
 
     @contextmanager
@@ -344,6 +355,7 @@ class Pipeline:
         from_quarantine: str | None,
         channels: Collection[str] | None,
         rerender: bool,
+        overrides: Sequence[FaceOverride] = (),
     ) -> ProcessResult:
         """:meth:`_process_one`, with a folder that cannot take a file (disk full, read-only,
         permission) turned into a clear reason: nothing published, nothing quarantined, the
@@ -351,7 +363,7 @@ class Pipeline:
         try:
             return self._process_one(
                 upload, approved_channels=approved_channels, from_quarantine=from_quarantine,
-                channels=channels, rerender=rerender,
+                channels=channels, rerender=rerender, overrides=overrides,
             )
         except (OSError, sqlite3.Error) as exc:
             problem = fsutil.storage_problem(exc)
@@ -386,6 +398,7 @@ class Pipeline:
         from_quarantine: str | None,
         channels: Collection[str] | None,
         rerender: bool,
+        overrides: Sequence[FaceOverride] = (),
     ) -> ProcessResult:
         sha, source, data, suffix, stem, group, up = (
             upload.sha256, upload.source, upload.data, upload.suffix, upload.stem, upload.group, upload.uploader
@@ -417,7 +430,8 @@ class Pipeline:
             for _attempt in range(MAX_CONSENT_RETRIES):
                 try:
                     return self._process_image(
-                        img, upload, timings, approved_channels, from_quarantine, channels, skip_live=not rerender
+                        img, upload, timings, approved_channels, from_quarantine, channels,
+                        skip_live=not rerender, overrides=overrides,
                     )
                 except ConsentChanged:
                     log.info("consent changed while photo %s was processed; deciding again", sha[:12])
@@ -459,7 +473,11 @@ class Pipeline:
         return dict(self.iter_versions(rgb, faces, versions))
 
     def iter_versions(
-        self, rgb: np.ndarray, faces: Sequence[Box | Detection], versions: Collection[frozenset[int]]
+        self,
+        rgb: np.ndarray,
+        faces: Sequence[Box | Detection],
+        versions: Collection[frozenset[int]],
+        not_faces: Sequence[Box] = (),
     ) -> Iterator[tuple[frozenset[int], np.ndarray]]:
         """One redacted image per distinct version, one at a time (a 12 MP image is 36 MB: the
         caller encodes a version and lets it go before the next one is made). A version is the
@@ -473,7 +491,7 @@ class Pipeline:
         that image only inside faces it shows, so what the check finds elsewhere is what it
         would find in the version. Fail closed: every face the check finds that is not a face the
         version shows (a face inside a redacted area, or one the first pass missed) gets a solid
-        fill in that version."""
+        fill in that version, except a region a reviewer marked "not a face" (``not_faces``)."""
         wanted = list(dict.fromkeys(versions))
         if not wanted:
             return
@@ -500,7 +518,12 @@ class Pipeline:
         for shown in wanted:
             img = base if base is not None and shown == common else redacted(shown)
             keep = [boxes[i] for i in shown]
-            extra = [f for f in found if not any(f.box.iou(k) > 0.3 or _covers(k, f.box) for k in keep)]
+            extra = [
+                f
+                for f in found
+                if not any(f.box.iou(k) > 0.3 or _covers(k, f.box) for k in keep)
+                and not any(f.box.iou(n) >= SAME_FACE_IOU for n in not_faces)
+            ]
             if extra:
                 log.info("self-check filled %s more face region(s)", len(extra))
                 img = solid_fill(img, extra, cfg.grow)
@@ -517,6 +540,7 @@ class Pipeline:
         only: Collection[str] | None = None,
         *,
         skip_live: bool = False,
+        overrides: Sequence[FaceOverride] = (),
     ) -> ProcessResult:
         """``skip_live``: channels that already have a live output of this photo are left alone
         (a restart after a partial publish, a re-drop after review, an approval)."""
@@ -532,6 +556,15 @@ class Pipeline:
         timings["text"] = time.perf_counter() - t
         t = time.perf_counter()
         matches = self._identify(rgb, dets, group)
+        reviewed = [""] * len(dets)
+        not_faces: list[Box] = []
+        if overrides:
+            applied = apply_overrides(dets, matches, overrides)
+            dets, matches, reviewed, not_faces = (
+                applied.detections, applied.matches, applied.decided, applied.not_faces
+            )
+            if applied.unmatched:
+                log.info("photo %s: %s review decision(s) found no face to apply to", sha[:12], applied.unmatched)
         timings["identify"] = time.perf_counter() - t
         version = self.store.consent_version()
         pupils = Registry(self.store).pupils()
@@ -541,7 +574,9 @@ class Pipeline:
             live = ledger.live_channels(self.store, sha)
             channels = [c for c in channels if c.name not in live]
         verdicts = decide_all(matches, channels, pupils, today, self.settings.identify.near_match, approved)
-        faces = [FaceReport(d.box, d.score, m, v) for d, m, v in zip(dets, matches, verdicts, strict=True)]
+        faces = [
+            FaceReport(d.box, d.score, m, v, r) for d, m, v, r in zip(dets, matches, verdicts, reviewed, strict=True)
+        ]
         held = held_channels(verdicts, channels)
         publish = [c for c in channels if c.name not in held]
         if from_quarantine is not None:
@@ -574,7 +609,7 @@ class Pipeline:
         ]
         quality = img.jpeg_quality or self.settings.media.jpeg_quality
         encoding = 0.0
-        for faces_shown, pixels in self.iter_versions(rgb, dets, shown.values()):
+        for faces_shown, pixels in self.iter_versions(rgb, dets, shown.values(), not_faces):
             t_enc = time.perf_counter()
             self._encode_version(img, pixels, [r for r in rendered if shown[r.channel.name] == faces_shown], quality)
             encoding += time.perf_counter() - t_enc
@@ -589,7 +624,7 @@ class Pipeline:
         done = None if held else _Done(uploader, len(faces), from_quarantine)
         outputs = self._publish(
             sha, rendered, taken, group, stem, everyone, img.caption, version,
-            guard_live=skip_live, done=done,
+            guard_live=skip_live, done=done, could_show=_could_show(faces, publish, pupils, today),
         )
         timings["publish"] = time.perf_counter() - t
         status = PhotoStatus.HELD if held else PhotoStatus.PUBLISHED
@@ -704,10 +739,13 @@ class Pipeline:
         *,
         guard_live: bool = False,
         done: _Done | None = None,
+        could_show: Mapping[str, Sequence[tuple[Box, str]]] | None = None,
     ) -> dict[str, str]:
         """Commit ``rendered`` to the outbox and the ledger in one write transaction; with
         ``done`` (nothing held) the photo's row, a review approval and the ``photo.published``
-        event join that transaction."""
+        event join that transaction. ``could_show``: per channel the redacted near matches of
+        pupils who could be shown there (recorded as optional review work for the channels
+        published now)."""
         if not rendered and done is None:
             return {}
         temps: list[tuple[Rendered, Path]] = []
@@ -752,6 +790,8 @@ class Pipeline:
                     outputs[r.channel.name] = rel
                     if caption:
                         self._write_caption(final, caption, everyone, r)
+                    if could_show and could_show.get(r.channel.name):
+                        optional.add_in(conn, sha, could_show[r.channel.name], [r.channel.name])
                 if done is not None:
                     detail = {"faces": done.faces, "channels": sorted(outputs), "held": []}
                     audit.record_in(conn, AuditEvent("photo.published", photo_sha256=sha, detail=detail))
@@ -908,6 +948,23 @@ class Pipeline:
 
     def _group_for(self, path: Path) -> str:
         return ingest.group_for(ingest.inbox_folder(path, self.layout.inbox), self.settings)
+
+
+def _could_show(
+    faces: Sequence[FaceReport], channels: Sequence[ChannelConfig], pupils: Mapping[str, Any], today: date
+) -> dict[str, list[tuple[Box, str]]]:
+    """Per channel: the near matches redacted there whose pupil may be shown there (the
+    eligibility rule), i.e. what a reviewer's confirmation would make visible."""
+    out: dict[str, list[tuple[Box, str]]] = {}
+    for f in faces:
+        pid = f.match.pupil_id
+        if f.match.kind is not MatchKind.NEAR or pid is None:
+            continue
+        for ch in channels:
+            v = f.verdicts.get(ch.name)
+            if v is not None and v.action is FaceAction.REDACT and may_show(pupils.get(pid), ch.consent, today):
+                out.setdefault(ch.name, []).append((f.box, pid))
+    return out
 
 
 def _box_of(face: Box | Detection) -> Box:

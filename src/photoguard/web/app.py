@@ -116,6 +116,11 @@ def create_app(
         Route("/logout", views_auth.logout, methods=["POST"]),
         Route("/lang/{code}", views_auth.set_language),
         Route("/review", views_review.queue),
+        # review decisions (before /review/{qid}: "optional" is not an item id)
+        Route("/review/optional", views_review.optional_list),
+        Route("/review/optional/{sha}/{channel}.jpg", views_review.optional_image),
+        Route("/review/optional/{sha}/{action}", views_review.optional_action, methods=["POST"]),
+        Route("/review/{qid}/face/{n}/{action}", views_review.face_decision, methods=["POST"]),
         Route("/review/{qid}", views_review.item_page),
         Route("/review/{qid}/thumb.jpg", views_review.thumbnail),
         Route("/review/{qid}/preview/{channel}.jpg", views_review.preview),

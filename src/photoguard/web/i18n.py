@@ -127,6 +127,75 @@ _REASONS_NL: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
+# review decisions: per face (confirm the near-matched pupil, not this pupil, not a face) and the
+# optional list of published photos where a consenting pupil was redacted
+_WORDS.update(
+    {
+        "face.title": ("Gezichten op deze foto", "Faces in this photo"),
+        "face.hint": (
+            "Bevestig of een gezicht de genoemde leerling is. Een leerling wordt alleen zichtbaar op "
+            "kanalen waarvoor toestemming is; daarna keurt u de foto goed.",
+            "Confirm whether a face is the pupil named. A pupil becomes visible only on channels with "
+            "consent; then approve the photo.",
+        ),
+        "face.match.match": ("herkend als leerling", "recognised as a pupil"),
+        "face.match.near": ("lijkt op een leerling, niet zeker genoeg", "looks like a pupil, not certain enough"),
+        "face.match.none": ("niet herkend", "not recognised"),
+        "face.match.too_small": ("te klein om te herkennen", "too small to recognise"),
+        "face.candidate": ("Lijkt op", "Looks like"),
+        "face.group": ("groep", "group"),
+        "face.confirm": ("Dit is", "This is"),
+        "face.reject": ("Niet deze leerling", "Not this pupil"),
+        "face.not_a_face": ("Niet een gezicht", "Not a face"),
+        "face.learn": (
+            "ook bewaren als voorbeeld voor herkenning (alleen met toestemming gezichtsherkenning)",
+            "also keep as an example for recognition (only with face matching consent)",
+        ),
+        "face.reviewed.confirm": ("bevestigd", "confirmed"),
+        "face.reviewed.stranger": ("niet deze leerling", "not this pupil"),
+        "face.reviewed.not_a_face": ("geen gezicht", "not a face"),
+        "face.done.confirm": (
+            "Bevestigd. Het voorbeeld is bijgewerkt; keur de foto goed om te publiceren.",
+            "Confirmed. The preview is updated; approve the photo to publish it.",
+        ),
+        "face.done.stranger": (
+            "Vastgelegd: niet deze leerling. Het gezicht wordt onherkenbaar gemaakt.",
+            "Recorded: not this pupil. The face will be redacted.",
+        ),
+        "face.done.not_a_face": (
+            "Vastgelegd: geen gezicht. Daar komt geen vlak meer.",
+            "Recorded: not a face. No fill there any more.",
+        ),
+        "action.not_a_face": ("geen gezicht (geen vlak)", "not a face (no fill)"),
+        "optional.link": (
+            "Optioneel: gepubliceerde foto's waarop een leerling zichtbaar had kunnen zijn",
+            "Optional: published photos where a pupil could have been visible",
+        ),
+        "optional.title": ("Had zichtbaar kunnen zijn", "Could have been visible"),
+        "optional.intro": (
+            "Deze foto's zijn al gepubliceerd, met een gezicht onherkenbaar gemaakt dat op een leerling "
+            "met toestemming lijkt. Niets wacht hierop. Bevestigen maakt de foto opnieuw en vervangt de "
+            "gepubliceerde versie.",
+            "These photos are published already, with a face redacted that looks like a pupil with "
+            "consent. Nothing waits for this. Confirming renders the photo again and replaces the "
+            "published version.",
+        ),
+        "optional.empty": ("Er is niets om na te kijken.", "There is nothing to look at."),
+        "optional.photo": ("Gepubliceerde foto", "Published photo"),
+        "optional.published": ("Gepubliceerd", "Published"),
+        "optional.channels": ("kan zichtbaar op", "could be visible on"),
+        "optional.dismiss": ("Laat zo", "Leave as it is"),
+        "optional.no_original": (
+            "Het origineel is niet bewaard: opnieuw maken kan niet.",
+            "The original was not kept: it cannot be rendered again.",
+        ),
+        "optional.done.confirm": ("Opnieuw gepubliceerd", "Published again"),
+        "optional.done.dismiss": ("Vastgelegd: blijft zoals het is.", "Recorded: stays as it is."),
+    }
+)
+_REASONS_NL += ((re.compile(r"^marked not a face"), "door een beoordelaar gemarkeerd als geen gezicht"),)
+
+
 def word(key: str, lang: str) -> str:
     nl, en = _WORDS.get(key, (key, key))
     return en if lang == "en" else nl

@@ -10,6 +10,8 @@ The bytes are a fresh JPEG without metadata (:func:`photoguard.photo.encode.enco
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -30,11 +32,12 @@ class NoPreview(Exception):
 
 
 def redacted_boxes(faces: list[dict[str, Any]], channel: str) -> list[Box]:
-    """The boxes a preview for ``channel`` redacts: every face not decided ``visible`` there."""
+    """The boxes a preview for ``channel`` redacts: every face not decided ``visible`` there and
+    not marked "not a face" by a reviewer."""
     out: list[Box] = []
     for f in faces:
         action = (f.get("decision") or {}).get(channel)
-        if action == "visible":
+        if action in ("visible", "not_a_face"):  # not_a_face: a reviewer's explicit mark only
             continue
         box = f.get("box")
         if not isinstance(box, list | tuple) or len(box) != 4:
@@ -50,11 +53,12 @@ class PreviewCache:
         self.settings = settings
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, str, int], bytes] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, int, str], bytes] = OrderedDict()
         self._sizes: OrderedDict[str, tuple[int, int] | None] = OrderedDict()
 
     def render(self, qid: str, original: bytes, faces: list[dict[str, Any]], channel: str, side: int) -> bytes:
-        key = (qid, channel, side)
+        # the faces' decisions are part of the key: a reviewer's decision never meets an older picture
+        key = (qid, channel, side, hashlib.sha256(json.dumps(faces, sort_keys=True).encode()).hexdigest())
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -113,6 +117,8 @@ def face_rows(faces: list[dict[str, Any]], channel: str, width: int, height: int
                 "action": (f.get("decision") or {}).get(channel, "redact"),
                 "reason": (f.get("reason") or {}).get(channel, ""),
                 "match": str(f.get("match") or ""),
+                "candidate": str(f.get("candidate") or ""),
+                "reviewed": str(f.get("reviewed") or ""),
             }
         )
     return rows

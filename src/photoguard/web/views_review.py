@@ -1,8 +1,12 @@
 """The review pages (comms and privacy): the queue, one held photo per channel with its faces,
-approve per channel or all, reject, and the original on explicit request (audited).
+per face the reviewer's decision (the near-matched pupil confirmed or not, "not a face"),
+approve per channel or all, reject, and the original on explicit request (audited); and the
+optional list of published photos where a consenting pupil was redacted but could be shown.
 
-Decisions go through :class:`photoguard.followup.review.Review`, exactly as
-``photoguard review approve|reject`` do; the web adds an audit row naming the account.
+Decisions go through :class:`photoguard.followup.review.Review` and
+:class:`photoguard.followup.optional.OptionalReview`, exactly as the ``photoguard review``
+commands do; the web adds an audit row naming the account. Candidate pupils are shown by first
+name and group only (never a surname); the audit and the log get ids only.
 """
 
 from __future__ import annotations
@@ -11,14 +15,28 @@ import logging
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from photoguard.core.overrides import OverrideKind
+from photoguard.core.records import Box
+from photoguard.followup.optional import OptionalReview
 from photoguard.followup.review import Item, Review, ReviewError
 from photoguard.web import i18n
-from photoguard.web.auth import ORIGINAL_VIEWERS, REVIEWERS, require
-from photoguard.web.base import QID, WebState, checked_form, language, no_store, render, session_of, state
+from photoguard.web.auth import ORIGINAL_VIEWERS, REVIEWERS, Session, require
+from photoguard.web.base import (
+    QID,
+    SHA,
+    WebState,
+    checked_form,
+    language,
+    no_store,
+    render,
+    session_of,
+    state,
+)
 from photoguard.web.previews import PREVIEW_SIDE, THUMB_SIDE, NoPreview, face_rows
 
 log = logging.getLogger(__name__)
@@ -87,17 +105,193 @@ def _channel_rows(web: WebState, item: Item) -> list[dict[str, Any]]:
     return rows
 
 
+def _face_cards(web: WebState, item: Item) -> list[dict[str, Any]]:
+    """Per face: what was found, the candidate pupil (first name and group only) and which
+    decisions the reviewer can take."""
+    rv = _review(web)
+    pupils = rv.candidates(item)
+    # a clip's faces are tracks: approve or reject it as a whole
+    open_item = item.status == "held" and item.resolved_at is None and not rv.is_clip(item.id)
+    cards: list[dict[str, Any]] = []
+    for n, f in enumerate(item.faces, 1):
+        pid = str(f.get("candidate") or "")
+        pupil = pupils.get(pid)
+        reviewed = str(f.get("reviewed") or "")
+        match = str(f.get("match") or "")
+        cards.append(
+            {
+                "n": n,
+                "match": match,
+                "reviewed": reviewed,
+                "pupil_id": pid,
+                "first_name": pupil.first_name if pupil else "",
+                "group": pupil.group if pupil else "",
+                "decision": f.get("decision") or {},
+                "may_confirm": open_item and bool(pid) and reviewed != "confirm",
+                "may_reject": open_item and bool(pid) and reviewed != "stranger",
+                "may_not_face": open_item and not pid and match in ("none", "too_small") and reviewed != "not_a_face",
+            }
+        )
+    return cards
+
+
 async def item_page(request: Request) -> Response:
     session = session_of(request)
     require(session, REVIEWERS)
     web = state(request)
     item = _item(web, request.path_params["qid"])
     channels = await run_in_threadpool(_channel_rows, web, item)
+    cards = await run_in_threadpool(_face_cards, web, item)
     return render(
         request,
         "item.html",
-        {"item": item, "channels": channels, "may_see_original": session.role in ORIGINAL_VIEWERS},
+        {
+            "item": item,
+            "channels": channels,
+            "cards": cards,
+            "may_see_original": session.role in ORIGINAL_VIEWERS,
+        },
     )
+
+
+_FACE_ACTIONS = {
+    "confirm": OverrideKind.CONFIRM,
+    "reject-match": OverrideKind.STRANGER,
+    "not-a-face": OverrideKind.NOT_A_FACE,
+}
+
+
+async def face_decision(request: Request) -> Response:
+    """POST /review/{qid}/face/{n}/{action}: confirm, reject-match or not-a-face (CSRF checked)."""
+    session, form, web, item = await _reviewer_post(request)
+    kind = _FACE_ACTIONS.get(request.path_params["action"])
+    raw_n = str(request.path_params["n"])
+    if kind is None or not raw_n.isdigit() or len(raw_n) > 4:
+        raise HTTPException(404)
+    pupil = str(form.get("pupil_id") or "") or None
+    learn = form.get("learn") == "1"
+    lang = language(request)
+    rv = _review(web, with_pipeline=learn)
+    try:
+        await run_in_threadpool(
+            lambda: rv.decide(item.id, int(raw_n), kind, pupil, account=session.user_id, learn=learn)
+        )
+    except ReviewError as exc:
+        session.flash.append(f"{i18n.word('done.failed', lang)}: {exc}")
+        return RedirectResponse(f"/review/{item.id}", status_code=303)
+    web.previews.forget(item.id)
+    log.info("event=face_decision id=%s face=%s kind=%s account=%s", item.id, raw_n, kind.value, session.user_id)
+    session.flash.append(i18n.word("face.done." + kind.value, lang))
+    return RedirectResponse(f"/review/{item.id}#face-{raw_n}", status_code=303)
+
+
+# -- optional work: published photos where a consenting pupil was redacted --------------------
+def _optional_rows(web: WebState) -> list[dict[str, Any]]:
+    from photoguard.ledger.consent import Registry
+
+    opt = OptionalReview(web.root, web.settings, web.store)
+    photos = opt.photos()
+    ids = sorted({f.pupil_id for p in photos for f in p.faces})
+    pupils = Registry(web.store).pupils(ids) if ids else {}
+    order = [c.name for c in web.settings.channels]
+    rows: list[dict[str, Any]] = []
+    for p in photos:
+        faces = []
+        for f in p.faces:
+            pupil = pupils.get(f.pupil_id)
+            channels = [c for c in order if c in f.channels]
+            faces.append(
+                {
+                    "box": ",".join(str(v) for v in f.box.to_list()),
+                    "xywh": (f.box.x1, f.box.y1, f.box.width, f.box.height),
+                    "pupil_id": f.pupil_id,
+                    "first_name": pupil.first_name if pupil else "",
+                    "group": pupil.group if pupil else "",
+                    "channels": channels,
+                }
+            )
+        size = _vault_size(web, opt, p.sha256) if p.vaulted else None
+        rows.append(
+            {
+                "size": size,
+                "sha256": p.sha256,
+                "created_at": p.created_at,
+                "vaulted": p.vaulted,
+                "channel": faces[0]["channels"][0] if faces[0]["channels"] else p.faces[0].channels[0],
+                "faces": faces,
+            }
+        )
+    return rows
+
+
+def _vault_size(web: WebState, opt: OptionalReview, sha: str) -> tuple[int, int] | None:
+    """The upright original's size (from the vault copy, cached), so the faces can be outlined on
+    the published picture; None when it cannot be read."""
+    try:
+        data = opt.vault_bytes(sha)
+    except ReviewError:
+        return None
+    return web.previews.size("vault:" + sha, data)
+
+
+async def optional_list(request: Request) -> Response:
+    require(session_of(request), REVIEWERS)
+    web = state(request)
+    rows = await run_in_threadpool(_optional_rows, web)
+    return render(request, "optional.html", {"rows": rows})
+
+
+async def optional_image(request: Request) -> Response:
+    """The photo as a channel published it (already anonymised), for the optional list."""
+    from photoguard.web.views_uploads import _output_file
+
+    require(session_of(request), REVIEWERS)
+    web = state(request)
+    sha = request.path_params["sha"]
+    if not SHA.match(sha):
+        raise HTTPException(404)
+    channel = _channel(web, request.path_params["channel"])
+    path = await run_in_threadpool(_output_file, web, sha, channel)
+    if path is None:
+        raise HTTPException(404)
+    return no_store(Response(path.read_bytes(), media_type="image/png" if path.suffix == ".png" else "image/jpeg"))
+
+
+def _form_box(raw: object) -> Box:
+    parts = str(raw or "").split(",")
+    if len(parts) != 4:
+        raise HTTPException(400)
+    try:
+        return Box(*(float(int(p)) for p in parts))
+    except ValueError:
+        raise HTTPException(400) from None
+
+
+async def optional_action(request: Request) -> Response:
+    """POST /review/optional/{sha}/{action}: confirm (render again and publish) or dismiss."""
+    session = session_of(request)
+    require(session, REVIEWERS)
+    form = await checked_form(request)
+    web = state(request)
+    sha, action = request.path_params["sha"], request.path_params["action"]
+    if not SHA.match(sha) or action not in ("confirm", "dismiss"):
+        raise HTTPException(404)
+    box, pupil = _form_box(form.get("box")), str(form.get("pupil_id") or "")
+    lang = language(request)
+    try:
+        if action == "confirm":
+            opt = OptionalReview(web.root, web.settings, web.store, web.pipeline())
+            outputs = await run_in_threadpool(lambda: opt.confirm(sha, box, pupil, account=session.user_id))
+            done = ", ".join(i18n.channel_label(c, lang) for c in sorted(outputs)) or "-"
+            session.flash.append(f"{i18n.word('optional.done.confirm', lang)}: {done}")
+        else:
+            opt = OptionalReview(web.root, web.settings, web.store)
+            await run_in_threadpool(lambda: opt.dismiss(sha, box, pupil, account=session.user_id))
+            session.flash.append(i18n.word("optional.done.dismiss", lang))
+    except ReviewError as exc:
+        session.flash.append(f"{i18n.word('done.failed', lang)}: {exc}")
+    log.info("event=optional_%s photo=%s account=%s", action, sha[:12], session.user_id)
+    return RedirectResponse("/review/optional", status_code=303)
 
 
 def _original_or_none(web: WebState, qid: str) -> bytes | None:
@@ -157,12 +351,17 @@ async def original(request: Request) -> Response:
     return no_store(response)
 
 
-async def approve(request: Request) -> Response:
+async def _reviewer_post(request: Request) -> tuple[Session, FormData, WebState, Item]:
+    """A reviewer's POST about one held item: role, CSRF token and item checked, in that order."""
     session = session_of(request)
     require(session, REVIEWERS)
     form = await checked_form(request)
     web = state(request)
-    item = _item(web, request.path_params["qid"])
+    return session, form, web, _item(web, request.path_params["qid"])
+
+
+async def approve(request: Request) -> Response:
+    session, form, web, item = await _reviewer_post(request)
     raw = str(form.get("channel") or "")
     channel = _channel(web, raw) if raw else None
     lang = language(request)
@@ -183,7 +382,8 @@ async def approve(request: Request) -> Response:
         published=sorted(result.outputs),
         outcome=outcome,
     )
-    done = ", ".join(sorted(result.outputs)) or "-"
+    order = [c.name for c in web.settings.channels]
+    done = ", ".join(i18n.channel_label(c, lang) for c in order if c in result.outputs) or "-"
     session.flash.append(f"{i18n.word('done.approved', lang)}: {done} ({i18n.word('status.' + outcome, lang)})")
     if outcome == "held":
         return RedirectResponse(f"/review/{item.id}", status_code=303)
@@ -191,11 +391,7 @@ async def approve(request: Request) -> Response:
 
 
 async def reject(request: Request) -> Response:
-    session = session_of(request)
-    require(session, REVIEWERS)
-    await checked_form(request)
-    web = state(request)
-    item = _item(web, request.path_params["qid"])
+    session, _form, web, item = await _reviewer_post(request)
     lang = language(request)
     try:
         await run_in_threadpool(_review(web).reject, item.id)

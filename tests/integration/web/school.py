@@ -134,11 +134,13 @@ def _listening_line(proc: subprocess.Popen[bytes], deadline: float) -> str:
 
 
 @contextmanager
-def web_server(root: Path) -> Iterator[str]:
+def web_server(root: Path, near: bool = False) -> Iterator[str]:
     """``photoguard web`` (fake face models) as a subprocess on a free loopback port; yields its
-    base URL; stopped with SIGTERM by PID, which must end it with exit 0."""
+    base URL; stopped with SIGTERM by PID, which must end it with exit 0. ``near``: the server's
+    models see FACE_A as a near match of pupil 1001 (see ``fake_cli.py``)."""
+    models = ["--near"] if near else []
     proc = subprocess.Popen(
-        [sys.executable, str(FAKE_CLI), "--", "--root", str(root), "web", "--listen", "127.0.0.1:0"],
+        [sys.executable, str(FAKE_CLI), *models, "--", "--root", str(root), "web", "--listen", "127.0.0.1:0"],
         cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
