@@ -34,8 +34,19 @@ class Table:
     columns: list[str]
     rows: list[list[str | Cell]] = field(default_factory=list)
 
+    def headers(self, lang: str) -> list[str]:
+        return [label(c, lang) for c in self.columns]
+
     def cells(self) -> list[list[Cell]]:
         return [[c if isinstance(c, Cell) else Cell(c) for c in row] for row in self.rows]
+
+
+def label(key: str, lang: str) -> str:
+    """A column title: the word for ``key``; ``consent.<key>`` of a channel is the channel's name."""
+    text = i18n.word(key, lang)
+    if text == key and key.startswith("consent."):
+        return i18n.channel_label(key.removeprefix("consent."), lang)
+    return text
 
 
 def dutch_time(value: str | None, tz: ZoneInfo) -> str:
@@ -85,7 +96,7 @@ def yes_no(value: object, lang: str) -> str:
 def csv_response(table: Table, settings: Settings, lang: str, filename: str) -> Response:
     """The table as a CSV download (``filename`` is ours: letters, digits, ``-`` and ``.``)."""
     style = OutputStyle.from_settings(settings.locale)
-    text = write_csv([i18n.word(c, lang) for c in table.columns], ([c.text for c in r] for r in table.cells()), style)
+    text = write_csv(table.headers(lang), ([c.text for c in r] for r in table.cells()), style)
     return Response(
         text.encode("utf-8"),
         media_type="text/csv; charset=utf-8",

@@ -261,7 +261,7 @@ async def takedowns(request: Request) -> Response:
             "title_key": "desk.takedowns",
             "intro_key": "desk.takedowns_intro",
             "table": table.cells(),
-            "columns": table.columns,
+            "columns": table.headers(lang),
             "csv_href": "/comms/takedowns.csv",
             "back_href": "/comms",
             "back_key": "comms.back",

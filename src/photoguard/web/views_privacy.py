@@ -30,7 +30,7 @@ from photoguard.ledger.desk import AuditFilter
 from photoguard.web import i18n
 from photoguard.web.auth import NAMES, PRIVACY_DESK, require
 from photoguard.web.base import WebState, language, render, session_of, state
-from photoguard.web.tables import Cell, Table, csv_response, dutch_time, parse_day, utc_bounds, yes_no
+from photoguard.web.tables import Cell, Table, csv_response, dutch_time, label, parse_day, utc_bounds, yes_no
 from photoguard.web.views_comms import takedown_table
 
 AUDIT_PAGE = 50
@@ -40,8 +40,7 @@ PUPIL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _key_label(key: str, lang: str) -> str:
-    word = i18n.word(f"consent.{key}", lang)
-    return word if word != f"consent.{key}" else i18n.channel_label(key, lang)
+    return label(f"consent.{key}", lang)
 
 
 def _full_name(p: Pupil) -> str:
@@ -286,7 +285,7 @@ def _audit_context(web: WebState, request: Request, lang: str) -> dict[str, Any]
     keep = {k: str(q.get(k) or "") for k in ("who", "what", "from", "to")}
     return {
         "table": table.cells(),
-        "columns": table.columns,
+        "columns": table.headers(lang),
         "accounts": [(u.id, u.login) for u in users.list_users(web.store)],
         "events": desk.audit_event_names(web.store),
         "chosen": {**keep, "account": flt.account, "event": flt.event or ""},
@@ -338,7 +337,7 @@ def list_page(name: str) -> Callable[[Request], Any]:
             ctx.update(await run_in_threadpool(_audit_context, web, request, lang))
             return render(request, "privacy_audit.html", ctx)
         table = await run_in_threadpool(build, web, request, lang)
-        ctx.update({"table": table.cells(), "columns": table.columns})
+        ctx.update({"table": table.cells(), "columns": table.headers(lang)})
         if name == "history":
             pupil = await run_in_threadpool(_pupil, web, request)
             prov = await run_in_threadpool(Registry(web.store).provenance, pupil.pupil_id)
