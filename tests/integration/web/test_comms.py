@@ -143,7 +143,7 @@ def test_takedown_done_mark_is_audited_with_the_account(school: WebSchool) -> No
     carla = users.get_user(school.pipe.store, "carla")
     assert carla is not None
     rows = audit_rows(school, "web.takedown_done")
-    assert [(r["channel"], r["detail"]["account"], r["detail"]["takedown"]) for r in rows] == [
+    assert [(r["channel"], r["detail"]["account"], r["detail"]["takedown"]) for r in rows] == [  # type: ignore[index]
         ("newsletter", carla.id, tid)
     ]
     # a second mark changes nothing and is not audited again
