@@ -200,6 +200,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "desk.audit": ("Audittrail", "Audit trail"),
     "desk.audit_intro": ("Wie deed wat en wanneer, nieuwste eerst.", "Who did what and when, newest first."),
     "report.channels": ("per kanaal", "per channel"),
+    "desk.report_events": (
+        "Toestemmingswijzigingen, terugtrekkingen en verwijderingen",
+        "Consent changes, withdrawals and deletions",
+    ),
     "report.published": ("gepubliceerd", "published"),
     "report.withdrawn": ("teruggetrokken", "withdrawn"),
     "report.takedowns": ("verwijderopdrachten", "takedowns"),

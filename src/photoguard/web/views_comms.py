@@ -262,6 +262,7 @@ async def takedowns(request: Request) -> Response:
             "intro_key": "desk.takedowns_intro",
             "table": table.cells(),
             "columns": table.headers(lang),
+            "keys": table.columns,
             "csv_href": "/comms/takedowns.csv",
             "back_href": "/comms",
             "back_key": "comms.back",

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from photoguard.config import CONSENT_KEYS
 from photoguard.core.records import Pupil
-from photoguard.followup.reports import build_privacy_report, stale_pupils
+from photoguard.followup.reports import PrivacyReport, build_privacy_report, stale_pupils
 from photoguard.ledger import desk, users
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.desk import AuditFilter
@@ -161,16 +161,31 @@ def _period(request: Request) -> tuple[date | None, date | None]:
     return parse_day(request.query_params.get("from")), parse_day(request.query_params.get("to"))
 
 
-def report_table(web: WebState, request: Request, lang: str) -> Table:
+_COUNTS = ("published", "withdrawn", "takedowns", "live_now")
+
+
+def _report(web: WebState, request: Request) -> PrivacyReport:
+    start, end = _period(request)
+    return build_privacy_report(web.store, [c.name for c in web.settings.channels], start=start, end=end)
+
+
+def report_counts(web: WebState, request: Request, lang: str) -> Table:
+    """The report's counts, one row per channel (the page shows them so; the CSV row by row)."""
+    table = Table(["desk.channel", *(f"report.{f}" for f in _COUNTS)])
+    for ch, n in sorted(_report(web, request).channels.items()):
+        table.rows.append([i18n.channel_label(ch, lang), *(str(getattr(n, f)) for f in _COUNTS)])
+    return table
+
+
+def report_table(web: WebState, request: Request, lang: str, *, with_counts: bool = True) -> Table:
     """The privacy report for a period as one list: per channel counts, then consent changes,
     withdrawals and deletions (ids only, no names)."""
-    start, end = _period(request)
-    rep = build_privacy_report(web.store, [c.name for c in web.settings.channels], start=start, end=end)
+    rep = _report(web, request)
     table = Table(
         ["desk.section", "desk.at", "desk.channel", "desk.pupil_id", "desk.what", "desk.detail", "desk.count"]
     )
-    for ch, n in sorted(rep.channels.items()):
-        for field_name in ("published", "withdrawn", "takedowns", "live_now"):
+    for ch, n in sorted(rep.channels.items()) if with_counts else ():
+        for field_name in _COUNTS:
             table.rows.append(
                 [
                     i18n.word("report.channels", lang),
@@ -286,6 +301,7 @@ def _audit_context(web: WebState, request: Request, lang: str) -> dict[str, Any]
     return {
         "table": table.cells(),
         "columns": table.headers(lang),
+        "keys": table.columns,
         "accounts": [(u.id, u.login) for u in users.list_users(web.store)],
         "events": desk.audit_event_names(web.store),
         "chosen": {**keep, "account": flt.account, "event": flt.event or ""},
@@ -336,8 +352,13 @@ def list_page(name: str) -> Callable[[Request], Any]:
         if name == "audit":
             ctx.update(await run_in_threadpool(_audit_context, web, request, lang))
             return render(request, "privacy_audit.html", ctx)
-        table = await run_in_threadpool(build, web, request, lang)
-        ctx.update({"table": table.cells(), "columns": table.headers(lang)})
+        if name == "report":
+            table = await run_in_threadpool(lambda: report_table(web, request, lang, with_counts=False))
+            counts = await run_in_threadpool(report_counts, web, request, lang)
+            ctx.update({"counts": counts.cells(), "count_columns": counts.headers(lang)})
+        else:
+            table = await run_in_threadpool(build, web, request, lang)
+        ctx.update({"table": table.cells(), "columns": table.headers(lang), "keys": table.columns})
         if name == "history":
             pupil = await run_in_threadpool(_pupil, web, request)
             prov = await run_in_threadpool(Registry(web.store).provenance, pupil.pupil_id)
@@ -347,7 +368,7 @@ def list_page(name: str) -> Callable[[Request], Any]:
                     "full_name": _full_name(pupil),
                     "provenance": prov,
                     "key_label": lambda k: _key_label(k, lang),
-                    "keys": CONSENT_KEYS,
+                    "consent_keys": CONSENT_KEYS,
                 }
             )
             return render(request, "privacy_history.html", ctx)

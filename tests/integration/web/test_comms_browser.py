@@ -101,6 +101,8 @@ def test_comms_downloads_and_privacy_reads_the_audit_in_a_real_browser(
             thumb = page.locator(f'img[src="/comms/newsletter/thumb/{anne}"]')
             thumb.wait_for()
             page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
+            assert page.locator("li.file.new").count() == 2  # the first visit: everything is new
+            page.screenshot(path=str(shots / "channel-new-desktop.png"), full_page=True)
             with page.expect_download() as info:
                 page.get_by_role("link", name=f"Downloaden {anne}").click()
             download = info.value
@@ -159,7 +161,7 @@ def test_comms_downloads_and_privacy_reads_the_audit_in_a_real_browser(
         assert "web.takedown_done" in events and events.count("web.login") >= 2
     finally:
         store.close()
-    for name, _url, _who in PAGES:
-        for width in ("desktop", "phone"):
+    for name, _url, _who in (*PAGES, ("channel-new", "", "")):
+        for width in ("desktop", "phone") if _url else ("desktop",):
             shot = shots / f"{name}-{width}.png"
             assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5_000, shot
