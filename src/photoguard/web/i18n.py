@@ -103,6 +103,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "comms.files": ("Bestanden", "Files"),
     "comms.new": ("Nieuw", "New"),
     "comms.new_since": ("nieuw sinds je vorige bezoek", "new since your last visit"),
+    "comms.new_column": ("Nieuw sinds vorig bezoek", "New since the last visit"),
     "comms.last_visit": ("Vorig bezoek", "Previous visit"),
     "comms.never": ("nog niet bekeken", "not visited yet"),
     "comms.first_visit": ("Uw eerste bezoek: alles is nieuw.", "Your first visit: everything is new."),
