@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -81,8 +82,9 @@ def test_audit_trail_filtered_by_account_event_and_date_and_paged(school: WebSch
     assert rows[0][:3] == ["Tijd", "Wie", "Wat"]
     assert [r[1:3] for r in rows[1:]] == [["anne", "web.login"]]
     assert _csv(p.get("/privacy/audit.csv?what=web.login&to=2000-01-01").content)[1:] == []
-    today = date.today().isoformat()
-    assert len(_csv(p.get(f"/privacy/audit.csv?what=web.login&from={today}&to={today}").content)) >= 4
+    today = datetime.now(ZoneInfo("Europe/Amsterdam")).date()  # the school's day, not the machine's
+    lo, hi = (today - timedelta(days=1)).isoformat(), (today + timedelta(days=1)).isoformat()
+    assert len(_csv(p.get(f"/privacy/audit.csv?what=web.login&from={lo}&to={hi}").content)) == 4
     # 120 more events: three pages of 50, newest first
     for i in range(120):
         school.pipe.store.audit(AuditEvent("test.paging", detail={"account": carla, "n": i}))
@@ -91,6 +93,22 @@ def test_audit_trail_filtered_by_account_event_and_date_and_paged(school: WebSch
     third = p.get("/privacy/audit?what=test.paging&page=3").text
     assert "Pagina 3 van 3" in third and "n=0<" in third.replace("\n", "") and "n=119" not in third
     assert 'href="/privacy/audit?what=test.paging&amp;page=2"' in third
+
+
+def test_audit_days_are_the_schools_days(school: WebSchool) -> None:
+    """00:30 on 1 July in Amsterdam is 22:30 UTC on 30 June: it belongs to 1 July."""
+    with school.pipe.store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO audit(at, event, detail) VALUES(?,?,?)", ("2026-06-30T22:30:00+00:00", "test.night", "{}")
+        )
+    p = school.login("pieter")
+
+    def found(query: str) -> list[list[str]]:
+        return _csv(p.get(f"/privacy/audit.csv?what=test.night&{query}").content)[1:]
+
+    assert [r[0] for r in found("from=2026-07-01&to=2026-07-01")] == ["1-7-2026 00:30"]
+    assert found("from=2026-06-30&to=2026-06-30") == []
+    assert found("to=2026-06-30") == [] and len(found("from=1-7-2026")) == 1  # the Dutch way is read too
 
 
 def test_deletion_log_takedowns_and_report(school: WebSchool) -> None:
