@@ -120,7 +120,7 @@ def test_comms_downloads_and_privacy_reads_the_audit_in_a_real_browser(
             page.wait_for_url(base + "/comms/takedowns")
             assert page.get_by_role("status").first.inner_text().startswith("Gemarkeerd als gedaan")
 
-            priv = browser.new_context(viewport=DESKTOP, locale="nl-NL")
+            priv = browser.new_context(viewport=DESKTOP, locale="nl-NL")  # type: ignore[arg-type]
             priv.set_default_timeout(STEP_MS)
             ppage = priv.new_page()
             _login(ppage, base, "pieter")
