@@ -33,8 +33,9 @@ __all__ = ["SCHEMA_VERSION", "AuditEvent", "StateError", "Store", "iso", "utcnow
 
 #: 2: consent provenance columns; ``templates.engine`` (the template family that made each row;
 #: rows from version 1 are 'dlib'). 3: both (two version-2 lines met; every step checks before it adds).
-#: 4: ``optional_faces`` (published photos where a consenting pupil's near match was redacted)
-SCHEMA_VERSION = 4
+#: 4: ``optional_faces`` (published photos where a consenting pupil's near match was redacted).
+#: 5: the web desk: ``web_visits`` (comms' last visit per channel), ``takedowns.done_at``/``done_by``
+SCHEMA_VERSION = 5
 
 #: columns added after version 1: (table, column, declaration); added to an older database
 _ADDED_COLUMNS = (
@@ -43,6 +44,9 @@ _ADDED_COLUMNS = (
     ("consent", "set_at", "TEXT"),
     ("consent", "admin_value", "INTEGER"),
     ("consent_history", "kind", "TEXT NOT NULL DEFAULT ''"),
+    # version 4: a takedown marked done on the web desk (UTC time, the account's id)
+    ("takedowns", "done_at", "TEXT"),
+    ("takedowns", "done_by", "INTEGER"),
 )
 
 #: the kind of a consent source written as SQL, for history rows of a version-1 database
@@ -206,6 +210,13 @@ CREATE TABLE IF NOT EXISTS optional_faces (
     UNIQUE (sha256, box, pupil_id, channel)
 );
 CREATE INDEX IF NOT EXISTS optional_faces_open ON optional_faces(resolved_at, sha256);
+CREATE TABLE IF NOT EXISTS web_visits (
+    user_id INTEGER NOT NULL REFERENCES web_users(id) ON DELETE CASCADE,
+    channel TEXT NOT NULL,
+    visited_at TEXT NOT NULL,
+    seen_output INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, channel)
+);
 """
 
 

@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from photoguard.config import Layout, Settings
 from photoguard.ledger.db import Store
-from photoguard.web import i18n, views_auth, views_review, views_uploads
+from photoguard.web import i18n, views_auth, views_comms, views_privacy, views_review, views_uploads
 from photoguard.web.auth import IDLE_SECONDS, SESSION_COOKIE, Forbidden, Sessions, Throttle
 from photoguard.web.base import HERE, CsrfRefused, PipelineFactory, WebState, make_templates, render
 from photoguard.web.previews import PreviewCache
@@ -84,6 +84,26 @@ async def _http(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", {"message_key": key}, status=code)
 
 
+def _desk_routes() -> list[Route]:
+    """Comms' channel pages and takedown list; the privacy officer's lists (each also as CSV)."""
+    routes = [
+        Route("/comms", views_comms.index),
+        Route("/comms/takedowns", views_comms.takedowns),
+        Route("/comms/takedowns.csv", views_comms.takedowns_csv),
+        Route("/comms/takedowns/{tid}/done", views_comms.takedown_done, methods=["POST"]),
+        Route("/comms/{channel}", views_comms.channel_page),
+        Route("/comms/{channel}/thumb/{name}", views_comms.thumbnail),
+        Route("/comms/{channel}/file/{name}", views_comms.download),
+        Route("/comms/{channel}/zip", views_comms.zip_selection, methods=["POST"]),
+        Route("/privacy", views_privacy.index),
+    ]
+    for name in views_privacy.LISTS:
+        path = "/privacy/consents/{pupil_id}" if name == "history" else f"/privacy/{name}"
+        routes.append(Route(path + ".csv", views_privacy.list_csv(name)))
+        routes.append(Route(path, views_privacy.list_page(name)))
+    return routes
+
+
 def create_app(
     root: Path,
     settings: Settings,
@@ -129,6 +149,7 @@ def create_app(
         Route("/review/{qid}/reject", views_review.reject, methods=["POST"]),
         Route("/uploads", views_uploads.uploads),
         Route("/uploads/{sha}/{channel}", views_uploads.output),
+        *_desk_routes(),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(

@@ -34,6 +34,13 @@ THROTTLE_PER_SECOND = THROTTLE_CAPACITY / 60.0
 REVIEWERS = frozenset({Role.COMMS, Role.PRIVACY})
 ORIGINAL_VIEWERS = frozenset({Role.COMMS, Role.PRIVACY})
 TEACHERS = frozenset({Role.TEACHER})
+#: comms' channel pages and takedown list: comms and admin work there, the privacy officer reads
+COMMS_DESK = frozenset({Role.COMMS, Role.ADMIN})
+COMMS_READERS = frozenset({Role.COMMS, Role.ADMIN, Role.PRIVACY})
+#: the privacy officer's pages without names (takedowns, deletion log, report, audit trail)
+PRIVACY_DESK = frozenset({Role.PRIVACY, Role.ADMIN})
+#: pages with pupils' names (consents, their history, unconfirmed consents): this role only
+NAMES = frozenset({Role.PRIVACY})
 
 
 class Forbidden(Exception):
