@@ -144,6 +144,7 @@ def create_app(
         Route("/review/{qid}", views_review.item_page),
         Route("/review/{qid}/thumb.jpg", views_review.thumbnail),
         Route("/review/{qid}/preview/{channel}.jpg", views_review.preview),
+        Route("/review/{qid}/clip/{channel}.jpg", views_review.clip_frames),
         Route("/review/{qid}/original", views_review.original),
         Route("/review/{qid}/approve", views_review.approve, methods=["POST"]),
         Route("/review/{qid}/reject", views_review.reject, methods=["POST"]),

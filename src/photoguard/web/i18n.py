@@ -52,6 +52,13 @@ _WORDS: dict[str, tuple[str, str]] = {
     "item.reject": ("Afwijzen en origineel verwijderen", "Reject and delete the original"),
     "item.original": ("Origineel tonen (wordt vastgelegd)", "Show the original (this is recorded)"),
     "item.no_preview": ("Geen voorbeeld beschikbaar", "No preview available"),
+    "clip.frames": ("Vier beelden uit de clip", "Four frames from the clip"),
+    "clip.legend": (
+        "Vier beelden verspreid over de clip, zoals dit kanaal ze krijgt (met de tijd in de clip). "
+        "Groen omlijnd: zichtbaar; oranje: lijkt op een leerling maar blijft bedekt, ook na goedkeuren; rood: bedekt.",
+        "Four frames spread over the clip, as this channel gets them (with the time in the clip). "
+        "Green outline: visible; orange: resembles a pupil but stays covered, also after approval; red: covered.",
+    ),
     "item.published": ("al gepubliceerd", "published already"),
     "item.not_held": ("niet vastgehouden voor dit kanaal", "not held for this channel"),
     "item.resolved": ("Deze foto is al afgehandeld.", "This photo has been dealt with."),

@@ -14,7 +14,11 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
 
 from photoguard.config import Settings
 from photoguard.core.records import Box
@@ -29,6 +33,53 @@ THUMB_SIDE = 320
 
 class NoPreview(Exception):
     """There is no safe preview for this item and channel."""
+
+
+class ClipFrame(Protocol):
+    """One redacted frame of a held clip (:class:`photoguard.photo.video.PreviewFrame`)."""
+
+    seconds: float
+    jpeg: bytes
+
+
+def clip_sheet(frames: Sequence[ClipFrame], side: int) -> bytes:
+    """The frames of a held clip on one contact sheet (two per row, each with its time in the
+    clip written above it), at most ``side`` pixels wide: a fresh JPEG without metadata.
+    The frames arrive redacted and outlined; nothing here adds pixels of the clip."""
+    if not frames:
+        raise NoPreview("no frames")
+    tiles: list[np.ndarray] = []
+    for f in frames:
+        bgr = cv2.imdecode(np.frombuffer(f.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise NoPreview("a frame that does not decode")
+        tiles.append(np.ascontiguousarray(bgr[:, :, ::-1]))
+    cols = 1 if len(tiles) == 1 else 2
+    tw = max(1, (side - 8 * (cols - 1)) // cols)
+    scaled: list[np.ndarray] = []
+    for rgb, f in zip(tiles, frames, strict=True):
+        h, w = rgb.shape[:2]
+        th = max(1, round(h * tw / w))
+        tile = cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_AREA if tw < w else cv2.INTER_LINEAR)
+        minutes, secs = divmod(max(0.0, f.seconds), 60.0)
+        label = f"{int(minutes)}:{secs:04.1f}"
+        scale = max(0.5, tw / 500)
+        (_lw, lh), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+        band = np.full((lh + base + 10, tw, 3), 255, np.uint8)  # above the frame: covers nothing of it
+        cv2.putText(band, label, (4, lh + 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (20, 20, 20), 2, cv2.LINE_AA)
+        tile = np.vstack([band, tile])
+        scaled.append(tile)
+    rows = -(-len(scaled) // cols)
+    row_h = [max(t.shape[0] for t in scaled[r * cols : (r + 1) * cols]) for r in range(rows)]
+    sheet = np.full((sum(row_h) + 8 * (rows - 1), tw * cols + 8 * (cols - 1), 3), 255, np.uint8)
+    y = 0
+    for r in range(rows):
+        for c, tile in enumerate(scaled[r * cols : (r + 1) * cols]):
+            x = c * (tw + 8)
+            sheet[y : y + tile.shape[0], x : x + tw] = tile
+        y += row_h[r] + 8
+    data, _ext = encode_clean(sheet, None, fmt="jpeg", quality=80, max_side=max(side, 1))
+    return data
 
 
 def redacted_boxes(faces: list[dict[str, Any]], channel: str) -> list[Box]:
@@ -55,6 +106,7 @@ class PreviewCache:
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple[str, str, int, str], bytes] = OrderedDict()
         self._sizes: OrderedDict[str, tuple[int, int] | None] = OrderedDict()
+        self._making: dict[tuple[str, str, int, str], threading.Lock] = {}
 
     def render(self, qid: str, original: bytes, faces: list[dict[str, Any]], channel: str, side: int) -> bytes:
         # the faces' decisions are part of the key: a reviewer's decision never meets an older picture
@@ -78,6 +130,31 @@ class PreviewCache:
                 self._items.popitem(last=False)
         return data
 
+    def clip(self, qid: str, faces: list[dict[str, Any]], channel: str, side: int, make: Callable[[], bytes]) -> bytes:
+        """A held clip's contact sheet for ``channel``, made once by ``make`` (it decodes the
+        clip and runs the detectors, seconds of work) and kept like a photo preview; two
+        requests for the same sheet wait for one making."""
+        key = ("clip:" + qid, channel, side, hashlib.sha256(json.dumps(faces, sort_keys=True).encode()).hexdigest())
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            try:
+                data = make()
+            finally:
+                with self._lock:
+                    self._making.pop(key, None)
+            with self._lock:
+                self._items[key] = data
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+        return data
+
     def size(self, qid: str, original: bytes) -> tuple[int, int] | None:
         """The upright original's (width, height), decoded once per item (``original``: its
         plain bytes, as :meth:`photoguard.followup.review.Review.original_bytes` gives them)."""
@@ -93,7 +170,7 @@ class PreviewCache:
 
     def forget(self, qid: str) -> None:
         with self._lock:
-            for key in [k for k in self._items if k[0] == qid]:
+            for key in [k for k in self._items if k[0] in (qid, "clip:" + qid)]:
                 del self._items[key]
             self._sizes.pop(qid, None)
 

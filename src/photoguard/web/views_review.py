@@ -23,7 +23,8 @@ from starlette.responses import RedirectResponse, Response
 from photoguard.core.overrides import OverrideKind
 from photoguard.core.records import Box
 from photoguard.followup.optional import OptionalReview
-from photoguard.followup.review import Item, Review, ReviewError
+from photoguard.followup.review import Item, Review, ReviewError, clip_preview_frames
+from photoguard.photo.formats import sniff_video
 from photoguard.web import i18n
 from photoguard.web.auth import ORIGINAL_VIEWERS, REVIEWERS, Session, require
 from photoguard.web.base import (
@@ -37,7 +38,7 @@ from photoguard.web.base import (
     session_of,
     state,
 )
-from photoguard.web.previews import PREVIEW_SIDE, THUMB_SIDE, NoPreview, face_rows
+from photoguard.web.previews import PREVIEW_SIDE, THUMB_SIDE, NoPreview, clip_sheet, face_rows
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,8 @@ async def queue(request: Request) -> Response:
 def _channel_rows(web: WebState, item: Item) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     original = _original_or_none(web, item.id)
-    size = web.previews.size(item.id, original) if original is not None and item.faces else None
+    clip = original is not None and sniff_video(original) is not None
+    size = web.previews.size(item.id, original) if original is not None and item.faces and not clip else None
     for ch in web.settings.channels:
         name = ch.name
         if name in item.published:
@@ -98,6 +100,8 @@ def _channel_rows(web: WebState, item: Item) -> list[dict[str, Any]]:
                 "state": state_key,
                 "approvable": item.status == "held" and item.resolved_at is None and state_key == "",
                 "preview": size is not None,
+                # a held clip: its frames as this channel would get them (only where it is held)
+                "clip": clip and bool(item.faces) and item.status == "held" and state_key == "",
                 "size": size or (0, 0),
                 "faces": face_rows(item.faces, name, *size) if size else [],
             }
@@ -306,7 +310,40 @@ def _preview_bytes(web: WebState, item: Item, channel: str, side: int) -> bytes:
     original = _original_or_none(web, item.id) if item.status == "held" else None
     if original is None:
         raise NoPreview("no original")
+    if sniff_video(original) is not None:
+        return _clip_bytes(web, item, channel, side, count=1)
     return web.previews.render(item.id, original, item.faces, channel, side)
+
+
+def _clip_bytes(web: WebState, item: Item, channel: str, side: int, count: int) -> bytes:
+    """A held clip's frames for ``channel`` on one sheet (:func:`clip_preview_frames`: spread
+    over the clip, redacted as the channel would get them, faces outlined)."""
+    if item.status != "held" or not item.faces:
+        raise NoPreview("no decisions")
+
+    def make() -> bytes:
+        rv = _review(web, with_pipeline=True)
+        tile = side if count == 1 else side // 2
+        try:
+            frames = clip_preview_frames(rv, item.id, channel, count=count, side=tile)
+        except ReviewError as exc:
+            raise NoPreview(str(exc)) from None
+        return clip_sheet(frames, side)
+
+    return web.previews.clip(item.id, item.faces, f"{channel}/{count}", side, make)
+
+
+async def clip_frames(request: Request) -> Response:
+    """``/review/ID/clip/CHANNEL.jpg``: four frames of a held clip as the channel would get them."""
+    require(session_of(request), REVIEWERS)
+    web = state(request)
+    item = _item(web, request.path_params["qid"])
+    channel = _channel(web, request.path_params["channel"])
+    try:
+        data = await run_in_threadpool(_clip_bytes, web, item, channel, PREVIEW_SIDE, 4)
+    except NoPreview:
+        raise HTTPException(404) from None
+    return no_store(Response(data, media_type="image/jpeg"))
 
 
 async def preview(request: Request) -> Response:
