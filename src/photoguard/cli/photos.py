@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photoguard.cli.exitcodes import EXIT_FAIL, EXIT_OK, EXIT_STATE
+from photoguard.photo import ingest
 
 if TYPE_CHECKING:
     from photoguard.cli.app import Context, SubParsers
@@ -104,8 +105,10 @@ def cmd_process(args: argparse.Namespace, ctx: Context) -> int:
     bar = Progress(len(inputs), enabled=not args.json and sys.stderr.isatty())
     for path in inputs:
         pipe.store.verify()  # the database vanished or was replaced meanwhile: stop (exit 4)
+        # a file in a teacher's inbox folder is that teacher's upload (their "Mijn uploads"), as in watch
+        folder = ingest.inbox_folder(path, pipe.layout.inbox)
         with clip_progress(bar.clip):
-            res = pipe.process_path(path, remove_original=not args.keep)
+            res = pipe.process_path(path, remove_original=not args.keep, uploader=ingest.safe_text(folder))
         counts[res.status.value] += 1
         for ch in res.outputs:
             per_channel[ch] += 1

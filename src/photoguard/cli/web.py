@@ -19,6 +19,7 @@ from photoguard.cli.exitcodes import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from photoguard.cli.app import Context, SubParsers
+    from photoguard.config import Settings
 
 log = logging.getLogger(__name__)
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -34,7 +35,9 @@ def add_web(sub: SubParsers) -> None:
         metavar="ADDR",
         help="address of the reverse proxy whose X-Forwarded-* headers count (default: 127.0.0.1)",
     )
-    p.add_argument("--timezone", default="Europe/Amsterdam", help="times on the pages (default Europe/Amsterdam)")
+    p.add_argument(
+        "--timezone", default=None, help="times on the pages (default: [locale] timezone in photoguard.toml)"
+    )
     p.set_defaults(func=cmd_web)
 
 
@@ -49,6 +52,11 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not 0 <= value <= 65535:
         raise ValueError(f"port {value} out of range")
     return host, value
+
+
+def page_zone(option: str | None, settings: Settings) -> str:
+    """The time zone of the pages: ``--timezone`` when given, else the school's ``[locale]``."""
+    return option or settings.locale.timezone
 
 
 def cmd_web(args: argparse.Namespace, ctx: Context) -> int:
@@ -70,10 +78,11 @@ def cmd_web(args: argparse.Namespace, ctx: Context) -> int:
         pipe, _fake = ctx.service_pipeline()
         return pipe
 
+    zone = page_zone(args.timezone, ctx.settings)
     try:
-        app = create_app(ctx.root, ctx.settings, pipeline_factory, timezone=args.timezone)
+        app = create_app(ctx.root, ctx.settings, pipeline_factory, timezone=zone)
     except ZoneInfoNotFoundError:
-        print(f"--timezone: unknown time zone {args.timezone!r}", file=sys.stderr)
+        print(f"--timezone: unknown time zone {zone!r}", file=sys.stderr)
         return EXIT_USAGE
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

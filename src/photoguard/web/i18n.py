@@ -348,6 +348,56 @@ _CHANNELS: dict[str, tuple[str, str]] = {
 }
 
 
+#: audit event names (as stored, ids only) in the staff's words; an unknown one is shown as it is
+_EVENTS: dict[str, tuple[str, str]] = {
+    "web.login": ("ingelogd", "logged in"),
+    "web.login_failed": ("inloggen mislukt", "login failed"),
+    "web.logout": ("uitgelogd", "logged out"),
+    "web.original_viewed": ("origineel bekeken", "original viewed"),
+    "web.approve": ("goedgekeurd in de webapp", "approved in the web app"),
+    "web.approve_failed": ("goedkeuren mislukt", "approval failed"),
+    "web.reject": ("geweigerd in de webapp", "rejected in the web app"),
+    "web.takedown_done": ("verwijdering gedaan", "takedown done"),
+    "review.approve": ("goedgekeurd", "approved"),
+    "review.reject": ("geweigerd", "rejected"),
+    "review.face": ("gezicht beoordeeld", "face decided"),
+    "review.template": ("gezicht bewaard als voorbeeld", "face kept as a template"),
+    "review.export": ("origineel geëxporteerd", "original exported"),
+    "optional.confirmed": ("alsnog zichtbaar gemaakt", "made visible after all"),
+    "optional.dismissed": ("gelaten zoals het was", "left as it was"),
+    "ingest": ("binnengekomen", "arrived"),
+    "ingest.ignored": ("genegeerd bij binnenkomst", "ignored on arrival"),
+    "ingest.rejected": ("geweigerd bij binnenkomst", "refused on arrival"),
+    "photo.published": ("foto gepubliceerd", "photo published"),
+    "photo.held": ("foto vastgehouden", "photo held"),
+    "photo.rejected": ("foto geweigerd", "photo rejected"),
+    "photo.duplicate": ("foto dubbel", "duplicate photo"),
+    "photo.quarantined": ("foto in quarantaine", "photo quarantined"),
+    "photo.kept": ("foto bewaard", "photo kept"),
+    "publish": ("kopie geplaatst", "copy published"),
+    "original.quarantined": ("origineel in quarantaine", "original quarantined"),
+    "original.removed": ("origineel verwijderd", "original removed"),
+    "original.vaulted": ("origineel in de kluis", "original put in the vault"),
+    "enrol.template": ("aangemeld voor herkenning", "enrolled for recognition"),
+    "biometrics.destroyed": ("gezichtsgegevens vernietigd", "face data destroyed"),
+    "consent.import": ("toestemmingen ingelezen", "consents imported"),
+    "consent.set": ("toestemming gewijzigd", "consent changed"),
+    "consent.confirmed": ("toestemming bevestigd", "consent confirmed"),
+    "consent.conflict": ("tegenstrijdige toestemming", "conflicting consent"),
+    "service.started": ("dienst gestart", "service started"),
+    "service.stopped": ("dienst gestopt", "service stopped"),
+}
+
+
+def event_label(name: str, lang: str) -> str:
+    """An audit event in words, with its stored name after it (the name the CLI and the CSV use
+    too, so a row can be found again): ``goedgekeurd in de webapp (web.approve)``."""
+    words = _EVENTS.get(name)
+    if words is None:
+        return name
+    return f"{words[1] if lang == 'en' else words[0]} ({name})"
+
+
 def channel_label(name: str, lang: str) -> str:
     nl, en = _CHANNELS.get(name, (name, name))
     return en if lang == "en" else nl

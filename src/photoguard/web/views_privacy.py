@@ -270,7 +270,7 @@ def _audit_rows(web: WebState, rows: list[Any], lang: str) -> Table:
             [
                 dutch_time(str(r["at"]), web.tz),
                 who,
-                str(r["event"]),
+                i18n.event_label(str(r["event"]), lang),
                 i18n.channel_label(str(r["channel"]), lang) if r["channel"] else "",
                 str(r["photo_sha256"] or "")[:16],
                 str(r["pupil_id"] or ""),
@@ -303,7 +303,7 @@ def _audit_context(web: WebState, request: Request, lang: str) -> dict[str, Any]
         "columns": table.headers(lang),
         "keys": table.columns,
         "accounts": [(u.id, u.login) for u in users.list_users(web.store)],
-        "events": desk.audit_event_names(web.store),
+        "events": [(e, i18n.event_label(e, lang)) for e in desk.audit_event_names(web.store)],
         "chosen": {**keep, "account": flt.account, "event": flt.event or ""},
         "page": page,
         "pages": pages,

@@ -68,3 +68,13 @@ def test_the_server_behind_a_local_tls_proxy(tmp_path: Path) -> None:
         assert status == 303 and body == b""
         status, _, body = _get(base, "/review", {"Accept": "application/json"})
         assert status == 401 and b"login required" in body
+
+
+def test_the_pages_take_the_schools_time_zone_unless_told_otherwise() -> None:
+    from photoguard.cli.web import page_zone
+    from photoguard.config import LocaleConfig, Settings
+
+    school = Settings().model_copy(update={"locale": LocaleConfig(timezone="America/Curacao")})
+    assert page_zone(None, school) == "America/Curacao"
+    assert page_zone("Europe/Amsterdam", school) == "Europe/Amsterdam"
+    assert page_zone(None, Settings()) == "Europe/Amsterdam"

@@ -80,7 +80,7 @@ def test_audit_trail_filtered_by_account_event_and_date_and_paged(school: WebSch
     assert ">carla<" in only_carla.replace("\n", "") and '<td data-label="Wie">anne</td>' not in only_carla
     rows = _csv(p.get(f"/privacy/audit.csv?who={anne}&what=web.login").content)
     assert rows[0][:3] == ["Tijd", "Wie", "Wat"]
-    assert [r[1:3] for r in rows[1:]] == [["anne", "web.login"]]
+    assert [r[1:3] for r in rows[1:]] == [["anne", "ingelogd (web.login)"]]
     assert _csv(p.get("/privacy/audit.csv?what=web.login&to=2000-01-01").content)[1:] == []
     today = datetime.now(ZoneInfo("Europe/Amsterdam")).date()  # the school's day, not the machine's
     lo, hi = (today - timedelta(days=1)).isoformat(), (today + timedelta(days=1)).isoformat()

@@ -1,0 +1,142 @@
+"""The whole day in one run, in a real browser (Debian's chromium through Playwright, the server a
+``photoguard web`` subprocess stopped by its PID, as in ``test_browser.py``):
+
+a teacher drops a photo in her inbox folder and ``photoguard process`` (a real CLI run, fake face
+models that see Emma only as a near match) holds it; on her phone she sees "vastgehouden" with the
+reason; a reviewer confirms Emma and approves; the teacher sees "gepubliceerd" and the channels'
+pictures; comms downloads the newsletter's file (the bytes are the outbox's, without metadata);
+the privacy officer finds the events of both accounts in the audit trail. Every page is
+photographed as ``chain-*`` at phone or desktop width (``PHOTOGUARD_SCREENSHOTS``: see docs/WEB.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+
+from photoguard.ledger import ledger, users
+from photoguard.ledger.db import Store
+from photoguard.web.passwords import hash_password
+from tests.integration.web.school import ACCOUNTS, FAKE_CLI, PASSWORD, web_server
+from tests.integration.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, STEP_MS, _shots_folder
+from tests.support.photos import make_photo
+from tests.support.school import make_school
+from tests.support.shared import REPO
+
+pytestmark = pytest.mark.timeout(240)
+
+SHOTS = ("chain-held-phone", "chain-review-desktop", "chain-published-phone", "chain-channel-desktop",
+         "chain-audit-desktop")
+
+
+@pytest.fixture
+def school(tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
+    root, pipe = make_school(tmp_path)
+    for login, (role, folders) in ACCOUNTS.items():
+        users.add_user(pipe.store, login, role, folders, hash_password(PASSWORD))
+    pipe.store.close()
+    # the teacher's upload: a file in her folder, processed by the command line
+    photo = make_photo(root / "inbox" / "juf-anne" / "schoolreis.jpg", seed=7)
+    run = subprocess.run(
+        [sys.executable, str(FAKE_CLI), "--near", "--", "--root", str(root), "process", "--json", str(photo)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert run.returncode == 1, run.stderr  # 1: ran, and a photo waits for review
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["status"] == "held" and result["quarantine_id"], result
+    assert not photo.exists()  # moved into quarantine, not lost
+    with web_server(root, near=True) as base:
+        yield base, root, str(result["quarantine_id"])
+
+
+def _login(ctx: Any, base: str, login: str, lands: str) -> Any:
+    page = ctx.new_page()
+    page.goto(base + "/login")
+    page.get_by_label("Gebruikersnaam").fill(login)
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Inloggen").click()
+    page.wait_for_url(base + lands)
+    return page
+
+
+def test_upload_held_confirmed_published_downloaded_audited(school: tuple[str, Path, str], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, root, qid = school
+    assert CHROMIUM.is_file(), "install Debian's chromium (apt-get install chromium); .ci/run does"
+    shots = _shots_folder(tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            phone = browser.new_context(viewport=PHONE, locale="nl-NL", is_mobile=True)  # type: ignore[arg-type]
+            phone.set_default_timeout(STEP_MS)
+            anne = _login(phone, base, "anne", "/uploads")
+            card = anne.locator("li.card").first
+            assert card.locator("strong").inner_text() == "vastgehouden"
+            assert "lijkt op een leerling" in card.inner_text()
+            assert "Wacht op beoordeling door communicatie." in card.inner_text()
+            assert anne.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            anne.screenshot(path=str(shots / "chain-held-phone.png"), full_page=True)
+
+            desk = browser.new_context(viewport=DESKTOP, locale="nl-NL", accept_downloads=True)  # type: ignore[arg-type]
+            desk.set_default_timeout(STEP_MS)
+            carla = _login(desk, base, "carla", "/review")
+            carla.locator(f'a[href="/review/{qid}"]').first.click()
+            carla.wait_for_url(f"{base}/review/{qid}")
+            carla.locator(f'img[src="/review/{qid}/preview/newsletter.jpg"]').wait_for()
+            carla.get_by_role("button", name="Dit is Emma").click()
+            carla.wait_for_url(f"{base}/review/{qid}#face-1")
+            assert carla.locator("rect.face.hold").count() == 0
+            carla.screenshot(path=str(shots / "chain-review-desktop.png"), full_page=True)
+            carla.get_by_role("button", name="Alle vastgehouden kanalen goedkeuren").click()
+            carla.wait_for_url(base + "/review")
+            assert carla.get_by_role("status").first.inner_text().startswith("Goedgekeurd")
+
+            anne.reload()
+            card = anne.locator("li.card").first
+            assert card.locator("strong").inner_text() == "gepubliceerd"
+            figures = card.locator("figure img")
+            assert figures.count() == 5  # every channel got its copy (Emma covered where she has no consent)
+            for k in range(5):
+                figures.nth(k).scroll_into_view_if_needed()
+                assert anne.evaluate("(img) => img.complete && img.naturalWidth", figures.nth(k).element_handle()) > 0
+            anne.screenshot(path=str(shots / "chain-published-phone.png"), full_page=True)
+
+            carla.goto(base + "/comms/newsletter")
+            store = Store(root / "state" / "photoguard.sqlite3")
+            try:
+                sha = str(store.one("SELECT sha256 FROM quarantine WHERE id=?", (qid,))["sha256"])  # type: ignore[index]
+                rel = ledger.live_outputs(store, sha)["newsletter"]
+            finally:
+                store.close()
+            name = PurePosixPath(rel).name
+            carla.screenshot(path=str(shots / "chain-channel-desktop.png"), full_page=True)
+            with carla.expect_download() as info:
+                carla.get_by_role("link", name=f"Downloaden {name}").click()
+            got = Path(info.value.path()).read_bytes()
+            assert got == (root / rel).read_bytes()
+            assert got[:2] == b"\xff\xd8" and b"Exif" not in got and b"schoolreis" not in got
+
+            office = browser.new_context(viewport=DESKTOP, locale="nl-NL")  # type: ignore[arg-type]
+            office.set_default_timeout(STEP_MS)
+            pieter = _login(office, base, "pieter", "/review")
+            pieter.goto(base + "/privacy/audit")
+            rows = pieter.locator("table.list tbody tr")
+            texts = rows.all_inner_texts()
+            # in Dutch words, with the stored name after them (as the CSV and the CLI have it)
+            for event, who in (("ingelogd (web.login)", "anne"), ("gezicht beoordeeld (review.face)", "carla"),
+                               ("goedgekeurd in de webapp (web.approve)", "carla")):
+                assert any(event in r and who in r for r in texts), (event, who, texts)
+            pieter.screenshot(path=str(shots / "chain-audit-desktop.png"), full_page=True)
+        finally:
+            browser.close()
+    for shot_name in SHOTS:
+        shot = shots / f"{shot_name}.png"
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5_000, shot
