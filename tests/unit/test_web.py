@@ -35,7 +35,11 @@ def test_new_password_rules() -> None:
 @pytest.mark.parametrize(
     ("reason", "dutch"),
     [
-        ("no consent for website", "geen toestemming voor website"),
+        ("no consent for website", "geen toestemming voor Website"),
+        # a channel by the name staff know, not the configuration key
+        ("no consent for newsletter", "geen toestemming voor Nieuwsbrief"),
+        ("no consent for social", "geen toestemming voor Sociale media"),
+        ("consent for guide", "toestemming voor Schoolgids"),
         ("not recognised", "niet herkend als leerling met toestemming"),
         ("uncertain match to a consenting pupil; review needed for: parro", "niet zeker genoeg"),
         ("pupil has left the school", "de leerling heeft de school verlaten"),

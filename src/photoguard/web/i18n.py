@@ -233,7 +233,7 @@ _REASONS_NL: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (
             r"^uncertain match to a consenting pupil",
             "Een gezicht lijkt op een leerling met toestemming, maar "
-            "niet zeker genoeg. Iemand van communicatie kijkt ernaar",
+            "niet zeker genoeg. Iemand van communicatie kijkt ernaar.",
         ),
         (r"^uncertain match", "een gezicht lijkt op een leerling, maar niet zeker genoeg"),
         (r"^not recognised", "niet herkend als leerling met toestemming"),
@@ -410,9 +410,14 @@ def reason(text: str, lang: str) -> str:
         return text
     for pattern, nl in _REASONS_NL:
         m = pattern.search(text)
-        if m:
-            return m.expand(nl)
+        if m:  # a channel named in the reason is shown by the name staff know (Nieuwsbrief)
+            return _fill(nl, [channel_label(g or "", "nl") for g in m.groups()])
     return text
+
+
+def _fill(template: str, values: list[str]) -> str:
+    """``template`` with ``\\1``, ``\\2`` ... replaced by ``values``."""
+    return re.sub(r"\\(\d)", lambda ref: values[int(ref.group(1)) - 1], template)
 
 
 def pick_language(cookie: str | None, accept_language: str | None) -> str:
