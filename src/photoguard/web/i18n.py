@@ -43,6 +43,13 @@ _WORDS: dict[str, tuple[str, str]] = {
     "queue.held_for": ("Vastgehouden voor", "Held for"),
     "queue.open": ("Bekijken", "Open"),
     "item.title": ("Vastgehouden foto", "Held photo"),
+    "item.title_clip": ("Vastgehouden clip", "Held clip"),
+    "face.hint_clip": (
+        "In een clip volgt elk gezicht een spoor door veel beelden: u keurt de clip per kanaal of in zijn "
+        "geheel goed (twijfelgevallen blijven dan bedekt) of af. De beelden hieronder tonen wat elk kanaal krijgt.",
+        "In a clip each face is a track through many frames: approve the clip per channel or as a whole "
+        "(uncertain faces then stay covered) or reject it. The frames below show what each channel gets.",
+    ),
     "item.reason": ("Reden", "Reason"),
     "item.channel": ("Kanaal", "Channel"),
     "item.faces": ("Gezichten", "Faces"),

@@ -146,6 +146,7 @@ async def item_page(request: Request) -> Response:
     item = _item(web, request.path_params["qid"])
     channels = await run_in_threadpool(_channel_rows, web, item)
     cards = await run_in_threadpool(_face_cards, web, item)
+    is_clip = any(ch["clip"] for ch in channels) or await run_in_threadpool(_review(web).is_clip, item.id)
     return render(
         request,
         "item.html",
@@ -153,6 +154,7 @@ async def item_page(request: Request) -> Response:
             "item": item,
             "channels": channels,
             "cards": cards,
+            "is_clip": is_clip,
             "may_see_original": session.role in ORIGINAL_VIEWERS,
         },
     )

@@ -18,13 +18,17 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
 import pytest
 
 from photoguard.ledger import ledger, users
 from photoguard.ledger.db import Store
+from photoguard.ledger.users import Role
 from photoguard.web.passwords import hash_password
 from tests.integration.web.school import ACCOUNTS, FAKE_CLI, PASSWORD, web_server
 from tests.integration.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, STEP_MS, _shots_folder
+from tests.support.clips import make_clip
+from tests.support.models import FACE_A, FACE_B
 from tests.support.photos import make_photo
 from tests.support.school import make_school
 from tests.support.shared import REPO
@@ -139,4 +143,56 @@ def test_upload_held_confirmed_published_downloaded_audited(school: tuple[str, P
             browser.close()
     for shot_name in SHOTS:
         shot = shots / f"{shot_name}.png"
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5_000, shot
+
+
+def _blocky_faces(_i: int, img: np.ndarray) -> None:
+    """FACE_A and FACE_B painted as coarse random blocks on every frame (the fake detector finds a
+    face where texture is; 8 px blocks survive H.264)."""
+    rng = np.random.default_rng(5)
+    for b in (FACE_A, FACE_B):
+        x1, y1, x2, y2 = b.as_ints()
+        blocks = rng.integers(0, 255, size=(-(-(y2 - y1) // 8), -(-(x2 - x1) // 8), 3), dtype=np.uint8)
+        img[y1:y2, x1:x2] = np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)[: y2 - y1, : x2 - x1]
+
+
+def test_a_held_clip_in_a_real_browser(tmp_path: Path) -> None:
+    """A clip in a teacher's folder, held (Emma only a near match); the reviewer sees four frames
+    per held channel, redacted, with the faces outlined, on a desktop and on a phone."""
+    from playwright.sync_api import sync_playwright
+
+    root, pipe = make_school(tmp_path)
+    users.add_user(pipe.store, "carla", Role.COMMS, (), hash_password(PASSWORD))
+    pipe.store.close()
+    clip = root / "inbox" / "juf-anne" / "toneel.mp4"
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    clip.write_bytes(make_clip([], size=(320, 200), frames=30, fps=10, paint=_blocky_faces))
+    run = subprocess.run(
+        [sys.executable, str(FAKE_CLI), "--near", "--", "--root", str(root), "process", "--json", str(clip)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["status"] == "held", result
+    qid = str(result["quarantine_id"])
+    shots = _shots_folder(tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    with web_server(root, near=True) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+                ctx = browser.new_context(viewport=viewport, locale="nl-NL", is_mobile=width == "phone")  # type: ignore[arg-type]
+                ctx.set_default_timeout(STEP_MS * 3)  # the first sheet runs the detectors on the clip
+                page = _login(ctx, base, "carla", "/review")
+                page.goto(f"{base}/review/{qid}")
+                sheet = page.locator(f'img[src="/review/{qid}/clip/newsletter.jpg"]')
+                sheet.scroll_into_view_if_needed()
+                page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=sheet.element_handle())
+                assert page.locator("figure.clipsheet").count() == 3  # newsletter, parro, guide are held
+                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"] + 1
+                page.screenshot(path=str(shots / f"clip-{width}.png"), full_page=True)
+                ctx.close()
+        finally:
+            browser.close()
+    for width in ("desktop", "phone"):
+        shot = shots / f"clip-{width}.png"
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5_000, shot
