@@ -44,6 +44,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "queue.open": ("Bekijken", "Open"),
     "item.title": ("Vastgehouden foto", "Held photo"),
     "item.title_clip": ("Vastgehouden clip", "Held clip"),
+    "face.title_clip": ("Gezichten in deze clip", "Faces in this clip"),
     "face.hint_clip": (
         "In een clip volgt elk gezicht een spoor door veel beelden: u keurt de clip per kanaal of in zijn "
         "geheel goed (twijfelgevallen blijven dan bedekt) of af. De beelden hieronder tonen wat elk kanaal krijgt.",
