@@ -25,6 +25,9 @@ def _rows(web: WebState, folders: tuple[str, ...]) -> list[dict[str, Any]]:
             {
                 "sha256": sha,
                 "status": str(r["status"]),
+                # the file's name as the ledger keeps it (registry pupils' names taken out), so the
+                # teacher knows which upload this is
+                "name": str(r["stem"] or ""),
                 "reason": str(r["reason"] or ""),
                 "folder": str(r["uploader"]),
                 "first_seen": str(r["first_seen"]),

@@ -83,6 +83,7 @@ def test_upload_held_confirmed_published_downloaded_audited(school: tuple[str, P
             phone.set_default_timeout(STEP_MS)
             anne = _login(phone, base, "anne", "/uploads")
             card = anne.locator("li.card").first
+            assert card.locator("h2").inner_text() == "schoolreis"  # which upload this is
             assert card.locator("strong").inner_text() == "vastgehouden"
             assert "lijkt op een leerling" in card.inner_text()
             assert "Wacht op beoordeling door communicatie." in card.inner_text()

@@ -62,7 +62,8 @@ def test_a_held_clip_shows_its_frames_per_held_channel(tmp_path: Path) -> None:
     for ch in ("guide", "newsletter", "parro", "website", "social"):
         assert (f"/review/{qid}/clip/{ch}.jpg" in page) is (ch in held), ch
     assert "Vier beelden verspreid over de clip" in page
-    assert "Vastgehouden clip" in page and "Gezichten in deze clip" in page and "Dit is" not in page  # a clip is approved as a whole
+    # a clip is approved as a whole: no per-face buttons
+    assert "Vastgehouden clip" in page and "Gezichten in deze clip" in page and "Dit is" not in page
 
     sheets: dict[str, np.ndarray] = {}
     for ch in ("newsletter", "website"):

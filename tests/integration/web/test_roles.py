@@ -4,6 +4,7 @@ account id), path traversal in URL parameters, and escaping of stored text."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -230,6 +231,19 @@ def test_a_teacher_sees_why_her_photo_was_held(school: WebSchool) -> None:
     page = school.login("anne").get("/uploads")
     assert page.status_code == 200 and "vastgehouden" in page.text
     assert "vastgehouden" not in school.login("bob").get("/uploads").text
+
+
+def test_a_teacher_knows_her_uploads_by_name_without_pupils_names(school: WebSchool) -> None:
+    """Each upload shows its file name as the ledger keeps it; a pupil's name in it is taken out."""
+    from tests.support.photos import make_photo
+
+    photo = make_photo(school.root / "inbox" / "juf-anne" / "Emma de Vries verjaardag.jpg", seed=31)
+    assert school.pipe.process_path(photo, uploader="juf-anne").status.value == "published"
+    page = school.login("anne").get("/uploads").text
+    names = re.findall(r'<h2 class="upload-name">([^<]*)</h2>', page)
+    assert "gym" in names and "schoolreis" in names
+    assert any("verjaardag" in n for n in names)
+    assert "Vries" not in page and "Emma" not in page
 
 
 def test_channels_carry_the_names_staff_know_in_their_language(school: WebSchool) -> None:
