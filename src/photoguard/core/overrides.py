@@ -11,17 +11,22 @@ when the photo is rendered again, each decision applies to the detection that li
   eligibility rule) decides per channel; a confirmation never makes a face visible by itself;
 * another face matched to the same pupil becomes a near match (one face per pupil per photo);
 * "not a face" removes only a detection that matched nobody (``none`` / ``too_small``): a face that
-  now matches or nearly matches a pupil is a face, whatever the mark says.
+  now matches or nearly matches a pupil is a face, whatever the mark says;
+* a confirmation kept for later renders (``ledger/decisions.py``) stands only while its pupil may
+  be matched (:func:`standing`): a pupil who left or whose ``face_matching`` consent was withdrawn
+  is no longer confirmed anywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from photoguard.core.records import Box, Detection, Match, MatchKind
+from photoguard.core.eligibility import may_match
+from photoguard.core.records import Box, Detection, Match, MatchKind, Pupil
 
 #: a decision applies to the detection whose box overlaps its own this much (intersection over union)
 SAME_FACE_IOU = 0.5
@@ -75,6 +80,18 @@ class Applied:
     unmatched: int
 
 
+def standing(overrides: Sequence[FaceOverride], pupils: Mapping[str, Pupil], today: date) -> list[FaceOverride]:
+    """``overrides`` without the confirmations of pupils who may not be matched today (left, no
+    ``face_matching`` consent, not in the registry). Fail closed: without its confirmation the
+    face is decided afresh (redacted or held), never shown on a stale word. "Not this pupil" and
+    "not a face" stand (the first only redacts)."""
+    return [
+        o
+        for o in overrides
+        if o.kind is not OverrideKind.CONFIRM or may_match(pupils.get(str(o.pupil_id)), today)
+    ]
+
+
 def face_for(box: Box, detections: Sequence[Detection]) -> int | None:
     """The index of the detection lying on ``box`` (best IoU >= :data:`SAME_FACE_IOU`), or None."""
     best, best_iou = None, SAME_FACE_IOU
@@ -126,3 +143,13 @@ def apply_overrides(
         [dets[i].box for i in sorted(drop)],
         unmatched,
     )
+
+
+def was_applied(decision: FaceOverride, faces: Sequence[tuple[Box, str]]) -> bool:
+    """Did a render apply ``decision``? ``faces``: the render's faces as (box, decision applied:
+    ``reviewed``). A confirmation or rejection lies on a face that carries it; "not a face" on
+    no face at all (the detection was taken out; on a face that matched someone it stays a face)."""
+    on = face_for(decision.box, [Detection(b, 1.0) for b, _ in faces])
+    if decision.kind is OverrideKind.NOT_A_FACE:
+        return on is None
+    return on is not None and faces[on][1] == decision.kind.value

@@ -6,7 +6,9 @@ Confirming a face renders the photo again from its vaulted original, with the co
 reviewer's decision (:mod:`photoguard.core.overrides`), for the channels of that face: the new
 outputs are published first, then the old ones are withdrawn (deletion log, audit), so a channel
 is never left without its photo. Without a vaulted original (``originals.action`` is not
-``vault``) there is nothing to render again: the face can only be dismissed.
+``vault``) there is nothing to render again: the face can only be dismissed. The render applies
+the decisions kept for the photo from earlier reviews too, and the new confirmation is kept with
+them (:mod:`photoguard.ledger.decisions`) for every later render of the photo.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from photoguard.core.eligibility import may_show
-from photoguard.core.overrides import FaceOverride, OverrideKind
+from photoguard.core.overrides import FaceOverride, OverrideKind, was_applied
 from photoguard.core.records import Box, PhotoStatus
 from photoguard.followup.propagate import safe_unlink
 from photoguard.followup.review import Desk, ReviewError
-from photoguard.ledger import audit, ledger, optional
+from photoguard.ledger import audit, decisions, ledger, optional
 from photoguard.ledger.consent import Registry
 from photoguard.ledger.db import AuditEvent, iso
 
@@ -91,6 +93,7 @@ class OptionalReview(Desk):
         if not channels:
             raise ReviewError("the photo has no live output on these channels any more")
         photo = ledger.photo(self.store, sha)
+        confirmed = FaceOverride(box, OverrideKind.CONFIRM, pupil_id)
         result = self.pipeline.process_bytes(
             data,
             source=f"vault:{sha[:12]}",
@@ -99,7 +102,7 @@ class OptionalReview(Desk):
             channels=channels,
             approved_channels=channels,  # other uncertain faces: redacted, never held again
             rerender=True,
-            overrides=[FaceOverride(box, OverrideKind.CONFIRM, pupil_id)],
+            overrides=[*decisions.for_render(self.store, sha, self.today()), confirmed],
         )
         if result.status is not PhotoStatus.PUBLISHED:
             raise ReviewError(f"the photo could not be rendered again ({result.reason or result.status.value})")
@@ -123,6 +126,8 @@ class OptionalReview(Desk):
                     ),
                 )
             optional.resolve_in(conn, sha, box, pupil_id, "confirmed")
+            if was_applied(confirmed, [(f.box, f.reviewed) for f in result.faces]):
+                decisions.record_in(conn, sha, [decisions.Kept(confirmed, account, now)])
             event = self._event("optional.confirmed", sha, pupil_id, account, channels=sorted(result.outputs))
             audit.record_in(conn, event)
         for r in replaced:

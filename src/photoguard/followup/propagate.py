@@ -17,9 +17,16 @@ re-rendered through the pipeline for the affected channel(s) only: the normal de
 the pupil, the result is published under a new name and noted as the replacement.
 
 A withdrawn ``face_matching`` consent (or a pupil who has left) destroys the pupil's templates
-and data key at once; a leave date in the future waits for the sweep on that date. Published
-photos are not withdrawn for a ``face_matching`` withdrawal alone: the publication consents
-still stand (re-renders will no longer recognise the pupil, so they redact the face).
+and data key at once, and with them every face decision a reviewer made about the pupil that the
+ledger kept (:mod:`photoguard.ledger.decisions`: "this is P", "this is not P"); a leave date in
+the future waits for the sweep on that date. Published photos are not withdrawn for a
+``face_matching`` withdrawal alone: the publication consents still stand (re-renders will no
+longer recognise the pupil, so they redact the face).
+
+A re-render applies the reviewers' decisions kept for the photo (a confirmation only while its
+pupil may be matched), so a confirmed face is not held for review a second time and a "not a
+face" mark is not filled again; the consent rule still decides per channel where a confirmed
+pupil is visible, with the consent as it is now.
 
 Only ids and hashes are logged. ``propagate_changes`` and the sweep serialise on one lock file
 (``state/retention.lock``) so two runs never withdraw or re-render the same output twice.
@@ -40,8 +47,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photoguard.config import Layout, Settings
-from photoguard.core.eligibility import may_match, withdrawal_reason
-from photoguard.ledger import audit, ledger
+from photoguard.core.eligibility import Bar, matching_bar, may_match, withdrawal_reason
+from photoguard.ledger import audit, decisions, ledger
 from photoguard.ledger.consent import Change, Registry
 from photoguard.ledger.db import AuditEvent, Store, iso
 from photoguard.ledger.templates import TemplateVault
@@ -130,6 +137,8 @@ class Withdrawal:
 @dataclass
 class PropagationReport:
     templates_destroyed: dict[str, int] = field(default_factory=dict)
+    #: per pupil: how many kept face decisions naming them were deleted
+    decisions_forgotten: dict[str, int] = field(default_factory=dict)
     withdrawn: list[Withdrawal] = field(default_factory=list)
     held_for_review: list[str] = field(default_factory=list)  # source sha256 of re-renders held
     refused_paths: list[str] = field(default_factory=list)
@@ -137,6 +146,8 @@ class PropagationReport:
     def merge(self, other: PropagationReport) -> None:
         for k, v in other.templates_destroyed.items():
             self.templates_destroyed[k] = self.templates_destroyed.get(k, 0) + v
+        for k, v in other.decisions_forgotten.items():
+            self.decisions_forgotten[k] = self.decisions_forgotten.get(k, 0) + v
         self.withdrawn.extend(other.withdrawn)
         self.held_for_review.extend(other.held_for_review)
         self.refused_paths.extend(other.refused_paths)
@@ -149,6 +160,11 @@ class PropagationReport:
         out = [
             f"destroyed {n} face template(s) of pupil {pid}"
             for pid, n in sorted(self.templates_destroyed.items())
+            if n
+        ]
+        out += [
+            f"deleted {n} kept face decision(s) about pupil {pid}"
+            for pid, n in sorted(self.decisions_forgotten.items())
             if n
         ]
         for w in self.withdrawn:
@@ -215,6 +231,33 @@ class Propagator:
         if destroyed:
             self.store.checkpoint()
         return destroyed
+
+    def forget_decisions(self, pupil_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """Delete the kept face decisions naming the given pupils (default: everyone named in
+        one) who may no longer be matched today: left, no ``face_matching`` consent, or no
+        longer in the registry. Idempotent; run before any re-render."""
+        named = decisions.pupils(self.store)
+        if pupil_ids is not None:
+            named &= set(pupil_ids)
+        if not named:
+            return {}
+        pupils = Registry(self.store).pupils(named)
+        reasons = {
+            Bar.NOT_REGISTERED: "pupil no longer in the registry",
+            Bar.LEFT: "pupil left the school",
+            Bar.NO_FACE_MATCHING: "face_matching consent withdrawn",
+        }
+        forgotten: dict[str, int] = {}
+        for pid in sorted(named):
+            bar = matching_bar(pupils.get(pid), self.today)
+            if bar is None:
+                continue
+            with self.store.transaction() as conn:
+                forgotten[pid] = decisions.forget_pupil_in(conn, pid, reasons.get(bar, str(bar)))
+            log.info("deleted %s kept face decision(s) of pupil %s", forgotten[pid], pid)
+        if forgotten:
+            self.store.checkpoint()
+        return forgotten
 
     # outputs ----------------------------------------------------------------------------
     def violations(self, pupil_ids: Iterable[str] | None = None) -> list[Withdrawal]:
@@ -327,6 +370,7 @@ class Propagator:
                 group=photo["grp"] if photo else "",
                 channels=sorted(channels),
                 rerender=True,
+                overrides=decisions.for_render(self.store, sha, self.today),
             )
             if res.held_channels or res.status.value != "published":
                 held.append(sha)
@@ -382,6 +426,7 @@ def propagate_changes(
     prop = Propagator(root, settings, store, today=today or date.today(), pipeline=pipeline)
     with retention_lock(prop.layout):
         report.templates_destroyed = prop.destroy_templates(pids)
+        report.decisions_forgotten = prop.forget_decisions(pids)
         report.merge(prop.withdraw(prop.violations(pids)))
     return report
 

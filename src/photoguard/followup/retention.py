@@ -3,13 +3,15 @@
 One run, under the exclusive lock ``state/retention.lock`` and in short DB transactions:
 
 1. templates and data keys of pupils who left (``left_on`` <= today) or have no ``face_matching``
-   consent are destroyed (crypto-shredding, WAL checkpointed);
+   consent are destroyed (crypto-shredding, WAL checkpointed), and so are the face decisions kept
+   about them (``face_decisions``: "this is P", "this is not P");
 2. every live output that may no longer be shown is withdrawn (leavers in
    ``retention.leaver_channels``, other channels after ``retention.leaver_other_days``, consent
    withdrawn but not yet propagated), re-rendered without the pupil where the vault has the
    original, and listed for takedown;
 3. files of withdrawn outputs still in the outbox (a crash between steps) are deleted;
-4. vault originals older than ``originals.vault_days`` are deleted;
+4. vault originals older than ``originals.vault_days`` are deleted, with the face decisions kept
+   for their renders (and those of any photo whose original is no longer in the vault);
 5. quarantine items older than ``retention.quarantine_days`` are deleted;
 6. audit events older than ``retention.audit_days`` are pruned (the deletion log, consent history
    and takedown list are kept);
@@ -39,7 +41,7 @@ from photoguard import fsutil
 from photoguard.config import Layout, Settings
 from photoguard.core.upload import safe_text
 from photoguard.followup.propagate import BATCH, PipelineFactory, Propagator, retention_lock, safe_unlink
-from photoguard.ledger import audit, ledger
+from photoguard.ledger import audit, decisions, ledger
 from photoguard.ledger.db import AuditEvent, Store, iso
 from photoguard.photo import ingest
 
@@ -51,6 +53,9 @@ _T = TypeVar("_T")
 class SweepReport:
     today: str = ""
     templates_destroyed: dict[str, int] = field(default_factory=dict)
+    #: kept face decisions deleted (about pupils who may no longer be matched, of photos whose
+    #: original left the vault)
+    decisions_deleted: int = 0
     outputs_withdrawn: int = 0
     outputs_replaced: int = 0
     withdrawn_by_channel: dict[str, int] = field(default_factory=dict)
@@ -68,6 +73,7 @@ class SweepReport:
     def changed_anything(self) -> bool:
         return bool(
             any(self.templates_destroyed.values())
+            or self.decisions_deleted
             or self.outputs_withdrawn
             or self.orphan_files_deleted
             or self.vault_deleted
@@ -87,6 +93,7 @@ class SweepReport:
             f"  templates destroyed: {sum(destroyed.values())} "
             f"({len(destroyed)} pupil(s){': ' + ', '.join(sorted(destroyed)) if destroyed else ''})"
         )
+        out.append(f"  kept face decisions deleted: {self.decisions_deleted}")
         per = ", ".join(f"{k} {v}" for k, v in sorted(self.withdrawn_by_channel.items()))
         out.append(
             f"  outputs withdrawn: {self.outputs_withdrawn}{' (' + per + ')' if per else ''}, "
@@ -134,6 +141,7 @@ class Sweeper:
         with retention_lock(self.layout):
             prop = Propagator(self.root, self.settings, self.store, today=self.today, pipeline=self.pipeline)
             rep.templates_destroyed = prop.destroy_templates()
+            rep.decisions_deleted = sum(prop.forget_decisions().values())
             unknown = set(self.settings.retention.leaver_channels) - {c.name for c in self.settings.channels}
             if unknown:
                 log.warning("retention.leaver_channels names unknown channel(s): %s", sorted(unknown))
@@ -231,9 +239,14 @@ class Sweeper:
                     if result == "deleted":
                         ledger.set_vault_path_in(conn, sha, None)
                         audit.log_deletion_in(conn, "original", sha, f"vault period of {days} days ended", sha256=sha)
+                        rep.decisions_deleted += decisions.forget_photo_in(
+                            conn, sha, f"vault period of {days} days ended"
+                        )
                         n += 1
                     elif result == "refused":
                         rep.refused.append(str(self.layout.vault / name))
+        with self.store.transaction() as conn:
+            rep.decisions_deleted += decisions.forget_unkept_in(conn)
         return n
 
     # -- 5. quarantine --------------------------------------------------------------------

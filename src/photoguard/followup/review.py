@@ -12,7 +12,10 @@ Per face a reviewer may decide (:meth:`Review.decide`): "this is the candidate p
 decisions are kept with the face's box in ``decisions.json`` beside the reason file until the
 photo is approved or rejected; the previews and the approval apply them
 (:mod:`photoguard.core.overrides`), and :mod:`photoguard.core.decide` decides every channel again,
-so a confirmed pupil is visible exactly where the eligibility rule allows it.
+so a confirmed pupil is visible exactly where the eligibility rule allows it. When the approval
+publishes the photo in full and its original is in the vault, the decisions applied are kept in
+the ledger (:mod:`photoguard.ledger.decisions`) for every later render of the photo; a photo
+held again (after a re-render) starts from those kept decisions, and its own new ones win.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ from cryptography.fernet import InvalidToken
 from photoguard import fsutil
 from photoguard.config import Layout, NearMatchPolicy, OriginalAction, Settings
 from photoguard.core.decide import decide_face
-from photoguard.core.overrides import FaceOverride, OverrideKind, face_for
+from photoguard.core.overrides import FaceOverride, OverrideKind, face_for, was_applied
 from photoguard.core.records import Box, Detection, Match, MatchKind, PhotoStatus, Pupil
 from photoguard.ledger import audit, keys, ledger
+from photoguard.ledger import decisions as kept_decisions
 from photoguard.ledger.consent import Registry
-from photoguard.ledger.db import AuditEvent, Store
+from photoguard.ledger.db import AuditEvent, Store, iso
 from photoguard.photo.ingest import ENCRYPTED_SUFFIX, HELD_CAPTION
 
 log = logging.getLogger(__name__)
@@ -119,8 +123,17 @@ class Review(Desk):
         return item
 
     def decisions(self, qid: str) -> builtins.list[FaceOverride]:
-        """The reviewer's face decisions kept for a held photo (none when the file is missing or
-        unreadable: without them every face is decided as the pipeline decided it)."""
+        """The face decisions that apply to a held photo: those kept in the ledger from an earlier
+        review of the same photo (a confirmation only while its pupil may be matched), then the
+        reviewer's decisions about this hold (the later decision about a face wins). Without
+        any, every face is decided as the pipeline decided it."""
+        row = ledger.quarantine_item(self.store, qid)
+        earlier = kept_decisions.for_render(self.store, str(row["sha256"]), self.today()) if row else []
+        return [*earlier, *(k.decision for k in self._held_decisions(qid))]
+
+    def _held_decisions(self, qid: str) -> builtins.list[kept_decisions.Kept]:
+        """The decisions made about this hold, in ``decisions.json`` (none when the file is
+        missing or unreadable), each with its account and time."""
         path = self.layout.quarantine / qid / DECISIONS
         if path.is_symlink() or not path.is_file():
             return []
@@ -129,8 +142,17 @@ class Review(Desk):
         except (OSError, ValueError):
             log.warning("review decisions of %s unreadable; ignored", qid)
             return []
-        out = [FaceOverride.from_json(d) for d in data] if isinstance(data, list) else []
-        return [o for o in out if o is not None]
+        out: builtins.list[kept_decisions.Kept] = []
+        for d in data if isinstance(data, list) else []:
+            o = FaceOverride.from_json(d)
+            if o is None:
+                continue
+            account = d.get("account")
+            at = d.get("at")
+            out.append(
+                kept_decisions.Kept(o, account if isinstance(account, int) else None, at if isinstance(at, str) else "")
+            )
+        return out
 
     def is_clip(self, qid: str) -> bool:
         """Is the held original a video clip? (Decisions per face are for photos only.)"""
@@ -342,6 +364,7 @@ class Review(Desk):
         )
         if result.status is PhotoStatus.PUBLISHED:
             self._vault_if_kept(item.sha256, data)
+            self._keep_decisions(qid, item.sha256, result)
             self._delete_original(qid, item.sha256, "approved in review and published")
         log.info("event=review_approve id=%s outcome=%s", qid, outcome)
         return result
@@ -378,10 +401,11 @@ class Review(Desk):
             decision = self._checked(face, face_no, kind, pupil_id, item)
             if learn and kind is OverrideKind.CONFIRM:
                 self._may_learn(str(decision.pupil_id))  # refused before anything is recorded
-            kept = [d for d in self.decisions(qid) if face_for(d.box, [Detection(box, 1.0)]) is None]
-            kept.append(decision)
+            held = [k for k in self._held_decisions(qid) if face_for(k.decision.box, [Detection(box, 1.0)]) is None]
+            held.append(kept_decisions.Kept(decision, account, iso()))
+            rows = [{**k.decision.to_json(), "account": k.account, "at": k.decided_at} for k in held]
             path = self.layout.quarantine / qid / DECISIONS
-            fsutil.atomic_write(path, json.dumps([d.to_json() for d in kept], indent=1).encode())
+            fsutil.atomic_write(path, json.dumps(rows, indent=1).encode())
         detail: dict[str, Any] = {"id": qid, "face": face_no, "kind": kind.value}
         if account is not None:
             detail["account"] = account
@@ -483,6 +507,22 @@ class Review(Desk):
         with self.store.transaction() as conn:
             ledger.set_vault_path_in(conn, sha, str(target.relative_to(self.root)))
             audit.record_in(conn, AuditEvent("original.vaulted", photo_sha256=sha))
+
+    def _keep_decisions(self, qid: str, sha: str, result: Any) -> None:
+        """Keep the decisions of this hold that the approval applied, for later renders of the
+        photo, while its original is in the vault (nothing renders it again otherwise). A decision
+        that did not apply (its face was not found, or "not a face" on a face that matched
+        someone) is not kept: it could only do something unforeseen later."""
+        target = self.layout.vault / f"{sha}.enc"
+        if not target.is_file() or target.is_symlink():
+            return
+        faces = [(f.box, f.reviewed) for f in getattr(result, "faces", [])]
+        applied = [k for k in self._held_decisions(qid) if was_applied(k.decision, faces)]
+        if not applied:
+            return
+        with self.store.transaction() as conn:
+            kept_decisions.record_in(conn, sha, applied)
+        log.info("event=review_decisions_kept id=%s count=%s", qid, len(applied))
 
     def _delete_original(self, qid: str, sha: str, reason: str) -> None:
         qdir = self.layout.quarantine / qid

@@ -2,7 +2,8 @@
 
 What the tables mean and the SQL that reads and writes them live beside this module: ``ledger``
 (photos, outputs, takedowns, quarantine), ``consent`` (registry and history), ``templates``
-(encrypted face templates), ``audit`` (audit trail and deletion log), ``users`` (web accounts and the login throttle).
+(encrypted face templates), ``audit`` (audit trail and deletion log), ``users`` (web accounts and the login throttle),
+``decisions`` (reviewers' face decisions kept for re-renders).
 
 One file under ``state/``. WAL mode so the watch service and a CLI command can work side by
 side; ``secure_delete`` so deleted rows (templates, keys) are overwritten on disk, not merely
@@ -35,7 +36,8 @@ __all__ = ["SCHEMA_VERSION", "AuditEvent", "StateError", "Store", "iso", "utcnow
 #: rows from version 1 are 'dlib'). 3: both (two version-2 lines met; every step checks before it adds).
 #: 4: ``optional_faces`` (published photos where a consenting pupil's near match was redacted).
 #: 5: the web desk: ``web_visits`` (comms' last visit per channel), ``takedowns.done_at``/``done_by``
-SCHEMA_VERSION = 5
+#: 6: ``face_decisions`` (a reviewer's face decisions kept per published photo for its re-renders)
+SCHEMA_VERSION = 6
 
 #: columns added after version 1: (table, column, declaration); added to an older database
 _ADDED_COLUMNS = (
@@ -217,6 +219,17 @@ CREATE TABLE IF NOT EXISTS web_visits (
     seen_output INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, channel)
 );
+CREATE TABLE IF NOT EXISTS face_decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sha256 TEXT NOT NULL,
+    box TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('confirm', 'stranger', 'not_a_face')),
+    pupil_id TEXT,
+    account INTEGER,
+    decided_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS face_decisions_photo ON face_decisions(sha256);
+CREATE INDEX IF NOT EXISTS face_decisions_pupil ON face_decisions(pupil_id);
 """
 
 

@@ -161,6 +161,7 @@ def test_the_visit_table_arrives_by_migration_in_an_older_database(tmp_path: Pat
     path = school.root / "state" / "photoguard.sqlite3"
     with school.pipe.store.transaction() as conn:
         conn.execute("DROP TABLE web_visits")
+        conn.execute("DROP TABLE face_decisions")  # version 6
         conn.execute("ALTER TABLE takedowns DROP COLUMN done_at")
         conn.execute("ALTER TABLE takedowns DROP COLUMN done_by")
         if version == 3:
@@ -169,7 +170,7 @@ def test_the_visit_table_arrives_by_migration_in_an_older_database(tmp_path: Pat
     school.pipe.store.close()
     store = Store(path)
     try:
-        assert store.one("PRAGMA user_version")[0] == SCHEMA_VERSION == 5  # type: ignore[index]
+        assert store.one("PRAGMA user_version")[0] == SCHEMA_VERSION == 6  # type: ignore[index]
         assert desk.visit(store, 1, "newsletter", 5) is None
         assert desk.takedown_marks(store) == {}
         assert store.one("SELECT COUNT(*) FROM optional_faces")[0] == 0  # type: ignore[index]
