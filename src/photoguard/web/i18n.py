@@ -341,6 +341,28 @@ _WORDS.update(
 _REASONS_NL += ((re.compile(r"^marked not a face"), "door een beoordelaar gemarkeerd als geen gezicht"),)
 
 
+#: what the deletion log says was deleted (its ``kind``), in words; an unknown kind is shown as it is
+_DELETED: dict[str, tuple[str, str]] = {
+    "original": ("origineel uit de kluis", "original from the vault"),
+    "quarantine_original": ("origineel uit quarantaine", "original from quarantine"),
+    "quarantine": ("quarantaine", "quarantine"),
+    "output": ("gepubliceerd bestand", "published file"),
+    "channel": ("kanaalbestand", "channel file"),
+    "caption": ("bijschrift", "caption"),
+    "templates": ("gezichtsgegevens (voorbeelden)", "face data (templates)"),
+    "face_decisions": ("beslissingen over gezichten", "face decisions"),
+    "temp": ("tijdelijke bestanden", "temporary files"),
+    "audit": ("oude auditregels", "old audit rows"),
+}
+
+
+def deleted_kind(kind: str, lang: str) -> str:
+    words = _DELETED.get(kind)
+    if words is None:
+        return kind
+    return f"{words[1] if lang == 'en' else words[0]} ({kind})"
+
+
 def word(key: str, lang: str) -> str:
     nl, en = _WORDS.get(key, (key, key))
     return en if lang == "en" else nl

@@ -147,7 +147,7 @@ def deletions_table(web: WebState, request: Request, lang: str) -> Table:
         table.rows.append(
             [
                 dutch_time(str(r["at"]), web.tz),
-                str(r["kind"]),
+                i18n.deleted_kind(str(r["kind"]), lang),
                 str(r["ref"]),
                 str(r["sha256"] or ""),
                 i18n.channel_label(str(r["channel"]), lang) if r["channel"] else "",

@@ -123,7 +123,7 @@ def test_deletion_log_takedowns_and_report(school: WebSchool) -> None:
     log = c.get("/privacy/deletions").text
     assert "1-7-2026 00:30" in log and "outbox/website/x.jpg" in log
     rows = _csv(c.get("/privacy/deletions.csv").content)
-    assert rows[1][:3] == ["1-7-2026 00:30", "output", "outbox/website/x.jpg"]
+    assert rows[1][:3] == ["1-7-2026 00:30", "gepubliceerd bestand (output)", "outbox/website/x.jpg"]
     report = c.get("/privacy/report").text
     assert "Privacyrapport" in report and "Schoolgids" in report and "1001" in report
     rep = _csv(c.get("/privacy/report.csv").content)
