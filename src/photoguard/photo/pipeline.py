@@ -182,9 +182,19 @@ class Pipeline:
         self.text_finder = text if isinstance(text, TextFinder) else TextFinder(text or _ocr(settings))
         self.today = today
         self._master = keys.load_master(self.layout.key)
+        self._check_key()
         self._claims: dict[str, list[Any]] = {}  # sha256 -> [lock, users]: one photo at a time
         self._claims_lock = threading.Lock()
         self._missing_templates = 0  # pupils enrolled only with another template engine (last count logged)
+
+    def _check_key(self) -> None:
+        """Another key file in place of the school's own is a hard stop (KeyError_, exit 4): whatever
+        was held or vaulted with it could never be read with the right key."""
+        rows = self.store.query(
+            "SELECT wrapped_key FROM pupil_keys WHERE wrapped_key != zeroblob(length(wrapped_key)) LIMIT 1"
+        )
+        enc = [p for top in (self.layout.quarantine, self.layout.vault) if top.is_dir() for p in top.rglob("*.enc")]
+        keys.check_master(self._master, self.layout.key, (bytes(r["wrapped_key"]) for r in rows), enc)
 
     # -- public ------------------------------------------------------------------------------
     def process_path(
