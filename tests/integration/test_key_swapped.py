@@ -7,18 +7,17 @@ test_state_loss.py covers a deleted key and a lost, emptied or replaced database
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from photoguard.cli.app import main
 from photoguard.cli.exitcodes import EXIT_STATE
 from photoguard.photo.pipeline import Pipeline
+from photoguard.service.health import read_heartbeat
 from photoguard.service.watch import WatchService
 from tests.support.fake_cli import fake_pipeline
 from tests.support.photos import make_photo
@@ -36,14 +35,6 @@ def _no_leaked_threads() -> Iterator[None]:
 
 def _outbox(root: Path) -> list[Path]:
     return sorted(p for p in (root / "outbox").rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
-def _beat(root: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((root / "state" / "service.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def test_a_key_file_swapped_for_another_stops_publishing(tmp_path: Path) -> None:
@@ -66,8 +57,8 @@ def test_a_key_file_swapped_for_another_stops_publishing(tmp_path: Path) -> None
         assert _outbox(root) == published, "nothing is published with the other key"
         assert later.exists(), "the photo stays in the inbox"
         assert svc.failure is not None and "photoguard.key" in svc.failure and "replaced" in svc.failure
-        assert wait_for(lambda: _beat(root).get("state") == "failed", 10), "the heartbeat says why"
-        assert "photoguard.key" in _beat(root)["failure"]
+        assert wait_for(lambda: (read_heartbeat(svc.layout) or {}).get("state") == "failed", 10), "heartbeat"
+        assert "photoguard.key" in (read_heartbeat(svc.layout) or {})["failure"]
     finally:
         svc.stop()
         pipe.store.close()
