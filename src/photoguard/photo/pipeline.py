@@ -394,7 +394,15 @@ class Pipeline:
             reason = f"{problem}: {where} could not take the file"
         else:
             reason = f"{where} {problem}"
-        reason += "; nothing published, the original stays in the inbox and is tried again"
+        # channels that needed no review may have gone out before the hold could be written
+        live: list[str] = []
+        with contextlib.suppress(Exception):  # the database may be what is full
+            rows = self.store.query(
+                "SELECT DISTINCT channel FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL", (upload.sha256,)
+            )
+            live = sorted(str(r["channel"]) for r in rows)
+        done = f"published: {', '.join(live)}; the rest waits" if live else "nothing published"
+        reason += f"; {done}, the original stays in the inbox and is tried again"
         log.error("photo %s kept: %s", upload.sha256[:12], reason)
         with contextlib.suppress(Exception):  # the database may be what is full
             self.store.audit(AuditEvent("photo.kept", photo_sha256=upload.sha256, detail={"reason": reason}))
