@@ -90,7 +90,7 @@ def test_a_clip_whose_writer_pauses_before_its_movie_header_is_published_once(tm
         calls.append(hashlib.sha256(path.read_bytes()).hexdigest())
         return real(path, **kw)  # type: ignore[arg-type]
 
-    pipe.process_path = counting  # type: ignore[method-assign]
+    pipe.process_path = counting  # type: ignore[method-assign,assignment]
     data = make_clip(FACES, frames=8)
     moov_at = next(s for t, s, _e in _top_boxes(data) if t == b"moov")
     path = root / "inbox" / "juf-anne" / "VID_0001.mp4"
