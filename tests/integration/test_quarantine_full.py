@@ -102,3 +102,35 @@ def test_a_held_photo_with_the_quarantine_full_says_what_went_out(
     assert "review needed for: newsletter, parro, guide" in text, text
     assert not photo.exists() and _outbox(root) == first, "held now; nothing published twice"
     assert len(list((root / "quarantine").iterdir())) == 1
+
+
+def test_an_approval_onto_a_read_only_channel_keeps_the_item_and_says_why(
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = make_photo(root / "inbox" / "groep7" / "IMG_0002.jpg", seed=3)
+    rc, text = _process(root, photo, capsys, near=True)
+    assert "review needed for: newsletter, parro, guide" in text, text
+    [qdir] = list((root / "quarantine").iterdir())
+    real = fsutil.write_temp
+    parro = root / "outbox" / "parro"
+
+    def read_only(where: Path, data: bytes, **kw: Any) -> Path:
+        if Path(where) == parro:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(Path(where) / fsutil.temp_name()))
+        return real(where, data, **kw)
+
+    monkeypatch.setattr(fsutil, "write_temp", read_only)
+    capsys.readouterr()
+    argv = ["--root", str(root), "review", "approve", qdir.name]
+    rc = main(argv, pipeline_factory=fake_pipeline(0.0, True))  # type: ignore[arg-type]
+    out = capsys.readouterr()
+    assert rc == 1, out
+    assert "the approval could not be published: outbox/parro not writable" in out.err, out.err
+    assert "the photo stays held: approve it again" in out.err and "inbox" not in out.err
+    assert qdir.exists(), "the held original is kept"
+    assert _outbox(root) == _ledger(root) and not any("parro" in p for p in _outbox(root))
+    monkeypatch.undo()
+    rc = main(argv, pipeline_factory=fake_pipeline(0.0, True))  # type: ignore[arg-type]
+    assert rc == 0 and not qdir.exists()
+    assert {Path(p).parts[1] for p in _outbox(root)} == {"newsletter", "parro", "guide", "website", "social"}
+    assert _outbox(root) == _ledger(root)

@@ -189,6 +189,9 @@ def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
         return EXIT_FAIL
     from photoguard.core.textsafe import terminal_text as safe
 
+    if getattr(res, "kept", False):  # a folder could not take a file (disk full, read-only)
+        print(f"item {safe(args.id)}: the approval could not be published: {safe(res.reason)}", file=sys.stderr)
+        return EXIT_FAIL
     for ch, path in sorted(res.outputs.items()):
         print(f"published {ch}: {safe(path)}")
     if res.held_channels:

@@ -379,9 +379,11 @@ class Pipeline:
             problem = fsutil.storage_problem(exc)
             if problem is None:
                 raise
-            return self._kept(upload, exc, problem)
+            return self._kept(upload, exc, problem, held=from_quarantine is not None)
 
-    def _kept(self, upload: Upload, exc: OSError | sqlite3.Error, problem: str) -> ProcessResult:
+    def _kept(
+        self, upload: Upload, exc: OSError | sqlite3.Error, problem: str, *, held: bool = False
+    ) -> ProcessResult:
         where = "the database" if isinstance(exc, sqlite3.Error) else "the photoguard folders"
         filename = getattr(exc, "filename", None)
         if filename:
@@ -402,7 +404,10 @@ class Pipeline:
             )
             live = sorted(str(r["channel"]) for r in rows)
         done = f"published: {', '.join(live)}; the rest waits" if live else "nothing published"
-        reason += f"; {done}, the original stays in the inbox and is tried again"
+        then = "the original stays in the inbox and is tried again"
+        if held:  # an approval: the original is the held copy in quarantine
+            then = "the photo stays held: approve it again"
+        reason += f"; {done}, {then}"
         log.error("photo %s kept: %s", upload.sha256[:12], reason)
         with contextlib.suppress(Exception):  # the database may be what is full
             self.store.audit(AuditEvent("photo.kept", photo_sha256=upload.sha256, detail={"reason": reason}))
