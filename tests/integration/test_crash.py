@@ -24,7 +24,7 @@ from PIL import Image
 
 from photoguard.ledger.db import Store
 from tests.support.photos import photo_bytes
-from tests.support.school import held_original, init_school
+from tests.support.school import consent_csv, held_original, import_consent, init_school
 from tests.support.shared import REPO
 from tests.support.threads import thread_guard, wait_for
 
@@ -95,6 +95,9 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
     rng = random.Random(seed)
     root = tmp_path / "school"
     init_school(root, settle_seconds="0.2", workers="2")
+    store = Store(root / "state" / "photoguard.sqlite3")  # watch refuses a registry without pupils
+    import_consent(store, root / "c.csv", consent_csv())
+    store.close()
     log = tmp_path / "service.log"
     contents = [photo_bytes(seed=1000 + i) for i in range(PHOTOS - 2)]
     contents += [contents[3], contents[7]]  # the same photo dropped twice

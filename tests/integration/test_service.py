@@ -435,8 +435,11 @@ def test_looks_complete_webp_and_heic_boxes() -> None:
     assert completeness(riff[:-4]) is Completeness.INCOMPLETE
     ftyp = (16).to_bytes(4, "big") + b"ftypmp42" + b"\x00" * 4
     mdat = (24).to_bytes(4, "big") + b"mdat" + b"\x01" * 16
-    assert completeness(ftyp + mdat) is Completeness.COMPLETE
+    moov = (8).to_bytes(4, "big") + b"moov"
+    assert completeness(ftyp + mdat + moov) is Completeness.COMPLETE
     assert completeness(ftyp + mdat[:-5]) is Completeness.INCOMPLETE
+    # a clip paused after its media data, before the movie header a phone writes last
+    assert completeness(ftyp + mdat) is Completeness.INCOMPLETE
 
 
 def test_path_id_hides_the_name() -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from photoguard.cli.exitcodes import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from photoguard.config import CONSENT_KEYS
+from photoguard.core.textsafe import terminal_text as safe
 
 if TYPE_CHECKING:
     from photoguard.cli.app import Context, SubParsers
@@ -60,9 +61,10 @@ def cmd_consent_import(args: argparse.Namespace, ctx: Context) -> int:
     try:
         report = import_csv(store, Path(args.file), accept_regrants=args.accept_regrants)
     except ConsentImportError as exc:
-        print(f"refused {args.file}: nothing was imported", file=sys.stderr)
+        # the file's name and its header come from outside: shown, never obeyed by the terminal
+        print(f"refused {safe(args.file)}: nothing was imported", file=sys.stderr)
         for p in exc.problems:
-            print(f"  {p}", file=sys.stderr)
+            print(f"  {safe(p)}", file=sys.stderr)
         return EXIT_FAIL
     print(
         f"imported: {report.added} new, {report.updated} changed, {report.unchanged} unchanged "
@@ -73,16 +75,16 @@ def cmd_consent_import(args: argparse.Namespace, ctx: Context) -> int:
     if report.regrants_accepted:
         print(f"  {len(report.regrants_accepted)} re-grant(s) accepted over a withdrawal by another source:")
         for c in report.regrants_accepted:
-            print(f"    {c.line()}")
+            print(f"    {safe(c.line())}")
     for line in after_changes(ctx, report.changes):
-        print(f"  {line}")
+        print(f"  {safe(line)}")
     if report.conflicts:
         print(
             f"  {len(report.conflicts)} conflict(s): NOT re-granted, withdrawn by another source "
             "(the rest of the file was imported):"
         )
         for c in report.conflicts:
-            print(f"    {c.line()}")
+            print(f"    {safe(c.line())}")
         print(
             "  check with the parents; re-grant with 'photoguard consent set PUPIL KEY=yes' or "
             "'photoguard consent import --accept-regrants FILE'"
@@ -111,7 +113,7 @@ def cmd_consent_set(args: argparse.Namespace, ctx: Context) -> int:
             return EXIT_FAIL
     print(f"{len(changes)} change(s) recorded for pupil {args.pupil}")
     for line in after_changes(ctx, changes):
-        print(f"  {line}")
+        print(f"  {safe(line)}")
     return EXIT_OK
 
 
@@ -150,7 +152,6 @@ def cmd_consent_show(args: argparse.Namespace, ctx: Context) -> int:
         print(json.dumps(doc))
         return EXIT_OK
     from photoguard.core.textsafe import OutputStyle
-    from photoguard.core.textsafe import terminal_text as safe
 
     style = OutputStyle.from_settings(ctx.settings.locale)
     left = "; left on " + safe(p.left_on) if p.left_on else ""
@@ -162,7 +163,10 @@ def cmd_consent_show(args: argparse.Namespace, ctx: Context) -> int:
         print("not from the administration's export:")
         for k, v in differs:
             office = "" if v.admin_value is None else f"; the administration says {'yes' if v.admin_value else 'no'}"
-            print(f"  {k:16} {'yes' if v.value else 'no'} since {v.since[:10] or '?'} ({v.kind}: {v.source}){office}")
+            print(
+                f"  {k:16} {'yes' if v.value else 'no'} since {safe(v.since[:10]) or '?'} "
+                f"({safe(v.kind)}: {safe(v.source)}){office}"
+            )
     if hist:
         print(f"history ({style.timezone}):")
         for h in hist:
@@ -194,7 +198,6 @@ def cmd_consent_stale(args: argparse.Namespace, ctx: Context) -> int:
         print(f"every pupil's consent was confirmed within {args.older_than}")
         return EXIT_OK
     from photoguard.core.textsafe import OutputStyle
-    from photoguard.core.textsafe import terminal_text as safe
 
     style = OutputStyle.from_settings(ctx.settings.locale)
     print(f"{len(rows)} pupil(s) without a confirmed consent record in the last {safe(args.older_than)}:")
@@ -222,6 +225,6 @@ def cmd_enrol(args: argparse.Namespace, ctx: Context) -> int:
     for o in outcomes:
         ok += o.ok
         mark = "ok     " if o.ok else "refused"
-        print(f"{mark} {o.pupil_id} {Path(o.photo).name}: {o.reason}")
+        print(f"{mark} {safe(o.pupil_id)} {safe(Path(o.photo).name)}: {safe(o.reason)}")
     print(f"{ok} of {len(outcomes)} photo(s) enrolled")
     return EXIT_OK if ok == len(outcomes) and outcomes else EXIT_FAIL

@@ -247,6 +247,18 @@ def format_stats(d: dict[str, Any]) -> str:
         ("forwarded", str(d["forwarded"])),
         ("upstream errors", f"{d['upstream_errors']} (timeouts {d['upstream_timeouts']})"),
         ("list names", f"{d['list_names']} (loaded in {d['list_load_seconds']} s)"),
+        # what hostile clients did, and what the filter did about it (issue 17)
+        ("malformed", f"{d.get('malformed', 0)} (answered FORMERR, not forwarded)"),
+        (
+            "tcp closed",
+            f"deadline {d.get('tcp_deadline_closed', 0)}, idle {d.get('tcp_idle_closed', 0)}, "
+            f"per-client cap {d.get('tcp_refused', 0)}, total cap {d.get('tcp_evicted', 0)}",
+        ),
+        (
+            "query log",
+            f"{d.get('query_log_suppressed', 0)} lines over the rate cap, "
+            f"{d.get('query_log_rotations', 0)} rotations",
+        ),
     ]
     addr_width = max((len(u["upstream"]) for u in d["upstreams"]), default=0)
     rows += [("upstream", f"{u['upstream']:<{addr_width}}  {'DOWN' if u['down'] else 'up'}") for u in d["upstreams"]]

@@ -300,7 +300,17 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         if svc.get("last_error"):
             err = svc["last_error"]
             print(f"  last error: {when(err.get('at'))} {terminal_text(err.get('kind'))}")
-        print(f"  next sweep: {svc.get('next_sweep_at')}")
+        incomplete = svc.get("incomplete") or {}
+        if incomplete.get("waiting"):
+            # an upload that ends too early waits (never deleted); past the limit it is set aside
+            print(
+                f"  still arriving: {incomplete['waiting']} upload(s) end too early; the longest has not "
+                f"changed for {incomplete.get('longest_wait_seconds', 0):.0f} s (moved to quarantine after "
+                f"{incomplete.get('limit_seconds', 0):.0f} s without change)"
+            )
+        # the service keeps the next sweep in the school's clock ([locale] timezone)
+        nxt = str(svc.get("next_sweep_at") or "-").replace("T", " ")
+        print(f"  next sweep: {terminal_text(nxt)} {ctx.settings.locale.timezone}")
         if svc.get("fake_models"):
             print("  WARNING: TEST MODE, fake face models in use")
     elif svc.get("state"):
@@ -320,5 +330,5 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         )
         print(f"waiting for review: {db['waiting_for_review']} (photoguard review list)")
     for p in report["problems"]:
-        print(f"PROBLEM: {p}")
+        print(f"PROBLEM: {terminal_text(p)}")  # folder names and reasons come from outside
     return EXIT_OK if svc.get("running") else EXIT_FAIL

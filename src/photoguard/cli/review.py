@@ -187,11 +187,16 @@ def cmd_review_approve(args: argparse.Namespace, ctx: Context) -> int:
     except ReviewError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAIL
+    from photoguard.core.textsafe import terminal_text as safe
+
+    if getattr(res, "kept", False):  # a folder could not take a file (disk full, read-only)
+        print(f"item {safe(args.id)}: the approval could not be published: {safe(res.reason)}", file=sys.stderr)
+        return EXIT_FAIL
     for ch, path in sorted(res.outputs.items()):
-        print(f"published {ch}: {path}")
+        print(f"published {ch}: {safe(path)}")
     if res.held_channels:
-        print(f"still held: {', '.join(res.held_channels)} ({res.reason})")
-    print(f"item {args.id}: {res.status.value}")
+        print(f"still held: {', '.join(res.held_channels)} ({safe(res.reason)})")
+    print(f"item {safe(args.id)}: {res.status.value}")
     return EXIT_OK if res.status.value in ("published", "held") else EXIT_FAIL
 
 

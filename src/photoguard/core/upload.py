@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -17,6 +18,32 @@ def safe_text(name: str) -> str:
         return name
     except UnicodeEncodeError:
         return os.fsencode(name).decode("utf-8", "replace")
+
+
+def caption_text(raw: bytes) -> str:
+    """A teacher's caption file as text, whatever editor wrote it: UTF-8 (with or without a BOM),
+    UTF-16 or UTF-32 with a BOM (Notepad's "Unicode"), UTF-16 without one, and otherwise Windows
+    "ANSI" (cp1252, which old Notepad writes). Decoding a cp1252 or UTF-16 caption as UTF-8 would
+    turn "Öztürk" into "?zt?rk" and "Emre" into "E m r e", which no name matcher recognises:
+    the surname would be published. Pure."""
+    boms = (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    )
+    for bom, encoding in boms:
+        if raw.startswith(bom):
+            return raw.decode(encoding, "replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if len(raw) >= 2 and raw.count(0) * 3 >= len(raw):  # UTF-16 without a BOM: every other byte 0
+        odd = sum(1 for b in raw[1::2] if b == 0)
+        return raw.decode("utf-16-le" if odd * 2 >= raw.count(0) else "utf-16-be", "replace")
+    return raw.decode("cp1252", "replace")
 
 
 @dataclass(frozen=True, slots=True)

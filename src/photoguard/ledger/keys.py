@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -67,3 +68,43 @@ def unwrap(master: Fernet, wrapped: bytes) -> Fernet:
         return Fernet(master.decrypt(wrapped))
     except InvalidToken:
         raise KeyError_("a stored key does not decrypt with this key file") from None
+
+
+#: what to do when the key file is not the one the school's data was encrypted with
+WRONG_KEY_ADVICE = (
+    "Another key file was put in its place (from another school, a test or an old backup): the face "
+    "templates and held photos cannot be read with it, and what photoguard would encrypt with it "
+    "could not be read with the right key later. Restore this school's own key file from your "
+    "backup (mode 0600); nothing was processed."
+)
+
+
+def check_master(master: Fernet, path: Path, wrapped: Iterable[bytes], encrypted_files: Iterable[Path]) -> None:
+    """Refuse a key file that is not the school's own: ``wrapped`` are stored pupil keys and
+    ``encrypted_files`` files encrypted with the master key (the smallest one that can be read
+    decides). With nothing encrypted yet, any key is the school's. Raises :class:`KeyError_`."""
+    for blob in wrapped:
+        if not any(blob):  # a shredded pupil's key is zeroed: it proves nothing
+            continue
+        try:
+            master.decrypt(blob)
+        except InvalidToken:
+            raise KeyError_(f"the key file {path} does not decrypt this school's data. {WRONG_KEY_ADVICE}") from None
+        return
+    for file in sorted(encrypted_files, key=_size)[:8]:  # a held caption reads faster than an original
+        try:
+            token = file.read_bytes()
+        except OSError:
+            continue  # gone meanwhile (expired, approved): try the next
+        try:
+            master.decrypt(token)
+        except InvalidToken:
+            raise KeyError_(f"the key file {path} does not decrypt this school's data. {WRONG_KEY_ADVICE}") from None
+        return
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -48,6 +48,7 @@ import pillow_heif
 from PIL import Image, ImageCms, IptcImagePlugin
 
 from photoguard.config import MediaConfig
+from photoguard.core.upload import caption_text
 from photoguard.photo.formats import (
     DAMAGED,
     SUPPORTED_TEXT,
@@ -731,8 +732,7 @@ def read_sidecar(path: Path) -> str | None:
                 raw = fh.read(MAX_SIDECAR_BYTES + 1)
         except OSError:
             continue
-        text = raw[:MAX_SIDECAR_BYTES].decode("utf-8-sig", "replace")
-        return text
+        return caption_text(raw[:MAX_SIDECAR_BYTES])
     return None
 
 

@@ -623,7 +623,9 @@ class VideoFormat(ImageFormat):
 
 class IsoVideo(VideoFormat):
     """MP4, MOV, M4V (ISO-BMFF / QuickTime): an ``ftyp`` with a video brand and no HEIF or AVIF
-    brand (a HEIC photo is ISO-BMFF too). Complete when the top-level boxes tile the file."""
+    brand (a HEIC photo is ISO-BMFF too). Complete when the top-level boxes tile the file and it
+    holds both the movie header (``moov``) and media data (``mdat``): a phone writes ``moov`` last,
+    so a pause just before it, or just after a fast-start ``moov``, is a box walk that tiles."""
 
     name = "mp4"
     magic = b""
@@ -638,7 +640,11 @@ class IsoVideo(VideoFormat):
         return len(data) < 16 and b"ftyp".startswith(data[4:8])
 
     def completeness(self, data: bytes) -> Completeness:
-        return bmff_completeness(data)
+        verdict = bmff_completeness(data)
+        if verdict is not Completeness.COMPLETE:
+            return verdict
+        kinds = {t for t, _b, _e in _boxes(data, 0, len(data)) or []}
+        return Completeness.COMPLETE if {b"moov", b"mdat"} <= kinds else Completeness.INCOMPLETE
 
 
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
@@ -743,7 +749,10 @@ def completeness(data: bytes) -> Completeness:
     if data[4:8] == b"ftyp":
         return bmff_completeness(data)  # AVIF and other ISO-BMFF: refused, but only once whole
     if data[:4] == _EBML_MAGIC or (len(data) < 4 and _EBML_MAGIC.startswith(data)):
-        return Completeness.INCOMPLETE if _ebml_element(data, 0) is None else Completeness.UNKNOWN
+        head = _ebml_element(data, 0)  # the EBML header names the DocType: until it is whole, wait
+        if head is None or (head[2] >= 0 and len(data) < head[1] + head[2]):
+            return Completeness.INCOMPLETE
+        return Completeness.UNKNOWN
     if any(f.could_become(data) for f in FORMATS.values()):
         return Completeness.INCOMPLETE
     return Completeness.UNKNOWN

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from photoguard import fsutil
 from photoguard.config import Settings
-from photoguard.core.upload import Upload, safe_text
+from photoguard.core.upload import Upload, caption_text, safe_text
 from photoguard.fsutil import is_temp_name
 
 #: names that are never photos: partial downloads, office locks, OS litter
@@ -168,7 +168,7 @@ def _find_sidecar(path: Path) -> tuple[Path, str] | None:
             data, _st = read_regular(side, MAX_SIDECAR_BYTES - 1)
         except IngestError:
             continue
-        return side, data.decode("utf-8", errors="replace")
+        return side, caption_text(data)
     return None
 
 

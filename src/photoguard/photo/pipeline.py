@@ -182,9 +182,19 @@ class Pipeline:
         self.text_finder = text if isinstance(text, TextFinder) else TextFinder(text or _ocr(settings))
         self.today = today
         self._master = keys.load_master(self.layout.key)
+        self._check_key()
         self._claims: dict[str, list[Any]] = {}  # sha256 -> [lock, users]: one photo at a time
         self._claims_lock = threading.Lock()
         self._missing_templates = 0  # pupils enrolled only with another template engine (last count logged)
+
+    def _check_key(self) -> None:
+        """Another key file in place of the school's own is a hard stop (KeyError_, exit 4): whatever
+        was held or vaulted with it could never be read with the right key."""
+        rows = self.store.query(
+            "SELECT wrapped_key FROM pupil_keys WHERE wrapped_key != zeroblob(length(wrapped_key)) LIMIT 1"
+        )
+        enc = [p for top in (self.layout.quarantine, self.layout.vault) if top.is_dir() for p in top.rglob("*.enc")]
+        keys.check_master(self._master, self.layout.key, (bytes(r["wrapped_key"]) for r in rows), enc)
 
     # -- public ------------------------------------------------------------------------------
     def process_path(
@@ -369,9 +379,11 @@ class Pipeline:
             problem = fsutil.storage_problem(exc)
             if problem is None:
                 raise
-            return self._kept(upload, exc, problem)
+            return self._kept(upload, exc, problem, held=from_quarantine is not None)
 
-    def _kept(self, upload: Upload, exc: OSError | sqlite3.Error, problem: str) -> ProcessResult:
+    def _kept(
+        self, upload: Upload, exc: OSError | sqlite3.Error, problem: str, *, held: bool = False
+    ) -> ProcessResult:
         where = "the database" if isinstance(exc, sqlite3.Error) else "the photoguard folders"
         filename = getattr(exc, "filename", None)
         if filename:
@@ -384,7 +396,18 @@ class Pipeline:
             reason = f"{problem}: {where} could not take the file"
         else:
             reason = f"{where} {problem}"
-        reason += "; nothing published, the original stays in the inbox and is tried again"
+        # channels that needed no review may have gone out before the hold could be written
+        live: list[str] = []
+        with contextlib.suppress(Exception):  # the database may be what is full
+            rows = self.store.query(
+                "SELECT DISTINCT channel FROM outputs WHERE source_sha256=? AND withdrawn_at IS NULL", (upload.sha256,)
+            )
+            live = sorted(str(r["channel"]) for r in rows)
+        done = f"published: {', '.join(live)}; the rest waits" if live else "nothing published"
+        then = "the original stays in the inbox and is tried again"
+        if held:  # an approval: the original is the held copy in quarantine
+            then = "the photo stays held: approve it again"
+        reason += f"; {done}, {then}"
         log.error("photo %s kept: %s", upload.sha256[:12], reason)
         with contextlib.suppress(Exception):  # the database may be what is full
             self.store.audit(AuditEvent("photo.kept", photo_sha256=upload.sha256, detail={"reason": reason}))

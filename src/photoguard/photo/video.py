@@ -128,6 +128,14 @@ def _turns(rotation: float) -> int:
     return turns % 4
 
 
+def _check_frame_size(width: int, height: int, cfg: VideoConfig) -> None:
+    if width * height > cfg.max_pixels:
+        raise MediaError(
+            f"the clip's frames are too large ({width}x{height}; the limit is "
+            f"{cfg.max_pixels / 1e6:.1f} megapixels)"
+        )
+
+
 def probe(data: bytes, cfg: VideoConfig) -> ClipInfo:
     """Read the container and the first frame; MediaError with a clear reason when the clip
     cannot be read or exceeds a limit in ``cfg``."""
@@ -143,6 +151,9 @@ def probe(data: bytes, cfg: VideoConfig) -> ClipInfo:
             if not c.streams.video:
                 raise MediaError("the clip has no picture")
             v = c.streams.video[0]
+            # the frame size the stream declares, before a frame is decoded: a clip of huge frames
+            # is refused without allocating one (turning it does not change the pixel count)
+            _check_frame_size(v.codec_context.width or 0, v.codec_context.height or 0, cfg)
             fps = v.average_rate or v.guessed_rate or v.base_rate
             if c.duration is not None:
                 seconds = c.duration / av.time_base
@@ -172,11 +183,7 @@ def probe(data: bytes, cfg: VideoConfig) -> ClipInfo:
     if info.seconds > cfg.max_seconds:
         what = "unknown" if math.isinf(info.seconds) else f"{info.seconds:.0f} s"
         raise MediaError(f"the clip is too long ({what}; the limit is {cfg.max_seconds:.0f} s)")
-    if info.width * info.height > cfg.max_pixels:
-        raise MediaError(
-            f"the clip's frames are too large ({info.width}x{info.height}; the limit is "
-            f"{cfg.max_pixels / 1e6:.1f} megapixels)"
-        )
+    _check_frame_size(info.width, info.height, cfg)
     if info.fps <= 0 or info.fps > cfg.max_fps:
         raise MediaError(f"the clip's frame rate is not supported ({float(info.fps):.0f} fps)")
     return info

@@ -10,10 +10,11 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from photoguard import fsutil
 from photoguard.config import Layout
@@ -71,6 +72,17 @@ def check_folders(layout: Layout, min_free_bytes: int = MIN_FREE_BYTES) -> list[
                 f"at least {min_free_bytes >> 20} MB needed)"
             )
     return problems
+
+
+def school_clock(timezone: str) -> Callable[[], datetime]:
+    """A clock of the school's wall time: naive local datetimes in ``timezone`` (e.g.
+    Europe/Amsterdam), independent of the server's own time zone (often UTC)."""
+    zone = ZoneInfo(timezone)
+
+    def now() -> datetime:
+        return datetime.now(zone).replace(tzinfo=None)
+
+    return now
 
 
 def next_sweep_time(now: datetime, at: str) -> datetime:

@@ -75,6 +75,7 @@ from photoguard.service.health import (
     path_id,
     read_heartbeat,
     record_sweep,
+    school_clock,
     write_heartbeat,
 )
 from photoguard.service.intake import Entry, IntakeState, Verdict, judge
@@ -159,7 +160,7 @@ class WatchService:
         min_free_bytes: int = MIN_FREE_BYTES,
         tick_seconds: float = 0.2,
         sweep: Callable[[Path, Settings, Store], object] | None = None,
-        local_now: Callable[[], datetime] = datetime.now,
+        local_now: Callable[[], datetime] | None = None,
         fake_models: bool = False,
     ) -> None:
         self.root = root
@@ -183,7 +184,9 @@ class WatchService:
         self.min_free_bytes = min_free_bytes
         self.tick = tick_seconds
         self._sweep_fn = sweep
-        self.local_now = local_now
+        #: the school's wall clock (naive, [locale] timezone): ``service.sweep_at`` is read on it,
+        #: whatever time zone the server itself runs in
+        self.local_now = local_now or school_clock(settings.locale.timezone)
         self.fake_models = fake_models
 
         self._inbox_real = self.layout.inbox.resolve()
@@ -219,7 +222,7 @@ class WatchService:
         self.failed = threading.Event()
         self._key_identity: tuple[int, int] | None = None
         self.started_at = iso()
-        self.next_sweep: datetime = next_sweep_time(local_now(), svc.sweep_at)
+        self.next_sweep: datetime = next_sweep_time(self.local_now(), svc.sweep_at)
         self._state = "starting"
 
     # -- lifecycle ---------------------------------------------------------------------------
