@@ -40,6 +40,8 @@ def test_new_password_rules() -> None:
         ("no consent for newsletter", "geen toestemming voor Nieuwsbrief"),
         ("no consent for social", "geen toestemming voor Sociale media"),
         ("consent for guide", "toestemming voor Schoolgids"),
+        ("outbox/parro not writable (read-only file system); stays held", "outbox/parro is niet beschrijfbaar"),
+        ("outbox/website: disk full", "De schijf is vol"),
         ("not recognised", "niet herkend als leerling met toestemming"),
         ("uncertain match to a consenting pupil; review needed for: parro", "niet zeker genoeg"),
         ("pupil has left the school", "de leerling heeft de school verlaten"),

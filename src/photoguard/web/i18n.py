@@ -77,6 +77,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "done.approved": ("Goedgekeurd", "Approved"),
     "done.rejected": ("Afgewezen; het origineel is verwijderd.", "Rejected; the original was deleted."),
     "done.failed": ("Dat lukte niet", "That did not work"),
+    "done.not_published": (
+        "Goedgekeurd, maar niet gepubliceerd; de foto blijft vastgehouden",
+        "Approved, but not published; the photo stays held",
+    ),
     "uploads.title": ("Mijn uploads", "My uploads"),
     "uploads.empty": ("Nog geen uploads uit uw mappen.", "No uploads from your folders yet."),
     "uploads.folder": ("Map", "Folder"),
@@ -238,6 +242,15 @@ _WORDS: dict[str, tuple[str, str]] = {
 _REASONS_NL: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p), nl)
     for p, nl in (
+        (
+            r"^([\w./-]+) not writable",
+            "De map \\1 is niet beschrijfbaar (alleen-lezen of geen rechten); de foto blijft vastgehouden. "
+            "Keur hem opnieuw goed zodra de beheerder dit heeft opgelost",
+        ),
+        (
+            r"^([\w./-]+)?:? ?disk full|^disk full",
+            "De schijf is vol; de foto blijft vastgehouden. Keur hem opnieuw goed zodra er weer ruimte is",
+        ),
         (
             r"^uncertain match to a consenting pupil",
             "Een gezicht lijkt op een leerling met toestemming, maar "

@@ -411,6 +411,10 @@ async def approve(request: Request) -> Response:
         session.flash.append(f"{i18n.word('done.failed', lang)}: {exc}")
         return RedirectResponse(f"/review/{item.id}", status_code=303)
     web.previews.forget(item.id)
+    if getattr(result, "kept", False):  # a channel folder could not take a file (disk full, read-only)
+        web.audit("web.approve_failed", session.user_id, photo_sha256=item.sha256, id=item.id, channel=channel)
+        session.flash.append(f"{i18n.word('done.not_published', lang)}: {i18n.reason(result.reason, lang)}")
+        return RedirectResponse(f"/review/{item.id}", status_code=303)
     outcome = result.status.value
     web.audit(
         "web.approve",

@@ -402,3 +402,39 @@ def test_odd_url_parameters_of_the_new_routes_answer_404(school: WebSchool) -> N
         f"/review/optional/{school.anne_sha}/nochannel.jpg",
     ):
         assert c.get(path).status_code == 404, path
+
+
+def test_an_approval_that_cannot_be_written_says_why_and_keeps_the_photo_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A channel folder that cannot take the file (read-only, disk full): the reviewer reads why
+    in Dutch, the photo stays held with its original, and approving later publishes it."""
+    import errno
+    import os
+    from typing import Any
+
+    from photoguard import fsutil
+
+    school = make_web_school(tmp_path)
+    c = school.login("carla")
+    real = fsutil.write_temp
+    parro = school.root / "outbox" / "parro"
+
+    def read_only(where: Path, data: bytes, **kw: Any) -> Path:
+        if Path(where) == parro:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(Path(where) / fsutil.temp_name()))
+        return real(where, data, **kw)
+
+    monkeypatch.setattr(fsutil, "write_temp", read_only)
+    page = c.get(f"/review/{school.qid}").text
+    r = c.post(f"/review/{school.qid}/approve", data={"csrf_token": csrf_of(page)})
+    assert r.status_code == 303 and r.headers["location"] == f"/review/{school.qid}"
+    after = c.get(f"/review/{school.qid}").text
+    assert "Goedgekeurd, maar niet gepubliceerd" in after
+    assert "outbox/parro" in after and "niet beschrijfbaar" in after
+    assert (school.root / "quarantine" / school.qid).exists()
+    assert [e["detail"]["id"] for e in audit_rows(school, "web.approve_failed")] == [school.qid]
+    monkeypatch.undo()
+    r = c.post(f"/review/{school.qid}/approve", data={"csrf_token": csrf_of(after)})
+    assert r.status_code == 303 and r.headers["location"] == "/review"
+    assert not (school.root / "quarantine" / school.qid).exists()
