@@ -296,6 +296,12 @@ class MatchRule:
     #: a near match needs a second enrolment template of the pupil within this distance
     #: (None: not required); see :func:`assign_matches`
     near_support: float | None = None
+    #: a confident match on one enrolment template alone needs this distance (None: the match
+    #: threshold); between it and ``match`` a second template must be within ``match_support``
+    single_match: float | None = None
+    match_support: float | None = None
+    #: what an unsupported face in that band becomes: NONE (redacted) or NEAR (bench only)
+    band_fallback: Literal["none", "near"] = "none"
 
     @property
     def outside_penalty(self) -> float:
@@ -314,6 +320,8 @@ def rule_for(cfg: IdentifyConfig) -> MatchRule:
             cfg.sface_margin,
             1.0 - cfg.sface_outside_group_similarity,
             1.0 - cfg.sface_near_support_similarity if cfg.sface_near_support_similarity > 0 else None,
+            1.0 - cfg.sface_single_photo_similarity if cfg.sface_match_support_similarity > 0 else None,
+            1.0 - cfg.sface_match_support_similarity if cfg.sface_match_support_similarity > 0 else None,
         )
     return MatchRule("euclidean", cfg.match_distance, cfg.review_distance, cfg.margin, cfg.outside_group_distance)
 
@@ -458,7 +466,11 @@ def assign_matches(
     if support is not None and np.shape(support) != dist.shape:
         raise ValueError("support must have the shape of dist")
     assigned = _assign(dist, rule.match)
-    confident = dict(assigned)
+    unsupported: set[int] = set()
+    if rule.single_match is not None and rule.match_support is not None and support is not None:
+        unsupported = {f for f, c in assigned.items()
+                       if dist[f, c] > rule.single_match and not support[f, c] <= rule.match_support}
+    confident = {f: c for f, c in assigned.items() if f not in unsupported}
     while True:  # demote assignments without a clear margin until none changes
         taken = {c: f for f, c in confident.items()}
         changed = False
@@ -479,6 +491,11 @@ def assign_matches(
             out.append(Match(MatchKind.MATCH, pids[c], float(row[c]), runner))
             continue
         free = [j for j in range(len(pids)) if taken.get(j, f) == f]
+        if f in unsupported and rule.band_fallback == "none":
+            c = assigned[f]
+            out.append(Match(MatchKind.NONE, None, float(row[c]),
+                             _runner(row, exclude={c, *(j for j, g in taken.items() if g != f)})))
+            continue
         if f in assigned:
             c = assigned[f]  # within the match threshold, but not clearly this pupil
         elif free:
