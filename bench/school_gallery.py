@@ -18,7 +18,12 @@ Rules compared: today's dlib rule over the whole school; the same with group-fir
 (cosine) over the whole school and group-first, at a few thresholds. Templates are computed once
 per photo and engine (YuNet landmarks; ~1,700 photos) and cached under bench/out/.
 
-    python bench/school_gallery.py [--seeds 5] [--photos 6]
+    python bench/school_gallery.py [--seeds 5] [--photos 6] [--band]
+
+``--band`` instead lists, per size, the faces one enrolment template alone would MATCH between
+``sface_match_similarity`` and ``sface_single_photo_similarity`` (pupils' own faces counted,
+everyone else named with all their template similarities) and what the default rule (two-photo
+support for matches) makes of them.
 
 ``--pipeline`` runs the same schools through the whole pipeline instead, with the default
 configuration (real detector, SFace templates, group-first from the inbox folder): a real school
@@ -39,8 +44,10 @@ runner-up.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -50,7 +57,8 @@ import numpy as np
 from _common import FACES, OUT, load_rgb, machine, md_table, need
 from photoguard.config import IdentifyConfig, NearMatchPolicy, Settings, YuNetConfig
 from photoguard.core.decide import decide_all
-from photoguard.core.records import FaceAction, Pupil
+from photoguard.core.records import FaceAction, MatchKind, Pupil
+from photoguard.photo import identify
 from photoguard.photo.detect import build_detector
 from photoguard.photo.identify import Gallery, TemplateModel, match_faces
 
@@ -167,6 +175,21 @@ class Tally:
             setattr(self, k, getattr(self, k) + getattr(other, k))
 
 
+@contextmanager
+def band_fallback(fallback: str | None) -> Iterator[None]:
+    """With "near": a face in the two-photo band without support is NEAR (held where its pupil
+    consents) instead of redacted; measured only, not a configuration of photoguard."""
+    if fallback is None:
+        yield
+        return
+    original = identify.rule_for
+    identify.rule_for = lambda cfg: dataclasses.replace(original(cfg), band_fallback=fallback)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        identify.rule_for = original  # type: ignore[assignment]
+
+
 def run(school: School, faces: Faces, engine: str, cfg: IdentifyConfig, group_first: bool) -> Tally:
     settings = Settings()
     channels = settings.channels
@@ -200,8 +223,10 @@ def run(school: School, faces: Faces, engine: str, cfg: IdentifyConfig, group_fi
 
 
 #: the sface rows before the two-photo support rule (a near match needs one template only)
-NO_SUPPORT = {"sface_near_support_similarity": 0.0}
-RULES: list[tuple[str, str, dict[str, float], bool]] = [
+NO_SUPPORT = {"sface_near_support_similarity": 0.0, "sface_match_support_similarity": 0.0}
+#: the sface rows before two-photo support for matches (one template may make a match)
+NO_MATCH_SUPPORT = {"sface_match_support_similarity": 0.0}
+RULES: list[tuple[str, str, dict[str, float | str], bool]] = [
     ("dlib 0.45 (today)", "opencv", {}, False),
     ("dlib 0.45, group-first (outside 0.40)", "opencv", {}, True),
     ("sface cos 0.45 (review 0.35)", "sface",
@@ -213,9 +238,55 @@ RULES: list[tuple[str, str, dict[str, float], bool]] = [
     ("sface cos 0.50, group-first (outside 0.60)", "sface", {"sface_review_similarity": 0.35, **NO_SUPPORT}, True),
     ("sface cos 0.50, review 0.42, group-first (outside 0.60), no two-photo support", "sface",
      NO_SUPPORT, True),
-    ("sface defaults: cos 0.50, review 0.42, group-first (outside 0.60), near needs a 2nd photo >= 0.36", "sface", {},
-     True),
+    ("sface cos 0.50, review 0.42, group-first (outside 0.60), near needs a 2nd photo >= 0.36", "sface",
+     NO_MATCH_SUPPORT, True),
+    ("same, cos 0.54 (outside 0.64)", "sface",
+     {**NO_MATCH_SUPPORT, "sface_match_similarity": 0.54, "sface_outside_group_similarity": 0.64}, True),
+    ("same, cos 0.50; 0.50-0.60 needs a 2nd photo >= 0.46, else redacted", "sface",
+     {"sface_match_support_similarity": 0.46}, True),
+    ("same, cos 0.50; 0.50-0.60 needs a 2nd photo >= 0.50, else near (held)", "sface", {"fallback": "near"}, True),
+    ("sface defaults: the same, else redacted (two-photo support for matches)", "sface", {}, True),
 ]
+
+
+def band_report(schools: Sequence[School], faces: Faces) -> list[str]:
+    """Who is in the two-photo band: faces that one template alone MATCHes at cosine between
+    sface_match_similarity and sface_single_photo_similarity (defaults, the rule off), split
+    into the pupils' own faces and everyone else, and what the default rule makes of them."""
+    vecs = faces.vectors["sface"]
+    on = IdentifyConfig(template_engine="sface")
+    off = on.model_copy(update=NO_MATCH_SUPPORT)
+    lo, hi = on.sface_match_similarity, on.sface_single_photo_similarity
+    own: dict[str, int] = {}
+    matched = 0
+    lines: list[str] = []
+    for school in schools:
+        ids = tuple(pid for pid, rows in school.enrol_rows.items() for _ in rows)
+        gallery = Gallery(ids, np.stack([vecs[r] for rows in school.enrol_rows.values() for r in rows]))
+        for group, shown in school.photos:
+            probe = [vecs[r] for r, _ in shown]
+            before = match_faces(probe, gallery, off, group_pupils=school.groups[group])
+            after = match_faces(probe, gallery, on, group_pupils=school.groups[group])
+            for (r, truth), m0, m1 in zip(shown, before, after, strict=True):
+                if m0.kind is not MatchKind.MATCH or m0.pupil_id is None:
+                    continue
+                matched += m0.pupil_id == truth
+                cos = 1.0 - float(m0.distance or 1.0)
+                if m0.pupil_id not in school.groups[group]:
+                    cos += on.sface_outside_group_similarity - lo  # undo the penalty
+                if not lo <= cos < hi:
+                    continue
+                if m0.pupil_id == truth:
+                    own[m1.kind.value] = own.get(m1.kind.value, 0) + 1
+                else:
+                    sims = sorted((float(vecs[r] @ vecs[e]) for e in school.enrol_rows[m0.pupil_id]), reverse=True)
+                    who = "stranger" if truth is None else "another pupil"
+                    lines.append(f"{who} {faces.names[r]} -> {school.pupils[m0.pupil_id].first_name}: templates"
+                                 f" {' / '.join(f'{c:.3f}' for c in sims)} -> {m1.kind.value}")
+    total = sum(own.values())
+    return [f"pupils' own faces matched: {matched}; in the band [{lo:.2f}, {hi:.2f}): {total}"
+            f" ({total / max(1, matched):.3f}), now " + ", ".join(f"{k} {v}" for k, v in sorted(own.items())),
+            *lines]
 
 
 CSV_COLUMNS = {"newsletter": "nieuwsbrief", "parro": "parro", "guide": "schoolgids", "website": "website",
@@ -395,6 +466,8 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=6, help="class photos per group")
     ap.add_argument("--pipeline", action="store_true", help="through the whole pipeline, default configuration")
     ap.add_argument("--why", action="store_true", help="with --pipeline: list every face that holds a channel")
+    ap.add_argument("--band", action="store_true",
+                    help="identify level: list who falls in the two-photo band for matches and what becomes of them")
     ap.add_argument("--sizes", type=int, nargs="+", default=[30, 100, 113], help="with --pipeline: school sizes")
     args = ap.parse_args()
     if args.pipeline:
@@ -408,18 +481,25 @@ def main() -> None:
     for size in (30, 100, 113):
         schools = [build_school(faces, size, args.photos, np.random.default_rng(1000 * size + s))
                    for s in range(args.seeds)]
+        if args.band:
+            print(f"{size} pupils, {args.seeds} schools: " + "\n  ".join(band_report(schools, faces)), flush=True)
+            continue
         enrolled = sum(len(s.enrol_rows) for s in schools) / len(schools)
         for label, engine, extra, group_first in RULES:
-            cfg = IdentifyConfig(template_engine=engine, **extra)  # type: ignore[arg-type]
+            options = {k: v for k, v in extra.items() if k != "fallback"}
+            cfg = IdentifyConfig(template_engine=engine, **options)  # type: ignore[arg-type]
             total = Tally()
-            for s in schools:
-                total.add(run(s, faces, engine, cfg, group_first))
+            with band_fallback(str(extra["fallback"]) if "fallback" in extra else None):
+                for s in schools:
+                    total.add(run(s, faces, engine, cfg, group_first))
             rows.append([
                 str(size), f"{enrolled:.0f}", label, str(total.photos), str(total.leaks),
                 f"{total.held / total.outputs:.3f}", f"{total.unattended / max(1, total.consenting):.3f}",
                 f"{total.ms_match / total.photos:.2f}",
             ])
             print(" | ".join(rows[-1]), flush=True)
+    if args.band:
+        return
     print()
     print(md_table(["pupils", "enrolled", "rule", "photos", "leaks", "held", "unattended utility",
                     "match ms/photo"], rows))

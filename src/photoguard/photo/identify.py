@@ -300,7 +300,8 @@ class MatchRule:
     #: threshold); between it and ``match`` a second template must be within ``match_support``
     single_match: float | None = None
     match_support: float | None = None
-    #: what an unsupported face in that band becomes: NONE (redacted) or NEAR (bench only)
+    #: what an unsupported face in that band becomes: NONE (redacted; the rule), or NEAR (held
+    #: for review where the pupil consents: measured in bench/school_gallery.py, not configurable)
     band_fallback: Literal["none", "near"] = "none"
 
     @property
@@ -459,7 +460,14 @@ def assign_matches(
     resembles it (within ``near_support``); one template's resemblance at the edge of the
     review band is what strangers show by chance, so such a face is NONE (redacted, nothing
     held). Faces within the match threshold (confident, or near for want of margin) are not
-    affected. ``support`` None: the rule is not applied."""
+    affected. ``support`` None: neither support rule is applied.
+
+    Two-photo support for matches (``rule.single_match`` and ``rule.match_support``): one
+    enrolment template alone makes a confident match only within ``single_match``; a face
+    assigned to a pupil beyond it (but within ``match``) needs that pupil's second template
+    within ``match_support`` too, else it is NONE (redacted, nothing held; its pupil stays free
+    for the other faces). A look-alike stranger resembles one enrolment photo of a pupil at the
+    match level more often than two. The rule only takes matches away."""
     dist = np.asarray(dist, dtype=np.float64)
     if dist.ndim != 2 or dist.shape[1] != len(pids):
         raise ValueError("one distance column per pupil is required")
