@@ -23,7 +23,8 @@ per photo and engine (YuNet landmarks; ~1,700 photos) and cached under bench/out
 ``--band`` instead lists, per size, the faces one enrolment template alone would MATCH between
 ``sface_match_similarity`` and ``sface_single_photo_similarity`` (pupils' own faces counted,
 everyone else named with all their template similarities) and what the default rule (two-photo
-support for matches) makes of them.
+support for matches) makes of them; first, at pair level, every 3-photo enrolment set of every
+pupil against everyone else's photos and against the pupil's own other photos.
 
 ``--pipeline`` runs the same schools through the whole pipeline instead, with the default
 configuration (real detector, SFace templates, group-first from the inbox folder): a real school
@@ -51,6 +52,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -289,6 +291,48 @@ def band_report(schools: Sequence[School], faces: Faces) -> list[str]:
             *lines]
 
 
+def pair_report(faces: Faces) -> list[str]:
+    """Every dev pupil's every 3-photo enrolment set against every photo of everyone else
+    (impostors) and against the pupil's own photos outside the set (genuine): how far the best,
+    second and third template reach, and which statistic separates the pupils' own faces in the
+    two-photo band from the impostors that reach the match level."""
+    from itertools import combinations
+
+    vecs = faces.vectors["sface"]
+    names = np.array(faces.names)
+    sims = vecs @ vecs.T
+    cfg = IdentifyConfig(template_engine="sface")
+    lo, hi = cfg.sface_match_similarity, cfg.sface_single_photo_similarity
+    rows_of: dict[str, list[int]] = {}
+    for i, f in enumerate(faces.files):
+        if f.startswith("pupils/"):
+            rows_of.setdefault(names[i], []).append(i)
+    imp, gen = [], []
+    for name, rows in rows_of.items():
+        if len(rows) <= ENROL:
+            continue
+        others = np.flatnonzero(names != name)
+        for subset in combinations(rows, ENROL):
+            imp.append(-np.sort(-sims[np.ix_(others, list(subset))], axis=1))
+            gen += [-np.sort(-sims[q, list(subset)]) for q in rows if q not in subset]
+    i_all, g_all = np.concatenate(imp), np.array(gen)
+    pct = ", ".join(f"{100 * q:g} % {np.quantile(i_all, q):.3f}" for q in (0.999, 0.9999, 0.99999))
+    reach = i_all[i_all[:, 0] >= lo]
+    band = g_all[(g_all[:, 0] >= lo) & (g_all[:, 0] < hi)]
+    need2 = cfg.sface_match_support_similarity
+    out = [f"impostor template sets {len(i_all)}: one template's similarity {pct}, max {i_all.max():.3f};"
+           f" reaching {lo:.2f}: {len(reach)} (best / 2nd / 3rd max {' / '.join(f'{v:.3f}' for v in reach.max(0))})",
+           f"own faces x enrolment sets {len(g_all)}: best < {lo:.2f} {np.mean(g_all[:, 0] < lo):.3f},"
+           f" in [{lo:.2f}, {hi:.2f}) {len(band) / len(g_all):.3f}, of those 2nd < {need2:.2f}:"
+           f" {np.mean(band[:, 1] < need2):.2f}"]
+    for label, stat in (("2nd", lambda a: a[:, 1]), ("mean of 2", lambda a: a[:, :2].mean(1)),
+                        ("mean of 3", lambda a: a.mean(1)), ("3rd", lambda a: a[:, 2])):
+        worst = float(stat(reach).max()) if len(reach) else float("nan")
+        out.append(f"  {label}: impostors reaching {lo:.2f} up to {worst:.3f}; own faces in the band at or below"
+                   f" that: {np.mean(stat(band) <= worst):.2f}")
+    return out
+
+
 CSV_COLUMNS = {"newsletter": "nieuwsbrief", "parro": "parro", "guide": "schoolgids", "website": "website",
                "social": "social_media", "face_matching": "gezichtsherkenning"}
 TILE, GAP, COLS = 250, 40, 4
@@ -411,12 +455,30 @@ def run_pipeline(school: School, faces: Faces, workdir: Path) -> PipeTally:
                 wrong = face is not None and face.match.pupil_id != truth
                 if visible and (not ok_here or wrong):
                     t.leaks += 1
+                    t.why.append(f"LEAK photo {k} group {group} {ch.name}:"
+                                 f" {_describe(face, truth, group, school, enrolled)}")
                 if ok_here:
                     t.consenting += 1
                     t.unattended += visible and face is not None and not held
-            t.leaks += sum(res.faces[i].verdicts[ch.name].action is FaceAction.VISIBLE for i in background)
+            for i in background:
+                if res.faces[i].verdicts[ch.name].action is FaceAction.VISIBLE:
+                    t.leaks += 1
+                    t.why.append(f"LEAK photo {k} group {group} {ch.name}: background"
+                                 f" {_describe(res.faces[i], None, group, school, enrolled)}")
     pipe.store.close()
     return t
+
+
+def _describe(face: Any, truth: str | None, group: str, school: School, enrolled: dict[str, int]) -> str:
+    """A leaking face for ``--why``: who it is, whom it matched and how closely."""
+    if face is None:
+        return f"missed by the detector ({truth or 'stranger'})"
+    m = face.match
+    cand = m.pupil_id or ""
+    where = "in" if cand in school.groups[group] else "outside"
+    return (f"{truth or 'stranger'} shown as {cand} ({where} group, {enrolled.get(cand, 0)} templates),"
+            f" face {face.box.width:.0f} px, cos {1 - (m.distance or 1):.3f}, runner-up cos"
+            f" {1 - m.runner_up if m.runner_up is not None else float('nan'):.3f}")
 
 
 def all_faces() -> Faces:
@@ -478,6 +540,8 @@ def main() -> None:
     print(f"{len(faces.names)} faces; templates per face, one at a time: "
           + ", ".join(f"{e} {m:.1f} ms" for e, m in faces.ms_per_face.items()))
     rows = []
+    if args.band:
+        print("pair level:\n  " + "\n  ".join(pair_report(faces)), flush=True)
     for size in (30, 100, 113):
         schools = [build_school(faces, size, args.photos, np.random.default_rng(1000 * size + s))
                    for s in range(args.seeds)]
