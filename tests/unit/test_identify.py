@@ -431,3 +431,17 @@ def test_support_for_matches_only_takes_matches_away(rows: list[list[float]], ex
             assert (m0.kind, m0.pupil_id) == (MatchKind.MATCH, m1.pupil_id)
             c = pids.index(m1.pupil_id)
             assert dist[f, c] <= 0.4 or support[f, c] <= 0.5
+
+
+def test_no_other_face_is_near_a_pupil_whose_face_lacked_support() -> None:
+    """The pupil's own face at 0.54 without a second photo is redacted; a weaker face nearly
+    matching the same pupil (0.45, with support) then holds nothing either."""
+    own, other = unit((0, 1.0)), unit((1, 1.0))
+    g = Gallery(("a", "a"), np.stack([
+        unit((0, 0.54), (1, 0.45), (5, float(np.sqrt(1 - 0.54**2 - 0.45**2)))),
+        unit((0, 0.46), (1, 0.40), (6, float(np.sqrt(1 - 0.46**2 - 0.40**2)))),
+    ]))
+    m_own, m_other = match_faces([own, other], g, DEFAULT_SFACE)
+    assert (m_own.kind, m_other.kind) == (MatchKind.NONE, MatchKind.NONE)
+    alone = match_faces([other], g, DEFAULT_SFACE)[0]
+    assert (alone.kind, alone.pupil_id) == (MatchKind.NEAR, "a")  # without the band face it would hold

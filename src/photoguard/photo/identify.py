@@ -465,8 +465,8 @@ def assign_matches(
     Two-photo support for matches (``rule.single_match`` and ``rule.match_support``): one
     enrolment template alone makes a confident match only within ``single_match``; a face
     assigned to a pupil beyond it (but within ``match``) needs that pupil's second template
-    within ``match_support`` too, else it is NONE (redacted, nothing held; its pupil stays free
-    for the other faces). A look-alike stranger resembles one enrolment photo of a pupil at the
+    within ``match_support`` too, else it is NONE (redacted, nothing held), and no other face of
+    the photo may be NEAR that pupil (as if the pupil were matched). A look-alike stranger resembles one enrolment photo of a pupil at the
     match level more often than two. The rule only takes matches away."""
     dist = np.asarray(dist, dtype=np.float64)
     if dist.ndim != 2 or dist.shape[1] != len(pids):
@@ -490,6 +490,9 @@ def assign_matches(
         if not changed:
             break
     taken = {c: f for f, c in confident.items()}
+    # a pupil whose assigned face lacked support is not a candidate for the other faces either
+    # (the assignment chose that face for the pupil; a weaker one nearly matching it holds nothing)
+    claimed = {**{assigned[f]: f for f in unsupported}, **taken}
     out: list[Match] = []
     for f in range(dist.shape[0]):
         row = dist[f]
@@ -498,7 +501,7 @@ def assign_matches(
             runner = _runner(row, exclude={c, *(j for j, g in taken.items() if g != f)})
             out.append(Match(MatchKind.MATCH, pids[c], float(row[c]), runner))
             continue
-        free = [j for j in range(len(pids)) if taken.get(j, f) == f]
+        free = [j for j in range(len(pids)) if claimed.get(j, f) == f]
         if f in unsupported and rule.band_fallback == "none":
             c = assigned[f]
             out.append(Match(MatchKind.NONE, None, float(row[c]),
