@@ -466,8 +466,9 @@ def assign_matches(
     enrolment template alone makes a confident match only within ``single_match``; a face
     assigned to a pupil beyond it (but within ``match``) needs that pupil's second template
     within ``match_support`` too, else it is NONE (redacted, nothing held), and no other face of
-    the photo may be NEAR that pupil (as if the pupil were matched). A look-alike stranger resembles one enrolment photo of a pupil at the
-    match level more often than two. The rule only takes matches away."""
+    the photo may be NEAR that pupil (as if the pupil were matched). A look-alike stranger
+    resembles one enrolment photo of a pupil at the match level more often than two. The rule
+    only takes matches away."""
     dist = np.asarray(dist, dtype=np.float64)
     if dist.ndim != 2 or dist.shape[1] != len(pids):
         raise ValueError("one distance column per pupil is required")
