@@ -18,7 +18,13 @@ Rules compared: today's dlib rule over the whole school; the same with group-fir
 (cosine) over the whole school and group-first, at a few thresholds. Templates are computed once
 per photo and engine (YuNet landmarks; ~1,700 photos) and cached under bench/out/.
 
-    python bench/school_gallery.py [--seeds 5] [--photos 6]
+    python bench/school_gallery.py [--seeds 5] [--photos 6] [--band]
+
+``--band`` instead lists, per size, the faces one enrolment template alone would MATCH between
+``sface_match_similarity`` and ``sface_single_photo_similarity`` (pupils' own faces counted,
+everyone else named with all their template similarities) and what the default rule (two-photo
+support for matches) makes of them; first, at pair level, every 3-photo enrolment set of every
+pupil against everyone else's photos and against the pupil's own other photos.
 
 ``--pipeline`` runs the same schools through the whole pipeline instead, with the default
 configuration (real detector, SFace templates, group-first from the inbox folder): a real school
@@ -27,7 +33,9 @@ enrolment photos (photos showing more than one face are refused, as in a school)
 photo composed of its 12 LFW photos (4x3 tiles) dropped in the group's inbox folder and
 processed by ``Pipeline.process_path``. A refused enrolment photo is replaced by another photo of
 the pupil not used in a class photo, where there is one. Faces the detector misses count as visible (a leak
-unless the pupil consents to the channel); background faces in the LFW photos are strangers.
+unless the pupil consents to the channel); background faces in the LFW photos are strangers, except
+a second box mostly inside a tile's face box (a partial duplicate of that face), which is judged
+as that tile's person.
 
     python bench/school_gallery.py --pipeline [--seeds 2] [--photos 6] [--sizes 30 100 113] [--why]
 
@@ -39,18 +47,22 @@ runner-up.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from _common import FACES, OUT, load_rgb, machine, md_table, need
 from photoguard.config import IdentifyConfig, NearMatchPolicy, Settings, YuNetConfig
 from photoguard.core.decide import decide_all
-from photoguard.core.records import FaceAction, Pupil
+from photoguard.core.records import FaceAction, MatchKind, Pupil
+from photoguard.photo import identify
 from photoguard.photo.detect import build_detector
 from photoguard.photo.identify import Gallery, TemplateModel, match_faces
 
@@ -167,6 +179,21 @@ class Tally:
             setattr(self, k, getattr(self, k) + getattr(other, k))
 
 
+@contextmanager
+def band_fallback(fallback: str | None) -> Iterator[None]:
+    """With "near": a face in the two-photo band without support is NEAR (held where its pupil
+    consents) instead of redacted; measured only, not a configuration of photoguard."""
+    if fallback is None:
+        yield
+        return
+    original = identify.rule_for
+    identify.rule_for = lambda cfg: dataclasses.replace(original(cfg), band_fallback=fallback)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        identify.rule_for = original  # type: ignore[assignment]
+
+
 def run(school: School, faces: Faces, engine: str, cfg: IdentifyConfig, group_first: bool) -> Tally:
     settings = Settings()
     channels = settings.channels
@@ -200,8 +227,10 @@ def run(school: School, faces: Faces, engine: str, cfg: IdentifyConfig, group_fi
 
 
 #: the sface rows before the two-photo support rule (a near match needs one template only)
-NO_SUPPORT = {"sface_near_support_similarity": 0.0}
-RULES: list[tuple[str, str, dict[str, float], bool]] = [
+NO_SUPPORT = {"sface_near_support_similarity": 0.0, "sface_match_support_similarity": 0.0}
+#: the sface rows before two-photo support for matches (one template may make a match)
+NO_MATCH_SUPPORT = {"sface_match_support_similarity": 0.0}
+RULES: list[tuple[str, str, dict[str, float | str], bool]] = [
     ("dlib 0.45 (today)", "opencv", {}, False),
     ("dlib 0.45, group-first (outside 0.40)", "opencv", {}, True),
     ("sface cos 0.45 (review 0.35)", "sface",
@@ -213,9 +242,97 @@ RULES: list[tuple[str, str, dict[str, float], bool]] = [
     ("sface cos 0.50, group-first (outside 0.60)", "sface", {"sface_review_similarity": 0.35, **NO_SUPPORT}, True),
     ("sface cos 0.50, review 0.42, group-first (outside 0.60), no two-photo support", "sface",
      NO_SUPPORT, True),
-    ("sface defaults: cos 0.50, review 0.42, group-first (outside 0.60), near needs a 2nd photo >= 0.36", "sface", {},
-     True),
+    ("sface cos 0.50, review 0.42, group-first (outside 0.60), near needs a 2nd photo >= 0.36", "sface",
+     NO_MATCH_SUPPORT, True),
+    ("same, cos 0.54 (outside 0.64)", "sface",
+     {**NO_MATCH_SUPPORT, "sface_match_similarity": 0.54, "sface_outside_group_similarity": 0.64}, True),
+    ("same, cos 0.50; 0.50-0.60 needs a 2nd photo >= 0.46, else redacted", "sface",
+     {"sface_match_support_similarity": 0.46}, True),
+    ("same, cos 0.50; 0.50-0.60 needs a 2nd photo >= 0.50, else near (held)", "sface", {"fallback": "near"}, True),
+    ("sface defaults: the same, else redacted (two-photo support for matches)", "sface", {}, True),
 ]
+
+
+def band_report(schools: Sequence[School], faces: Faces) -> list[str]:
+    """Who is in the two-photo band: faces that one template alone MATCHes at cosine between
+    sface_match_similarity and sface_single_photo_similarity (defaults, the rule off), split
+    into the pupils' own faces and everyone else, and what the default rule makes of them."""
+    vecs = faces.vectors["sface"]
+    on = IdentifyConfig(template_engine="sface")
+    off = on.model_copy(update=NO_MATCH_SUPPORT)
+    lo, hi = on.sface_match_similarity, on.sface_single_photo_similarity
+    own: dict[str, int] = {}
+    matched = 0
+    lines: list[str] = []
+    for school in schools:
+        ids = tuple(pid for pid, rows in school.enrol_rows.items() for _ in rows)
+        gallery = Gallery(ids, np.stack([vecs[r] for rows in school.enrol_rows.values() for r in rows]))
+        for group, shown in school.photos:
+            probe = [vecs[r] for r, _ in shown]
+            before = match_faces(probe, gallery, off, group_pupils=school.groups[group])
+            after = match_faces(probe, gallery, on, group_pupils=school.groups[group])
+            for (r, truth), m0, m1 in zip(shown, before, after, strict=True):
+                if m0.kind is not MatchKind.MATCH or m0.pupil_id is None:
+                    continue
+                matched += m0.pupil_id == truth
+                cos = 1.0 - float(m0.distance or 1.0)
+                if m0.pupil_id not in school.groups[group]:
+                    cos += on.sface_outside_group_similarity - lo  # undo the penalty
+                if not lo <= cos < hi:
+                    continue
+                if m0.pupil_id == truth:
+                    own[m1.kind.value] = own.get(m1.kind.value, 0) + 1
+                else:
+                    sims = sorted((float(vecs[r] @ vecs[e]) for e in school.enrol_rows[m0.pupil_id]), reverse=True)
+                    who = "stranger" if truth is None else "another pupil"
+                    lines.append(f"{who} {faces.names[r]} -> {school.pupils[m0.pupil_id].first_name}: templates"
+                                 f" {' / '.join(f'{c:.3f}' for c in sims)} -> {m1.kind.value}")
+    total = sum(own.values())
+    return [f"pupils' own faces matched: {matched}; in the band [{lo:.2f}, {hi:.2f}): {total}"
+            f" ({total / max(1, matched):.3f}), now " + ", ".join(f"{k} {v}" for k, v in sorted(own.items())),
+            *lines]
+
+
+def pair_report(faces: Faces) -> list[str]:
+    """Every dev pupil's every 3-photo enrolment set against every photo of everyone else
+    (impostors) and against the pupil's own photos outside the set (genuine): how far the best,
+    second and third template reach, and which statistic separates the pupils' own faces in the
+    two-photo band from the impostors that reach the match level."""
+    from itertools import combinations
+
+    vecs = faces.vectors["sface"]
+    names = np.array(faces.names)
+    sims = vecs @ vecs.T
+    cfg = IdentifyConfig(template_engine="sface")
+    lo, hi = cfg.sface_match_similarity, cfg.sface_single_photo_similarity
+    rows_of: dict[str, list[int]] = {}
+    for i, f in enumerate(faces.files):
+        if f.startswith("pupils/"):
+            rows_of.setdefault(names[i], []).append(i)
+    imp, gen = [], []
+    for name, rows in rows_of.items():
+        if len(rows) <= ENROL:
+            continue
+        others = np.flatnonzero(names != name)
+        for subset in combinations(rows, ENROL):
+            imp.append(-np.sort(-sims[np.ix_(others, list(subset))], axis=1))
+            gen += [-np.sort(-sims[q, list(subset)]) for q in rows if q not in subset]
+    i_all, g_all = np.concatenate(imp), np.array(gen)
+    pct = ", ".join(f"{100 * q:g} % {np.quantile(i_all, q):.3f}" for q in (0.999, 0.9999, 0.99999))
+    reach = i_all[i_all[:, 0] >= lo]
+    band = g_all[(g_all[:, 0] >= lo) & (g_all[:, 0] < hi)]
+    need2 = cfg.sface_match_support_similarity
+    out = [f"impostor template sets {len(i_all)}: one template's similarity {pct}, max {i_all.max():.3f};"
+           f" reaching {lo:.2f}: {len(reach)} (best / 2nd / 3rd max {' / '.join(f'{v:.3f}' for v in reach.max(0))})",
+           f"own faces x enrolment sets {len(g_all)}: best < {lo:.2f} {np.mean(g_all[:, 0] < lo):.3f},"
+           f" in [{lo:.2f}, {hi:.2f}) {len(band) / len(g_all):.3f}, of those 2nd < {need2:.2f}:"
+           f" {np.mean(band[:, 1] < need2):.2f}"]
+    for label, stat in (("2nd", lambda a: a[:, 1]), ("mean of 2", lambda a: a[:, :2].mean(1)),
+                        ("mean of 3", lambda a: a.mean(1)), ("3rd", lambda a: a[:, 2])):
+        worst = float(stat(reach).max()) if len(reach) else float("nan")
+        out.append(f"  {label}: impostors reaching {lo:.2f} up to {worst:.3f}; own faces in the band at or below"
+                   f" that: {np.mean(stat(band) <= worst):.2f}")
+    return out
 
 
 CSV_COLUMNS = {"newsletter": "nieuwsbrief", "parro": "parro", "guide": "schoolgids", "website": "website",
@@ -305,6 +422,14 @@ def run_pipeline(school: School, faces: Faces, workdir: Path) -> PipeTally:
             tile_face.append(max(near, key=lambda i: res.faces[i].box.area) if near else None)
         t.missed += sum(i is None for i in tile_face)
         background = [i for i in range(len(res.faces)) if i not in tile_face]
+        # a second, overlapping box of a tile's face (most of it inside the tile face's box) is
+        # that person, not a background face: judged with the tile's truth
+        part_of: dict[int, str | None] = {}
+        for i in background:
+            box = res.faces[i].box
+            for (_r, truth), j in zip(shown, tile_face, strict=True):
+                if j is not None and box.intersection(res.faces[j].box) >= 0.5 * box.area:
+                    part_of[i] = truth
         all_held = res.status is not PhotoStatus.PUBLISHED and not res.held_channels
         truth_of = {i: truth for (_r, truth), i in zip(shown, tile_face, strict=True) if i is not None}
         for i, f in enumerate(res.faces):
@@ -340,12 +465,40 @@ def run_pipeline(school: School, faces: Faces, workdir: Path) -> PipeTally:
                 wrong = face is not None and face.match.pupil_id != truth
                 if visible and (not ok_here or wrong):
                     t.leaks += 1
+                    t.why.append(f"LEAK photo {k} group {group} {ch.name}:"
+                                 f" {_describe(face, truth, group, school, enrolled)}")
                 if ok_here:
                     t.consenting += 1
                     t.unattended += visible and face is not None and not held
-            t.leaks += sum(res.faces[i].verdicts[ch.name].action is FaceAction.VISIBLE for i in background)
+            for i in background:
+                face = res.faces[i]
+                if face.verdicts[ch.name].action is not FaceAction.VISIBLE:
+                    continue
+                truth = part_of.get(i)
+                pupil = school.pupils.get(truth) if truth else None
+                ok_here = pupil is not None and pupil.consents_to("face_matching") and pupil.consents_to(ch.consent)
+                if i in part_of and ok_here and face.match.pupil_id == truth:
+                    t.why.append(f"photo {k} group {group} {ch.name}: a second box of {truth}'s face shown as"
+                                 f" {truth} (not a leak), {_describe(face, truth, group, school, enrolled)}")
+                    continue
+                t.leaks += 1
+                t.why.append(f"LEAK photo {k} group {group} {ch.name}: background"
+                             f"{' (part of a tile face)' if i in part_of else ''}"
+                             f" {_describe(face, truth, group, school, enrolled)}")
     pipe.store.close()
     return t
+
+
+def _describe(face: Any, truth: str | None, group: str, school: School, enrolled: dict[str, int]) -> str:
+    """A leaking face for ``--why``: who it is, whom it matched and how closely."""
+    if face is None:
+        return f"missed by the detector ({truth or 'stranger'})"
+    m = face.match
+    cand = m.pupil_id or ""
+    where = "in" if cand in school.groups[group] else "outside"
+    return (f"{truth or 'stranger'} shown as {cand} ({where} group, {enrolled.get(cand, 0)} templates),"
+            f" face {face.box.width:.0f} px, cos {1 - (m.distance or 1):.3f}, runner-up cos"
+            f" {1 - m.runner_up if m.runner_up is not None else float('nan'):.3f}")
 
 
 def all_faces() -> Faces:
@@ -395,6 +548,8 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=6, help="class photos per group")
     ap.add_argument("--pipeline", action="store_true", help="through the whole pipeline, default configuration")
     ap.add_argument("--why", action="store_true", help="with --pipeline: list every face that holds a channel")
+    ap.add_argument("--band", action="store_true",
+                    help="identify level: list who falls in the two-photo band for matches and what becomes of them")
     ap.add_argument("--sizes", type=int, nargs="+", default=[30, 100, 113], help="with --pipeline: school sizes")
     args = ap.parse_args()
     if args.pipeline:
@@ -405,21 +560,30 @@ def main() -> None:
     print(f"{len(faces.names)} faces; templates per face, one at a time: "
           + ", ".join(f"{e} {m:.1f} ms" for e, m in faces.ms_per_face.items()))
     rows = []
+    if args.band:
+        print("pair level:\n  " + "\n  ".join(pair_report(faces)), flush=True)
     for size in (30, 100, 113):
         schools = [build_school(faces, size, args.photos, np.random.default_rng(1000 * size + s))
                    for s in range(args.seeds)]
+        if args.band:
+            print(f"{size} pupils, {args.seeds} schools: " + "\n  ".join(band_report(schools, faces)), flush=True)
+            continue
         enrolled = sum(len(s.enrol_rows) for s in schools) / len(schools)
         for label, engine, extra, group_first in RULES:
-            cfg = IdentifyConfig(template_engine=engine, **extra)  # type: ignore[arg-type]
+            options = {k: v for k, v in extra.items() if k != "fallback"}
+            cfg = IdentifyConfig(template_engine=engine, **options)  # type: ignore[arg-type]
             total = Tally()
-            for s in schools:
-                total.add(run(s, faces, engine, cfg, group_first))
+            with band_fallback(str(extra["fallback"]) if "fallback" in extra else None):
+                for s in schools:
+                    total.add(run(s, faces, engine, cfg, group_first))
             rows.append([
                 str(size), f"{enrolled:.0f}", label, str(total.photos), str(total.leaks),
                 f"{total.held / total.outputs:.3f}", f"{total.unattended / max(1, total.consenting):.3f}",
                 f"{total.ms_match / total.photos:.2f}",
             ])
             print(" | ".join(rows[-1]), flush=True)
+    if args.band:
+        return
     print()
     print(md_table(["pupils", "enrolled", "rule", "photos", "leaks", "held", "unattended utility",
                     "match ms/photo"], rows))

@@ -187,6 +187,17 @@ class IdentifyConfig(Strict):
         description="sface: a near match holds only when a second enrolment photo of the pupil also reaches this"
         " cosine similarity (two-photo support; 0.36 is about the top 0.1 % of stranger pairs); 0 = not required",
     )
+    sface_single_photo_similarity: float = Field(
+        0.60, ge=0.3, le=0.95,
+        description="sface: a confident match on one enrolment photo alone needs this cosine similarity;"
+        " below it (down to sface_match_similarity) a second enrolment photo of the pupil must also reach"
+        " sface_match_support_similarity, else the face is redacted (nothing held)",
+    )
+    sface_match_support_similarity: float = Field(
+        0.50, ge=0, le=0.95,
+        description="sface: what the second enrolment photo must reach for a confident match below"
+        " sface_single_photo_similarity (two-photo support for matches); 0 = not required",
+    )
     sface_outside_group_similarity: float = Field(
         0.60, ge=0.3, le=0.95,
         description="sface: min cosine similarity for a confident match to a pupil outside the photo's group"
@@ -207,6 +218,8 @@ class IdentifyConfig(Strict):
             raise ValueError("sface_review_similarity must be <= sface_match_similarity")
         if self.sface_outside_group_similarity < self.sface_match_similarity:
             raise ValueError("sface_outside_group_similarity must be >= sface_match_similarity (stricter)")
+        if self.sface_single_photo_similarity < self.sface_match_similarity:
+            raise ValueError("sface_single_photo_similarity must be >= sface_match_similarity")
         return self
 
 

@@ -261,8 +261,9 @@ def test_outside_rule_must_be_stricter() -> None:
 # -- sface rule and template families ------------------------------------------------------------
 
 
+#: the rules before two-photo support for matches (tested separately, with the defaults, below)
 SFACE = IdentifyConfig(template_engine="sface", sface_match_similarity=0.45, sface_review_similarity=0.35,
-                       sface_margin=0.05, sface_outside_group_similarity=0.55)
+                       sface_margin=0.05, sface_outside_group_similarity=0.55, sface_match_support_similarity=0.0)
 
 
 def unit(*coords: tuple[int, float]) -> np.ndarray:
@@ -344,3 +345,103 @@ def test_distance_matrices_give_each_pupils_second_template() -> None:
     assert np.isinf(second[0, 1])  # one template: no second
     with pytest.raises(ValueError, match="support"):
         assign_matches(best, pids, rule_for(SFACE), support=second[:, :1])
+
+
+# -- two-photo support for confident matches (the defaults: match 0.50, one photo alone 0.60,
+# -- a second photo 0.50) -------------------------------------------------------------------------
+
+DEFAULT_SFACE = IdentifyConfig(template_engine="sface")
+
+
+def pupil_templates(*similarities: float, pid: str = "a", first_axis: int = 5) -> Gallery:
+    """Enrolment templates of one pupil at the given cosine similarities to the face (first axis)."""
+    return Gallery(tuple(pid for _ in similarities),
+                   np.stack([cos_to_e0(s, first_axis + k) for k, s in enumerate(similarities)]))
+
+
+def test_defaults_of_two_photo_support_for_matches() -> None:
+    cfg = DEFAULT_SFACE
+    assert (cfg.sface_match_similarity, cfg.sface_single_photo_similarity, cfg.sface_match_support_similarity) == (
+        0.50, 0.60, 0.50)
+
+
+def test_a_match_below_the_single_photo_level_needs_a_second_enrolment_photo() -> None:
+    """Between the match level (0.50) and the single-photo level (0.60) a face is MATCHed only
+    when a second enrolment photo of the pupil also reaches 0.50; otherwise it is redacted (NONE,
+    nothing held), its best similarity still reported."""
+    face = unit((0, 1.0))
+    supported = pupil_templates(0.54, 0.5001, 0.30)
+    m = match_faces([face], supported, DEFAULT_SFACE)[0]
+    assert (m.kind, m.pupil_id) == (MatchKind.MATCH, "a")
+    for g in (pupil_templates(0.54, 0.46, 0.30), pupil_templates(0.54)):
+        m = match_faces([face], g, DEFAULT_SFACE)[0]
+        assert (m.kind, m.pupil_id) == (MatchKind.NONE, None)
+        assert m.distance == pytest.approx(0.46, abs=1e-5)
+    # one photo alone suffices from the single-photo level on
+    m = match_faces([face], pupil_templates(0.61), DEFAULT_SFACE)[0]
+    assert (m.kind, m.pupil_id) == (MatchKind.MATCH, "a")
+    off = DEFAULT_SFACE.model_copy(update={"sface_match_support_similarity": 0.0})
+    assert match_faces([face], pupil_templates(0.54, 0.46, 0.30), off)[0].kind == MatchKind.MATCH
+
+
+def test_a_look_alike_stranger_matched_on_one_photo_is_redacted() -> None:
+    """The lfwschool case: a stranger at 0.538 to one enrolment photo of a pupil of the photo's
+    group, 0.458 and 0.374 to the others, next pupil 0.219: confident by one photo only."""
+    face = unit((0, 1.0))
+    g = Gallery(("a", "a", "a", "b", "b"), np.stack([
+        cos_to_e0(0.538, 5), cos_to_e0(0.458, 6), cos_to_e0(0.374, 7), cos_to_e0(0.219, 8), cos_to_e0(0.1, 9)]))
+    m = match_faces([face], g, DEFAULT_SFACE, group_pupils=["a", "b"])[0]
+    assert (m.kind, m.pupil_id) == (MatchKind.NONE, None)
+    before = DEFAULT_SFACE.model_copy(update={"sface_match_support_similarity": 0.0})
+    assert match_faces([face], g, before, group_pupils=["a", "b"])[0].kind == MatchKind.MATCH
+
+
+def test_two_photo_support_for_matches_outside_the_group_carries_the_penalty() -> None:
+    """Outside the photo's group (0.60, a penalty of 0.10) one photo alone needs 0.70 and the
+    second photo 0.60."""
+    face = unit((0, 1.0))
+    assert match_faces([face], pupil_templates(0.64, 0.62), DEFAULT_SFACE, group_pupils=[])[0].kind == MatchKind.MATCH
+    assert match_faces([face], pupil_templates(0.64, 0.58), DEFAULT_SFACE, group_pupils=[])[0].kind == MatchKind.NONE
+    assert match_faces([face], pupil_templates(0.71), DEFAULT_SFACE, group_pupils=[])[0].kind == MatchKind.MATCH
+    assert match_faces([face], pupil_templates(0.64, 0.58), DEFAULT_SFACE, group_pupils=["a"])[0].kind == (
+        MatchKind.MATCH)
+
+
+def test_the_single_photo_level_is_not_below_the_match_level() -> None:
+    with pytest.raises(ValueError, match="single_photo"):
+        IdentifyConfig(sface_match_similarity=0.55, sface_single_photo_similarity=0.52)
+
+
+SUPPORTED_RULE = MatchRule("cosine", 0.5, 0.58, 0.05, 0.4, 0.64, single_match=0.4, match_support=0.5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.floats(0.2, 0.8), min_size=3, max_size=3), min_size=1, max_size=4),
+       st.lists(st.lists(st.floats(0.0, 0.4), min_size=3, max_size=3), min_size=4, max_size=4))
+def test_support_for_matches_only_takes_matches_away(rows: list[list[float]], extra: list[list[float]]) -> None:
+    """The rule never adds a MATCH or changes whom a face matches; every MATCH it keeps beyond the
+    single-photo level has a second template within the support distance."""
+    dist = np.array(rows)
+    support = dist + np.array(extra)[: len(rows)]
+    pids = ["a", "b", "c"]
+    without = assign_matches(dist, pids, MatchRule("cosine", 0.5, 0.58, 0.05, 0.4, 0.64), support=support)
+    with_rule = assign_matches(dist, pids, SUPPORTED_RULE, support=support)
+    for f, (m0, m1) in enumerate(zip(without, with_rule, strict=True)):
+        if m1.kind is MatchKind.MATCH:
+            assert (m0.kind, m0.pupil_id) == (MatchKind.MATCH, m1.pupil_id)
+            c = pids.index(m1.pupil_id)
+            assert dist[f, c] <= 0.4 or support[f, c] <= 0.5
+
+
+def test_no_other_face_is_near_a_pupil_whose_face_lacked_support() -> None:
+    """The pupil's own face at 0.54 without a second photo is redacted; a weaker face nearly
+    matching the same pupil (0.45, with support) then holds nothing either."""
+    own, other = unit((0, 1.0)), unit((1, 1.0))
+    g = Gallery(("a", "a"), np.stack([
+        unit((0, 0.54), (1, 0.45), (5, float(np.sqrt(1 - 0.54**2 - 0.45**2)))),
+        unit((0, 0.46), (1, 0.40), (6, float(np.sqrt(1 - 0.46**2 - 0.40**2)))),
+    ]))
+    m_own, m_other = match_faces([own, other], g, DEFAULT_SFACE)
+    assert (m_own.kind, m_other.kind) == (MatchKind.NONE, MatchKind.NONE)
+    alone = match_faces([other], g, DEFAULT_SFACE)[0]
+    assert (alone.kind, alone.pupil_id) == (MatchKind.NEAR, "a")  # without the band face it would hold

@@ -296,6 +296,13 @@ class MatchRule:
     #: a near match needs a second enrolment template of the pupil within this distance
     #: (None: not required); see :func:`assign_matches`
     near_support: float | None = None
+    #: a confident match on one enrolment template alone needs this distance (None: the match
+    #: threshold); between it and ``match`` a second template must be within ``match_support``
+    single_match: float | None = None
+    match_support: float | None = None
+    #: what an unsupported face in that band becomes: NONE (redacted; the rule), or NEAR (held
+    #: for review where the pupil consents: measured in bench/school_gallery.py, not configurable)
+    band_fallback: Literal["none", "near"] = "none"
 
     @property
     def outside_penalty(self) -> float:
@@ -314,6 +321,8 @@ def rule_for(cfg: IdentifyConfig) -> MatchRule:
             cfg.sface_margin,
             1.0 - cfg.sface_outside_group_similarity,
             1.0 - cfg.sface_near_support_similarity if cfg.sface_near_support_similarity > 0 else None,
+            1.0 - cfg.sface_single_photo_similarity if cfg.sface_match_support_similarity > 0 else None,
+            1.0 - cfg.sface_match_support_similarity if cfg.sface_match_support_similarity > 0 else None,
         )
     return MatchRule("euclidean", cfg.match_distance, cfg.review_distance, cfg.margin, cfg.outside_group_distance)
 
@@ -451,14 +460,26 @@ def assign_matches(
     resembles it (within ``near_support``); one template's resemblance at the edge of the
     review band is what strangers show by chance, so such a face is NONE (redacted, nothing
     held). Faces within the match threshold (confident, or near for want of margin) are not
-    affected. ``support`` None: the rule is not applied."""
+    affected. ``support`` None: neither support rule is applied.
+
+    Two-photo support for matches (``rule.single_match`` and ``rule.match_support``): one
+    enrolment template alone makes a confident match only within ``single_match``; a face
+    assigned to a pupil beyond it (but within ``match``) needs that pupil's second template
+    within ``match_support`` too, else it is NONE (redacted, nothing held), and no other face of
+    the photo may be NEAR that pupil (as if the pupil were matched). A look-alike stranger
+    resembles one enrolment photo of a pupil at the match level more often than two. The rule
+    only takes matches away."""
     dist = np.asarray(dist, dtype=np.float64)
     if dist.ndim != 2 or dist.shape[1] != len(pids):
         raise ValueError("one distance column per pupil is required")
     if support is not None and np.shape(support) != dist.shape:
         raise ValueError("support must have the shape of dist")
     assigned = _assign(dist, rule.match)
-    confident = dict(assigned)
+    unsupported: set[int] = set()
+    if rule.single_match is not None and rule.match_support is not None and support is not None:
+        unsupported = {f for f, c in assigned.items()
+                       if dist[f, c] > rule.single_match and not support[f, c] <= rule.match_support}
+    confident = {f: c for f, c in assigned.items() if f not in unsupported}
     while True:  # demote assignments without a clear margin until none changes
         taken = {c: f for f, c in confident.items()}
         changed = False
@@ -470,6 +491,9 @@ def assign_matches(
         if not changed:
             break
     taken = {c: f for f, c in confident.items()}
+    # a pupil whose assigned face lacked support is not a candidate for the other faces either
+    # (the assignment chose that face for the pupil; a weaker one nearly matching it holds nothing)
+    claimed = {**{assigned[f]: f for f in unsupported}, **taken}
     out: list[Match] = []
     for f in range(dist.shape[0]):
         row = dist[f]
@@ -478,7 +502,12 @@ def assign_matches(
             runner = _runner(row, exclude={c, *(j for j, g in taken.items() if g != f)})
             out.append(Match(MatchKind.MATCH, pids[c], float(row[c]), runner))
             continue
-        free = [j for j in range(len(pids)) if taken.get(j, f) == f]
+        free = [j for j in range(len(pids)) if claimed.get(j, f) == f]
+        if f in unsupported and rule.band_fallback == "none":
+            c = assigned[f]
+            out.append(Match(MatchKind.NONE, None, float(row[c]),
+                             _runner(row, exclude={c, *(j for j, g in taken.items() if g != f)})))
+            continue
         if f in assigned:
             c = assigned[f]  # within the match threshold, but not clearly this pupil
         elif free:
