@@ -16,6 +16,7 @@ import re
 import secrets
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 TEMP_PREFIX = ".pg-"
 TEMP_SUFFIX = ".tmp"
@@ -114,3 +115,24 @@ def remove_quietly(path: Path) -> bool:
         return True
     except FileNotFoundError:
         return False
+
+
+_LIBC: Any = None
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the system (glibc's ``malloc_trim``). A 12 MP photo goes
+    through buffers of tens of MB on several threads; without this the service's resident memory
+    keeps the high-water mark of every thread's arena (measured: +300 MB over 8 photos). A no-op
+    where the C library has no such call."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)

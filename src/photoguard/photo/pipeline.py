@@ -231,6 +231,7 @@ class Pipeline:
         if remove_original and not result.kept and (result.status is not PhotoStatus.REJECTED or result.quarantine_id):
             self._retire_original(upload, result)
         result.timings["total"] = time.perf_counter() - t0
+        fsutil.release_memory()
         return result
 
     def _retire_original(self, upload: Upload, result: ProcessResult) -> None:
