@@ -12,6 +12,7 @@ name and group only (never a surname); the audit and the log get ids only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -81,10 +82,8 @@ async def queue(request: Request) -> Response:
     return render(request, "queue.html", {"items": items})
 
 
-def _channel_rows(web: WebState, item: Item) -> list[dict[str, Any]]:
+def _channel_rows(web: WebState, item: Item, original: bytes | None, clip: bool) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    original = _original_or_none(web, item.id)
-    clip = original is not None and sniff_video(original) is not None
     size = web.previews.size(item.id, original) if original is not None and item.faces and not clip else None
     for ch in web.settings.channels:
         name = ch.name
@@ -109,13 +108,12 @@ def _channel_rows(web: WebState, item: Item) -> list[dict[str, Any]]:
     return rows
 
 
-def _face_cards(web: WebState, item: Item) -> list[dict[str, Any]]:
+def _face_cards(web: WebState, item: Item, clip: bool) -> list[dict[str, Any]]:
     """Per face: what was found, the candidate pupil (first name and group only) and which
     decisions the reviewer can take."""
-    rv = _review(web)
-    pupils = rv.candidates(item)
+    pupils = _review(web).candidates(item)
     # a clip's faces are tracks: approve or reject it as a whole
-    open_item = item.status == "held" and item.resolved_at is None and not rv.is_clip(item.id)
+    open_item = item.status == "held" and item.resolved_at is None and not clip
     cards: list[dict[str, Any]] = []
     for n, f in enumerate(item.faces, 1):
         pid = str(f.get("candidate") or "")
@@ -144,9 +142,11 @@ async def item_page(request: Request) -> Response:
     require(session, REVIEWERS)
     web = state(request)
     item = _item(web, request.path_params["qid"])
-    channels = await run_in_threadpool(_channel_rows, web, item)
-    cards = await run_in_threadpool(_face_cards, web, item)
-    is_clip = any(ch["clip"] for ch in channels) or await run_in_threadpool(_review(web).is_clip, item.id)
+    # the original is decrypted once per page: its size for the overlays, and whether it is a clip
+    original = await run_in_threadpool(_original_or_none, web, item.id)
+    is_clip = original is not None and sniff_video(original) is not None
+    channels = await run_in_threadpool(_channel_rows, web, item, original, is_clip)
+    cards = await run_in_threadpool(_face_cards, web, item, is_clip)
     return render(
         request,
         "item.html",
@@ -335,41 +335,33 @@ def _clip_bytes(web: WebState, item: Item, channel: str, side: int, count: int) 
     return web.previews.clip(item.id, item.faces, f"{channel}/{count}", side, make)
 
 
-async def clip_frames(request: Request) -> Response:
-    """``/review/ID/clip/CHANNEL.jpg``: four frames of a held clip as the channel would get them."""
+async def _jpeg(request: Request, make: Callable[[WebState, Item], bytes]) -> Response:
+    """A reviewer's picture of a held item, made by ``make`` in a worker thread; 404 when there
+    is no safe one (:class:`NoPreview`)."""
     require(session_of(request), REVIEWERS)
     web = state(request)
     item = _item(web, request.path_params["qid"])
-    channel = _channel(web, request.path_params["channel"])
     try:
-        data = await run_in_threadpool(_clip_bytes, web, item, channel, PREVIEW_SIDE, 4)
+        data = await run_in_threadpool(make, web, item)
     except NoPreview:
         raise HTTPException(404) from None
     return no_store(Response(data, media_type="image/jpeg"))
+
+
+async def clip_frames(request: Request) -> Response:
+    """``/review/ID/clip/CHANNEL.jpg``: four frames of a held clip as the channel would get them."""
+    name = request.path_params["channel"]
+    return await _jpeg(request, lambda web, item: _clip_bytes(web, item, _channel(web, name), PREVIEW_SIDE, 4))
 
 
 async def preview(request: Request) -> Response:
-    require(session_of(request), REVIEWERS)
-    web = state(request)
-    item = _item(web, request.path_params["qid"])
-    channel = _channel(web, request.path_params["channel"])
-    try:
-        data = await run_in_threadpool(_preview_bytes, web, item, channel, PREVIEW_SIDE)
-    except NoPreview:
-        raise HTTPException(404) from None
-    return no_store(Response(data, media_type="image/jpeg"))
+    name = request.path_params["channel"]
+    return await _jpeg(request, lambda web, item: _preview_bytes(web, item, _channel(web, name), PREVIEW_SIDE))
 
 
 async def thumbnail(request: Request) -> Response:
     """The queue's thumbnail: every face redacted, whatever the channel."""
-    require(session_of(request), REVIEWERS)
-    web = state(request)
-    item = _item(web, request.path_params["qid"])
-    try:
-        data = await run_in_threadpool(_preview_bytes, web, item, "", THUMB_SIDE)
-    except NoPreview:
-        raise HTTPException(404) from None
-    return no_store(Response(data, media_type="image/jpeg"))
+    return await _jpeg(request, lambda web, item: _preview_bytes(web, item, "", THUMB_SIDE))
 
 
 async def original(request: Request) -> Response:
