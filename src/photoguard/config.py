@@ -126,6 +126,15 @@ class YuNetConfig(Strict):
     fine_trigger_px: float = Field(
         14.0, ge=0, le=200, description="A face lower than this (px) in the largest pass's input calls the fine pass"
     )
+    turns: list[Literal[90, 270]] = Field(
+        default_factory=list,
+        description="Extra low-resolution passes on the photo turned by these degrees (90, 270): faces lying on"
+        " their side (a child on the grass, a baby, a drawing) that upright passes miss",
+    )
+    turn_long_side: int = Field(512, ge=128, le=2048, description="Long side (px) of the turned passes")
+    turn_score: float = Field(
+        0.7, gt=0, lt=1, description="Minimum score of a face found only in a turned pass (>= 40 px in the photo)"
+    )
 
 
 def _default_members() -> list[CenterFaceConfig | YuNetConfig]:
@@ -133,7 +142,11 @@ def _default_members() -> list[CenterFaceConfig | YuNetConfig]:
     # pass for faces that fill the photo); CenterFace at one cheap scale adds a second,
     # independently trained opinion (it also confirms YuNet's large low-score boxes); on a photo
     # larger than the largest pass, a fine pass at its own size around the small faces found
-    return [CenterFaceConfig(long_sides=[1024]), YuNetConfig(long_sides=[512, 1024, 2240], fine_scale=1.0)]
+    # ... and two turned low-resolution passes for faces lying on their side
+    return [
+        CenterFaceConfig(long_sides=[1024]),
+        YuNetConfig(long_sides=[512, 1024, 2240], fine_scale=1.0, turns=[90, 270]),
+    ]
 
 
 class EnsembleConfig(Strict):

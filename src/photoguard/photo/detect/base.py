@@ -321,9 +321,33 @@ class MultiScaleDetector:
                 near = small_faces(found, max(factors), getattr(self.cfg, "fine_trigger_px", 0.0))
                 if near:
                     found.extend(self.detect_tiled(rgb, fine, near=near, fine=True))
+            turns = getattr(self.cfg, "turns", None)
+            if turns:
+                found.extend(self.turned_faces(rgb, turns, found))
         finally:
             self.release()
         return fuse(found, self._fuse_iou, source=self.name)
+
+    def turned_faces(self, rgb: np.ndarray, turns: Sequence[int], upright: Sequence[Detection]) -> list[Detection]:
+        """Faces lying on their side: the photo at ``cfg.turn_long_side``, turned by each angle of
+        ``turns`` (90 or 270 degrees counter-clockwise; exact, no interpolation), searched, and the
+        boxes and landmarks turned back. Kept only where the upright passes found nothing
+        (:func:`turned_new`): a face on its side that is at least ``LARGE_FACE_IMAGE_PX`` in the
+        photo with score ``cfg.turn_score``. Landmarks keep the face's real orientation, so its
+        head outline follows the lying head."""
+        factor = min(1.0, scale_for(int(self.cfg.turn_long_side), rgb.shape))
+        small = resized(rgb, factor)
+        h, w = small.shape[:2]
+        out: list[Detection] = []
+        for angle in turns:
+            k = (int(angle) // 90) % 4
+            if k not in (1, 3):
+                continue
+            for d in self.detect_at(np.ascontiguousarray(np.rot90(small, k)), 1.0):
+                back = turned_back(d, k, (w, h), factor)
+                if d.score >= self.cfg.turn_score and min(back.box.width, back.box.height) >= LARGE_IMAGE_PX:
+                    out.append(back)
+        return turned_new(out, upright)
 
     def detect_tiled(
         self, rgb: np.ndarray, factor: float, near: Sequence[Box] | None = None, *, fine: bool = False
@@ -358,6 +382,49 @@ class MultiScaleDetector:
 
 
 Rect = tuple[int, int, int, int]
+
+#: A face found only in a turned pass must be at least this large in the photo (px, shorter side):
+#: the same size as YuNet's large-face rule; smaller turned boxes are mostly texture.
+LARGE_IMAGE_PX = 40.0
+#: A turned box that shares this much of the smaller of the two boxes with an upright box is
+#: (part of) that face again: eyes and brows of an upright face, turned, look like a face.
+TURNED_OVERLAP = 0.1
+
+
+def turned_back(d: Detection, k: int, size: tuple[int, int], factor: float) -> Detection:
+    """A detection found in ``np.rot90(image, k)`` (k = 1 or 3) of an image of ``size`` (w, h),
+    in the coordinates of the upright photo that image was ``factor`` times."""
+    w, h = size
+
+    def point(x: float, y: float) -> tuple[float, float]:
+        ux, uy = (w - y, x) if k == 1 else (y, h - x)
+        return ux / factor, uy / factor
+
+    (ax, ay), (bx, by) = point(d.box.x1, d.box.y1), point(d.box.x2, d.box.y2)
+    box = Box(min(ax, bx), min(ay, by), max(ax, bx), max(ay, by))
+    pts = tuple(point(x, y) for x, y in d.landmarks) if d.landmarks else d.landmarks
+    return Detection(box=box, score=d.score, source=d.source.removesuffix(UNCONFIRMED), landmarks=pts)
+
+
+def turned_new(turned: Sequence[Detection], upright: Sequence[Detection]) -> list[Detection]:
+    """The turned detections that are no upright face again: a turned box that shares
+    ``TURNED_OVERLAP`` of the smaller box with an upright box (confirmed or not) is dropped. An
+    upright face already has its own box; a turned one on its brows or mouth would only put a
+    blob over part of a pupil who may be shown."""
+    out: list[Detection] = []
+    for t in turned:
+        tb = t.box
+        clash = False
+        for u in upright:
+            ub = u.box
+            ix = max(0.0, min(tb.x2, ub.x2) - max(tb.x1, ub.x1))
+            iy = max(0.0, min(tb.y2, ub.y2) - max(tb.y1, ub.y1))
+            if ix * iy >= TURNED_OVERLAP * max(1e-9, min(tb.area, ub.area)):
+                clash = True
+                break
+        if not clash:
+            out.append(t)
+    return out
 
 
 def _holds(rect: Rect, point: tuple[float, float]) -> bool:
