@@ -131,7 +131,9 @@ class YuNetConfig(Strict):
         description="Extra low-resolution passes on the photo turned by these degrees (90, 270): faces lying on"
         " their side (a child on the grass, a baby, a drawing) that upright passes miss",
     )
-    turn_long_side: int = Field(512, ge=128, le=2048, description="Long side (px) of the turned passes")
+    turn_long_side: int = Field(
+        768, ge=128, le=2048, description="Long side (px) of the turned passes (never above the photo's own size)"
+    )
     turn_score: float = Field(
         0.7, gt=0, lt=1, description="Minimum score of a face found only in a turned pass (>= 40 px in the photo)"
     )
