@@ -62,3 +62,12 @@ def test_default_ensemble_turns_yunet_and_plain_configs_do_not() -> None:
     assert YuNetConfig().turns == []
     with pytest.raises(ValueError):
         YuNetConfig(turns=[45])  # type: ignore[list-item]
+
+
+def test_an_unconfirmed_upright_box_does_not_hide_a_turned_face() -> None:
+    # a lying face often leaves a weak, large upright box (unconfirmed): the turned box confirms it
+    weak = Detection(box=Box(100, 100, 260, 200), score=0.35, source="yunet?", landmarks=None)
+    lying = Detection(box=Box(110, 95, 250, 210), score=0.9, source="yunet", landmarks=None)
+    assert turned_new([lying], [weak]) == [lying]
+    confirmed = Detection(box=weak.box, score=0.35, source="yunet", landmarks=None)
+    assert turned_new([lying], [confirmed]) == []

@@ -408,9 +408,11 @@ def turned_back(d: Detection, k: int, size: tuple[int, int], factor: float) -> D
 
 def turned_new(turned: Sequence[Detection], upright: Sequence[Detection]) -> list[Detection]:
     """The turned detections that are no upright face again: a turned box that shares
-    ``TURNED_OVERLAP`` of the smaller box with an upright box (confirmed or not) is dropped. An
-    upright face already has its own box; a turned one on its brows or mouth would only put a
-    blob over part of a pupil who may be shown."""
+    ``TURNED_OVERLAP`` of the smaller box with a confirmed upright box is dropped. An upright face
+    already has its own box; a turned one on its brows or mouth would only put a blob over part
+    of a pupil who may be shown. An unconfirmed upright box (large, low score: see
+    :data:`UNCONFIRMED`) does not count: on a lying face the upright passes often leave just
+    such a box, which the turned one then confirms."""
     out: list[Detection] = []
     for t in turned:
         tb = t.box
@@ -419,7 +421,7 @@ def turned_new(turned: Sequence[Detection], upright: Sequence[Detection]) -> lis
             ub = u.box
             ix = max(0.0, min(tb.x2, ub.x2) - max(tb.x1, ub.x1))
             iy = max(0.0, min(tb.y2, ub.y2) - max(tb.y1, ub.y1))
-            if ix * iy >= TURNED_OVERLAP * max(1e-9, min(tb.area, ub.area)):
+            if ix * iy >= TURNED_OVERLAP * max(1e-9, min(tb.area, ub.area)) and not is_unconfirmed(u):
                 clash = True
                 break
         if not clash:
