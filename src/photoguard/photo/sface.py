@@ -87,7 +87,7 @@ def default_threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _sface_session(data: bytes | None, threads: int) -> Any:
+def sface_session(data: bytes | None, threads: int) -> Any:
     if data is None:
         raise ModelError("no SFace model bytes for onnxruntime")
     return ort_session(fold_weights(data, batch="N"), threads, "SFace")
@@ -191,7 +191,7 @@ class SFaceModel:
     def _checked_session(self, data: bytes | None) -> Any:
         """The onnxruntime session when it loads and agrees with OpenCV on :func:`probe_crops`
         (run as one batch), else None (logged; OpenCV computes the features)."""
-        factory = self._session_factory or _sface_session
+        factory = self._session_factory or sface_session
         try:
             session = factory(data, self._threads)
             name = session.get_inputs()[0].name
