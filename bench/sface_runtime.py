@@ -6,7 +6,8 @@ for all of them with each runtime, alternating, the median over ``--runs`` (wall
 this process). The landmark search and alignment are timed alone as well (they are the same for
 every runtime). Prints the largest difference between the runtimes' templates (must be ~1e-6).
 
-    PYTHONPATH=src:. .venv/bin/python bench/sface_runtime.py [--runs 7] [--batches 1,4,8,0] [--threads 2]
+    PYTHONPATH=src:.:bench .venv/bin/python bench/sface_runtime.py [--runs 7] [--batches 1,4,8,0]
+        [--threads 2] [--spin on|off|both]
 
 ``--batches``: faces per onnxruntime run; 0 means all faces in one run.
 """
@@ -14,6 +15,7 @@ every runtime). Prints the largest difference between the runtimes' templates (m
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -24,7 +26,7 @@ import numpy as np
 
 from photoguard.config import Settings
 from photoguard.photo.detect import build_detector
-from photoguard.photo.sface import SFaceModel
+from photoguard.photo.sface import SFaceModel, sface_session
 from pipeline_speed import composite
 
 
@@ -39,6 +41,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--batches", default="1,4,8,0", help="onnxruntime faces per run, 0 = all")
     ap.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    ap.add_argument("--spin", choices=("on", "off", "both"), default="off",
+                    help="onnxruntime's idle intra-op threads spin or sleep (photoguard's default: off)")
     args = ap.parse_args()
     settings = Settings()
     img, _ = composite()
@@ -46,8 +50,12 @@ def main() -> int:
     dets = [d for d in dets if d.box.width >= settings.identify.min_face_px]
     boxes, marks = [d.box for d in dets], [d.landmarks for d in dets]
     models: dict[str, SFaceModel] = {"opencv": SFaceModel(runtime="opencv")}
-    for b in (int(x) for x in args.batches.split(",")):
-        models[f"ort batch {b or 'all'}"] = SFaceModel(batch=b or len(boxes), threads=args.threads)
+    spins = {"on": (True,), "off": (False,), "both": (True, False)}[args.spin]
+    for spin in spins:
+        factory = functools.partial(sface_session, spin=spin)
+        for b in (int(x) for x in args.batches.split(",")):
+            name = f"ort batch {b or 'all'}" + ("" if len(spins) == 1 else f" spin {'on' if spin else 'off'}")
+            models[name] = SFaceModel(batch=b or len(boxes), threads=args.threads, session_factory=factory)
     ref = models["opencv"].templates(img, boxes, marks)  # warm-up (loads) and reference
     for name, m in models.items():
         out = m.templates(img, boxes, marks)

@@ -26,13 +26,14 @@ from photoguard.photo.detect.base import ModelError
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 
-def ort_session(data: bytes, threads: int, what: str) -> Any:
+def ort_session(data: bytes, threads: int, what: str, *, spin: bool = True) -> Any:
     """An onnxruntime CPU session for model ``data`` with ``threads`` intra-op threads.
 
     Inputs change size with every photo, text line or face count: onnxruntime's arena and memory
     patterns would keep the largest buffers of each shape for the life of the service (measured:
     +630 MB over 8 school photos for text finding), so plain allocations are used and returned
-    after each run. ``what`` names the model in the ``ModelError`` raised when it cannot load."""
+    after each run. ``what`` names the model in the ``ModelError`` raised when it cannot load;
+    ``spin=False`` makes idle intra-op threads sleep at once instead of spinning for work."""
     os.environ["ORT_DISABLE_TELEMETRY"] = "1"
     try:
         import onnxruntime as ort
@@ -45,6 +46,8 @@ def ort_session(data: bytes, threads: int, what: str) -> Any:
     opts.log_severity_level = 3
     opts.enable_cpu_mem_arena = False
     opts.enable_mem_pattern = False
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
