@@ -1,5 +1,5 @@
-"""In-memory ONNX edits (block-quantised weights folded, unused inputs dropped, symbolic batch) on a
-tiny graph built here, run by onnxruntime; the shared session options."""
+"""In-memory ONNX edits (unused inputs dropped, symbolic batch) and onnxruntime's folding of
+block-quantised weights, on a tiny graph built here; the shared session helper."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from photoguard.photo.detect.base import ModelError
-from photoguard.photo.onnxmodel import fold_weights, ort_session
+from photoguard.photo.onnxmodel import ort_session, prepare_graph
 
 RNG = np.random.default_rng(5)
 Q = RNG.integers(-128, 128, size=(4, 10), dtype=np.int8)  # 4 rows, blocks of 4 along axis 1: 3 blocks
@@ -53,42 +53,47 @@ def tiny_graph() -> bytes:
     return bytes(model.SerializeToString())
 
 
-def test_folded_weights_equal_the_quantised_graphs_and_the_batch_is_free() -> None:
+def test_the_prepared_graph_runs_batches_and_folding_gives_the_quantised_weights() -> None:
     raw = tiny_graph()
-    folded = fold_weights(raw, batch="N")
-    m = onnx.load_from_string(folded)
-    assert [n.op_type for n in m.graph.node] == ["MatMul"]
-    assert [i.name for i in m.graph.input] == ["x"]
+    prepared = prepare_graph(raw, batch="N")
+    m = onnx.load_from_string(prepared)
+    assert [i.name for i in m.graph.input] == ["x"]  # the unused input is gone
     assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
+    assert m.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "N"
+    assert [n.op_type for n in m.graph.node] == ["DequantizeLinear", "Reshape", "MatMul"]
     onnx.checker.check_model(m)
-    got = ort_session(folded, 1, "test").run(None, {"x": X})[0]
-    assert got.shape == (3, 5)
-    assert np.abs(got - X @ weights()).max() < 1e-5
-    # onnxruntime's own DequantizeLinear on the unfolded graph gives the same (one row at a time)
-    own = ort_session(raw, 1, "test")
-    for row, want in zip(X, got, strict=True):
-        out = own.run(None, {"x": row[None], "unused_weight": np.zeros(3, np.float32)})[0]
-        assert np.abs(out[0] - want).max() < 1e-5  # values ~10: float32 rounding
+    want = X @ weights()
+    for fold in (True, False):
+        got = ort_session(prepared, 1, "test", fold_quantized=fold, spin=fold).run(None, {"x": X})[0]
+        assert got.shape == (3, 5)
+        assert np.abs(got - want).max() < 1e-5  # values ~10: float32 rounding
+
+
+def test_the_graph_as_shipped_asks_for_its_unused_input() -> None:
+    """Why the edit is needed: onnxruntime wants a feed for every declared graph input."""
+    with pytest.raises(Exception, match="unused_weight"):
+        ort_session(tiny_graph(), 1, "test").run(None, {"x": X[:1]})
 
 
 def test_without_batch_the_graph_keeps_its_shapes() -> None:
-    m = onnx.load_from_string(fold_weights(tiny_graph()))
+    m = onnx.load_from_string(prepare_graph(tiny_graph()))
     assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+    assert [i.name for i in m.graph.input] == ["x"]
 
 
 def test_the_edit_is_deterministic() -> None:
-    assert fold_weights(tiny_graph(), batch="N") == fold_weights(tiny_graph(), batch="N")
+    assert prepare_graph(tiny_graph(), batch="N") == prepare_graph(tiny_graph(), batch="N")
 
 
 def test_unreadable_bytes_are_a_model_error() -> None:
     with pytest.raises(ModelError, match="ONNX graph"):
-        fold_weights(b"\x08\x07not a graph at all")
+        prepare_graph(b"\x08\x07not a graph at all")
 
 
 def test_without_the_onnx_package_it_is_a_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx raises ImportError
     with pytest.raises(ModelError, match="onnx package"):
-        fold_weights(tiny_graph())
+        prepare_graph(tiny_graph())
 
 
 def test_a_broken_graph_is_a_model_error() -> None:

@@ -13,9 +13,9 @@ detector's landmarks only where YuNet finds nothing there, then canonical positi
 box): enrolment and class photos are aligned the same way (see :meth:`SFaceModel.templates`).
 
 Features: onnxruntime does not accept the file as shipped (it declares weight inputs no node
-reads), so the verified bytes are edited in memory (:func:`photoguard.photo.onnxmodel.fold_weights`:
-int8 weights folded to float32, unused inputs dropped, batch dimension made symbolic) and run in
-one session with one intra-op thread per core (at most two), the faces of a photo in batches of
+reads), so the verified bytes are edited in memory (:func:`photoguard.photo.onnxmodel.prepare_graph`:
+unused inputs dropped, batch dimension made symbolic) and run in one session (int8 weights folded
+to float32 by onnxruntime at load) with one intra-op thread per core (at most two), the faces of a photo in batches of
 ``batch``. Preprocessing is ``FaceRecognizerSF.feature``'s own (``blobFromImage`` of the BGR crop,
 scale 1, no mean, ``swapRB``). At load the session is compared with OpenCV's ``FaceRecognizerSF``
 on fixed synthetic crops: any feature further than :data:`MAX_DEVIATION` from OpenCV's, or an
@@ -40,7 +40,7 @@ import numpy as np
 from photoguard.core.records import Box
 from photoguard.photo.detect.base import ModelError, ModelFile, read_verified
 from photoguard.photo.detect.yunet import YUNET_MODEL
-from photoguard.photo.onnxmodel import fold_weights, ort_session
+from photoguard.photo.onnxmodel import ort_session, prepare_graph
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ _CROP_GROW = 0.5
 #: the crop is scaled so that the face is about this many pixels wide for YuNet
 _CROP_FACE_PX = 120.0
 #: faces per onnxruntime run (measured on 2 cores, docs/BENCHMARKS.md: see there)
-ORT_BATCH = 4
+ORT_BATCH = 1
 #: largest difference allowed between onnxruntime's and OpenCV's raw feature of a probe crop
 #: (features reach ~3 in size; float32 reordering gives ~5e-6)
 MAX_DEVIATION = 1e-4
@@ -93,7 +93,7 @@ def sface_session(data: bytes | None, threads: int, *, spin: bool = False) -> An
     ~10 % less CPU for ~4 % more wall time on a photo's faces (docs/BENCHMARKS.md)."""
     if data is None:
         raise ModelError("no SFace model bytes for onnxruntime")
-    return ort_session(fold_weights(data, batch="N"), threads, "SFace", spin=spin)
+    return ort_session(prepare_graph(data, batch="N"), threads, "SFace", spin=spin, fold_quantized=True)
 
 
 def probe_crops() -> list[np.ndarray]:
