@@ -70,7 +70,7 @@ _CROP_GROW = 0.5
 #: the crop is scaled so that the face is about this many pixels wide for YuNet
 _CROP_FACE_PX = 120.0
 #: faces per onnxruntime run (measured on 2 cores, docs/BENCHMARKS.md: see there)
-ORT_BATCH = 1
+ORT_BATCH = 2
 #: largest difference allowed between onnxruntime's and OpenCV's raw feature of a probe crop
 #: (features reach ~3 in size; float32 reordering gives ~5e-6)
 MAX_DEVIATION = 1e-4
