@@ -10,6 +10,9 @@ every runtime). Prints the largest difference between the runtimes' templates (m
         [--threads 2] [--spin on|off|both]
 
 ``--batches``: faces per onnxruntime run; 0 means all faces in one run.
+``--memory opencv|onnxruntime``: instead, with the watch service's allocator settings, the PSS
+this process gains from one SFace model computing the composite's templates 5 times (run each
+runtime in its own process; ``--batches`` gives the batch size).
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from typing import Any
 import numpy as np
 
 from photoguard.config import Settings
+from photoguard.core.records import Box
 from photoguard.photo.detect import build_detector
-from photoguard.photo.sface import SFaceModel, sface_session
+from photoguard.photo.sface import Runtime, SFaceModel, sface_session
+from photoguard.service.runtime import tune_allocator
 from pipeline_speed import composite
 
 
@@ -36,6 +41,25 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def pss_mb() -> float:
+    with open("/proc/self/smaps_rollup") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024
+
+
+def memory(runtime: Runtime, batch: int, img: np.ndarray, boxes: list[Box], marks: list[Any]) -> int:
+    import onnxruntime  # noqa: F401  # loaded in the service anyway (text finding)
+
+    before = pss_mb()
+    model = SFaceModel(runtime=runtime, batch=batch)
+    for _ in range(5):
+        model.templates(img, boxes, marks)
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+    print(f"{runtime} (features by {model.runtime}), batch {batch}, {len(boxes)} faces x 5: PSS "
+          f"+{pss_mb() - before:.1f} MB, total {pss_mb():.0f} MB, peak RSS {peak:.0f} MB")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
@@ -43,12 +67,17 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     ap.add_argument("--spin", choices=("on", "off", "both"), default="off",
                     help="onnxruntime's idle intra-op threads spin or sleep (photoguard's default: off)")
+    ap.add_argument("--memory", choices=("opencv", "onnxruntime"), default=None)
     args = ap.parse_args()
+    if args.memory:
+        tune_allocator()
     settings = Settings()
     img, _ = composite()
     dets = build_detector(settings.detect).detect(img)
     dets = [d for d in dets if d.box.width >= settings.identify.min_face_px]
     boxes, marks = [d.box for d in dets], [d.landmarks for d in dets]
+    if args.memory:
+        return memory(args.memory, int(args.batches.split(",")[0]) or len(boxes), img, boxes, marks)
     models: dict[str, SFaceModel] = {"opencv": SFaceModel(runtime="opencv")}
     spins = {"on": (True,), "off": (False,), "both": (True, False)}[args.spin]
     for spin in spins:

@@ -84,4 +84,4 @@ def prepare_graph(data: bytes, *, batch: str | None = None) -> bytes:
             if len(dims):
                 dims[0].Clear()
                 dims[0].dim_param = batch
-    return model.SerializeToString()  # type: ignore[no-any-return]
+    return bytes(model.SerializeToString())
