@@ -13,17 +13,18 @@ detector's landmarks only where YuNet finds nothing there, then canonical positi
 box): enrolment and class photos are aligned the same way (see :meth:`SFaceModel.templates`).
 
 Features: onnxruntime does not accept the file as shipped (it declares weight inputs no node
-reads), so the verified bytes are edited in memory (:func:`photoguard.photo.onnxmodel.prepare_graph`:
-unused inputs dropped, batch dimension made symbolic) and run in one session (int8 weights folded
-to float32 by onnxruntime at load) with one intra-op thread per core (at most two), the faces of a photo in batches of
+reads), so the verified bytes are edited in memory
+(:func:`photoguard.photo.onnxmodel.prepare_graph`: unused inputs dropped, batch dimension made
+symbolic) and run in one session (int8 weights folded to float32 by onnxruntime at load) with
+one intra-op thread per core (at most two), the faces of a photo in batches of
 ``batch``. Preprocessing is ``FaceRecognizerSF.feature``'s own (``blobFromImage`` of the BGR crop,
 scale 1, no mean, ``swapRB``). At load the session is compared with OpenCV's ``FaceRecognizerSF``
 on fixed synthetic crops: any feature further than :data:`MAX_DEVIATION` from OpenCV's, or an
 ``onnx``/onnxruntime that cannot load the graph, and the model logs it and computes features with
 OpenCV instead, face by face (``cv2.dnn`` batches of the int8 file give non-finite features in
 OpenCV 4.14, checked in ``tests/model/test_sface_real.py``). Either way the templates are the
-same (the engine stays ``sface``): enrolled templates keep matching. onnxruntime costs about half
-of OpenCV's time per face (docs/BENCHMARKS.md).
+same (the engine stays ``sface``): enrolled templates keep matching. onnxruntime's network costs
+about two thirds of OpenCV's CPU per face (docs/BENCHMARKS.md, "SFace on onnxruntime").
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ CANONICAL_LANDMARKS = ((0.31, 0.40), (0.69, 0.40), (0.50, 0.58), (0.35, 0.76), (
 _CROP_GROW = 0.5
 #: the crop is scaled so that the face is about this many pixels wide for YuNet
 _CROP_FACE_PX = 120.0
-#: faces per onnxruntime run (measured on 2 cores, docs/BENCHMARKS.md: see there)
+#: faces per onnxruntime run: 1, 2 and 4 cost about the same time, all faces at once more; runs of
+#: 4 kept ~60 MB more heap in the service (docs/BENCHMARKS.md, "SFace on onnxruntime")
 ORT_BATCH = 2
 #: largest difference allowed between onnxruntime's and OpenCV's raw feature of a probe crop
 #: (features reach ~3 in size; float32 reordering gives ~5e-6)
@@ -90,7 +92,7 @@ def default_threads() -> int:
 def sface_session(data: bytes | None, threads: int, *, spin: bool = False) -> Any:
     """The onnxruntime session for the verified SFace bytes (edited in memory, batch dimension
     free). Idle intra-op threads sleep rather than spin by default: measured on 2 busy cores,
-    ~10 % less CPU for ~4 % more wall time on a photo's faces (docs/BENCHMARKS.md)."""
+    ~15 % less CPU for ~10-15 % more wall time on a photo's faces (docs/BENCHMARKS.md)."""
     if data is None:
         raise ModelError("no SFace model bytes for onnxruntime")
     return ort_session(prepare_graph(data, batch="N"), threads, "SFace", spin=spin, fold_quantized=True)
