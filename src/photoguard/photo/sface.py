@@ -213,7 +213,7 @@ class SFaceModel:
             dev = float(np.abs(got - want).max())
             cos = (got * want).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
             if not float(cos.min()) >= MIN_COSINE:
-                dev = max(dev, float("inf"))
+                dev = float("inf")
         if not dev <= MAX_DEVIATION:
             log.warning("SFace: onnxruntime differs from OpenCV by %.3g on the probe crops, features by OpenCV", dev)
             return None
@@ -222,7 +222,7 @@ class SFaceModel:
 
     def warm_up(self) -> None:
         with self._lock:
-            if self._rec is None:
+            if self.runtime is None:  # set last by _load: a half-finished load is retried
                 self._load()
 
     def _find_landmarks(self, rgb: np.ndarray, box: Box) -> Landmarks | None:
@@ -277,7 +277,7 @@ class SFaceModel:
         if not boxes:
             return []
         with self._lock:
-            if self._rec is None:
+            if self.runtime is None:  # set last by _load: a half-finished load is retried
                 self._load()
             given = landmarks if landmarks is not None else [None] * len(boxes)
             crops = [self._align(rgb, box, pts) for box, pts in zip(boxes, given, strict=True)]
