@@ -11,7 +11,7 @@ labelled box (clipped to the photo), through ``Pipeline.analyse`` + ``render`` w
 enrolled (the default configuration).
 
     PYTHONPATH=src:bench .venv/bin/python bench/closeups.py [--n 113] [--height 480]
-        [--sheet bench/out/closeup_misses.png]
+        [--sheet bench/out/closeup_misses.png] [--no-turns]
 """
 
 from __future__ import annotations
@@ -74,10 +74,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=113, help="people (one photo each)")
     ap.add_argument("--height", type=float, default=480, help="face height on the canvas (px)")
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--no-turns", action="store_true", help="without the turned passes (for comparison)")
     ap.add_argument("--sheet", type=Path, default=OUT / "closeup_misses.png")
     args = ap.parse_args()
     labeller = build_detector(YuNetConfig(long_sides=[0]))
-    protect = make_pipeline_protect(RedactMethod.SOLID)
+    protect = make_pipeline_protect(RedactMethod.SOLID, turns=[] if args.no_turns else None)
     rng = random.Random(args.seed)
     hits = {p: 0 for p in POSES}
     totals = {p: 0 for p in POSES}

@@ -49,9 +49,14 @@ THRESHOLD = 0.6
 CELL_W, CELL_H, GRID = 1024, 768, 4
 
 
-def with_fine_scale(cfg: EnsembleConfig, fine_scale: float | None, trigger: float | None = None) -> EnsembleConfig:
-    """``cfg`` with every YuNet member's ``fine_scale`` (and ``fine_trigger_px``) set (None: unchanged)."""
-    update: dict[str, float] = {}
+def with_fine_scale(
+    cfg: EnsembleConfig, fine_scale: float | None, trigger: float | None = None, turns: list[int] | None = None
+) -> EnsembleConfig:
+    """``cfg`` with every YuNet member's ``fine_scale`` (and ``fine_trigger_px``, ``turns``) set
+    (None: unchanged)."""
+    update: dict[str, object] = {}
+    if turns is not None:
+        update["turns"] = turns
     if fine_scale is not None:
         update["fine_scale"] = fine_scale
     if trigger is not None:
@@ -115,6 +120,7 @@ def make_pipeline_protect(
     outline: RedactOutline = RedactOutline.HEAD,
     fine_scale: float | None = None,
     trigger: float | None = None,
+    turns: list[int] | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
     from photoguard.config import load_settings
     from photoguard.photo.pipeline import Pipeline
@@ -127,7 +133,7 @@ def make_pipeline_protect(
         redact_cfg = settings.redact.model_copy(update={"method": method, "outline": outline})
         settings = settings.model_copy(update={"redact": redact_cfg})
     if isinstance(settings.detect, EnsembleConfig):
-        settings = settings.model_copy(update={"detect": with_fine_scale(settings.detect, fine_scale, trigger)})
+        settings = settings.model_copy(update={"detect": with_fine_scale(settings.detect, fine_scale, trigger, turns)})
     pipe = Pipeline(root, settings)
 
     def protect(rgb: np.ndarray) -> np.ndarray:
