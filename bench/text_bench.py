@@ -181,6 +181,7 @@ def main() -> None:
     ap.add_argument("--clean", type=int, default=12, help="photos without any card (false fills)")
     ap.add_argument("--long-side", type=int, default=960, help="text detection long side")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--refine-long-side", type=int, default=None, help="detection long side of a closer look")
     ap.add_argument("--dump", type=Path, help="write photos whose surname was missed here (JPEG, 1/2 size)")
     args = ap.parse_args()
 
@@ -190,8 +191,14 @@ def main() -> None:
     rng = random.Random(2026)
     bgs = backgrounds(max(args.n, args.clean) // 2 + 1)
     cfg = TextConfig(det_long_side=args.long_side, threads=args.threads)
+    if args.refine_long_side:
+        cfg = cfg.model_copy(update={"refine_long_side": args.refine_long_side})
     ocr = OnnxOcr(
-        det_long_side=cfg.det_long_side, det_thresh=cfg.det_thresh, box_thresh=cfg.box_thresh, threads=cfg.threads
+        det_long_side=cfg.det_long_side,
+        det_thresh=cfg.det_thresh,
+        box_thresh=cfg.box_thresh,
+        threads=cfg.threads,
+        refine_long_side=cfg.refine_long_side,
     )
     ocr.load()
     kinds = ["card", "drawing", "whiteboard", "jersey"]

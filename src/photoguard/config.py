@@ -280,6 +280,9 @@ class TextConfig(Strict):
     unreadable_min_det_score: float = Field(
         0.6, ge=0, le=1, description="Only unreadable lines the detector is at least this sure of are redacted"
     )
+    refine_long_side: int = Field(
+        640, ge=320, le=4096, description="Long side (px) of the closer look at a line that read badly"
+    )
     threads: int = Field(2, ge=1, le=64, description="CPU threads for the text models")
 
 

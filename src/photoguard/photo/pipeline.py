@@ -1008,7 +1008,11 @@ def _covers(outer: Box, inner: Box) -> bool:
 def _ocr(settings: Settings) -> OnnxOcr:
     cfg = settings.text
     return OnnxOcr(
-        det_long_side=cfg.det_long_side, det_thresh=cfg.det_thresh, box_thresh=cfg.box_thresh, threads=cfg.threads
+        det_long_side=cfg.det_long_side,
+        det_thresh=cfg.det_thresh,
+        box_thresh=cfg.box_thresh,
+        threads=cfg.threads,
+        refine_long_side=cfg.refine_long_side,
     )
 
 

@@ -109,6 +109,7 @@ class OnnxOcr:
         max_lines: int = 200,
         refine_below: float = 0.6,
         max_refine: int = 3,
+        refine_long_side: int = 640,
         threads: int = 2,
     ) -> None:
         self.det_long_side = det_long_side
@@ -119,6 +120,7 @@ class OnnxOcr:
         self.max_lines = max_lines
         self.refine_below = refine_below
         self.max_refine = max_refine
+        self.refine_long_side = refine_long_side
         self.threads = threads
         self._lock = threading.Lock()
         self._det: Any = None
@@ -145,9 +147,9 @@ class OnnxOcr:
 
     # -- detection -----------------------------------------------------------------------
 
-    def _detect(self, bgr: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    def _detect(self, bgr: np.ndarray, long_side: int | None = None) -> list[tuple[np.ndarray, float]]:
         h, w = bgr.shape[:2]
-        factor = min(2.0, self.det_long_side / float(max(h, w)))
+        factor = min(2.0, (long_side or self.det_long_side) / float(max(h, w)))
         dw = max(32, round(w * factor / 32) * 32)
         dh = max(32, round(h * factor / 32) * 32)
         interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
@@ -273,7 +275,7 @@ class OnnxOcr:
         if x2 - x1 < 16 or y2 - y1 < 16:
             return []
         crop = np.ascontiguousarray(bgr[y1:y2, x1:x2])
-        found = [(quad + np.array([x1, y1], np.float32), sc) for quad, sc in self._detect(crop)]
+        found = [(quad + np.array([x1, y1], np.float32), sc) for quad, sc in self._detect(crop, self.refine_long_side)]
         return self._read(bgr, found) if found else []
 
     def find_text(self, rgb: np.ndarray) -> list[TextBox]:
