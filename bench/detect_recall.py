@@ -21,8 +21,8 @@ from _common import OUT, RecallTable, covered, load_rgb, machine, md_table, wide
 from photoguard.config import CenterFaceConfig, YuNetConfig
 from photoguard.core.records import Detection
 from photoguard.photo.detect import CenterFaceDetector, YuNetDetector, fuse
-from photoguard.photo.detect.base import scale_for
-from photoguard.photo.detect.yunet import LARGE_FACE_IMAGE_PX, LARGE_FACE_PX
+from photoguard.photo.detect.base import LARGE_FACE_IMAGE_PX, scale_for
+from photoguard.photo.detect.yunet import LARGE_FACE_PX
 
 RAW_SCORE = {"cf": 0.1, "yn": 0.1}
 DEFAULT_PASSES = "cf:0,cf:1024,cf:1920,yn:0,yn:1024,yn:1280,yn:1920,yn:2560"

@@ -345,7 +345,7 @@ class MultiScaleDetector:
                 continue
             for d in self.detect_at(np.ascontiguousarray(np.rot90(small, k)), 1.0):
                 back = turned_back(d, k, (w, h), factor)
-                if d.score >= self.cfg.turn_score and min(back.box.width, back.box.height) >= LARGE_IMAGE_PX:
+                if d.score >= self.cfg.turn_score and min(back.box.width, back.box.height) >= LARGE_FACE_IMAGE_PX:
                     out.append(back)
         return turned_new(out, upright)
 
@@ -383,9 +383,10 @@ class MultiScaleDetector:
 
 Rect = tuple[int, int, int, int]
 
-#: A face found only in a turned pass must be at least this large in the photo (px, shorter side):
-#: the same size as YuNet's large-face rule; smaller turned boxes are mostly texture.
-LARGE_IMAGE_PX = 40.0
+#: A box at least this large in the photo (px, shorter side) is a "large" face: YuNet's large-face
+#: rule starts here, and a face found only in a turned pass must be this large (smaller turned
+#: boxes are mostly texture).
+LARGE_FACE_IMAGE_PX = 40.0
 #: A turned box that shares this much of the smaller of the two boxes with an upright box is
 #: (part of) that face again: eyes and brows of an upright face, turned, look like a face.
 TURNED_OVERLAP = 0.1
@@ -413,21 +414,12 @@ def turned_new(turned: Sequence[Detection], upright: Sequence[Detection]) -> lis
     of a pupil who may be shown. An unconfirmed upright box (large, low score: see
     :data:`UNCONFIRMED`) does not count: on a lying face the upright passes often leave just
     such a box, which the turned one then confirms."""
-    out: list[Detection] = []
-    for t in turned:
-        tb = t.box
-        clash = False
-        for u in upright:
-            ub = u.box
-            ix = max(0.0, min(tb.x2, ub.x2) - max(tb.x1, ub.x1))
-            iy = max(0.0, min(tb.y2, ub.y2) - max(tb.y1, ub.y1))
-            if ix * iy >= TURNED_OVERLAP * max(1e-9, min(tb.area, ub.area)) and not is_unconfirmed(u):
-                clash = True
-                break
-        if not clash:
-            out.append(t)
-    return out
+    def clash(t: Detection, u: Detection) -> bool:
+        return not is_unconfirmed(u) and t.box.intersection(u.box) >= TURNED_OVERLAP * max(
+            1e-9, min(t.box.area, u.box.area)
+        )
 
+    return [t for t in turned if not any(clash(t, u) for u in upright)]
 
 def _holds(rect: Rect, point: tuple[float, float]) -> bool:
     return rect[0] <= point[0] < rect[2] and rect[1] <= point[1] < rect[3]

@@ -14,6 +14,7 @@ import numpy as np
 from photoguard.config import YuNetConfig
 from photoguard.core.records import Box, Detection
 from photoguard.photo.detect.base import (
+    LARGE_FACE_IMAGE_PX,
     ModelError,
     ModelFile,
     MultiScaleDetector,
@@ -39,7 +40,6 @@ _TOP_K = 5000
 #: faces of a downscaled 12 MP photo out of the rule; the photo-pixel test keeps upscaled small
 #: faces out of it.
 LARGE_FACE_PX = 64.0
-LARGE_FACE_IMAGE_PX = 40.0
 #: A low-resolution pass (input long side up to this) is there for faces too big for the other
 #: passes; every box it finds >= LARGE_FACE_IMAGE_PX in the photo falls under the same rule.
 LOW_RES_PX = 640
