@@ -116,14 +116,6 @@ def to_blob(crops: Sequence[np.ndarray]) -> np.ndarray:
     return np.asarray(cv2.dnn.blobFromImages(list(crops), 1.0, (112, 112), (0, 0, 0), swapRB=True, crop=False))
 
 
-def _iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    iy = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    inter = ix * iy
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
-
-
 class SFaceModel:
     """SFace templates for face boxes. Lazy, loaded once from verified bytes, thread-safe.
 
@@ -243,7 +235,7 @@ class SFaceModel:
                 best, best_iou = None, 0.3
                 for row in np.asarray(faces, dtype=np.float64).reshape(-1, 15):
                     cand = Box(x1 + row[0] / f, y1 + row[1] / f, x1 + (row[0] + row[2]) / f, y1 + (row[1] + row[3]) / f)
-                    iou = _iou(cand, box)
+                    iou = cand.iou(box)
                     if iou >= best_iou:
                         best, best_iou = row, iou
                 if best is not None:
